@@ -1,0 +1,419 @@
+//! Wire types spoken between the Worker (session Durable Object) and the executor.
+//!
+//! Everything that crosses the Worker ↔ executor boundary, and the public error shape, is defined
+//! here exactly once. The crate is serde-only so that it compiles both to wasm32 and natively.
+//!
+//! Framed bodies (`run` answers, `inject` requests) are `u32` big-endian header length, a JSON
+//! header, then raw bytes (tar packs). See [`frame`] and [`split_frame`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Header sent by the Worker with the shared executor secret.
+pub const SECRET_HEADER: &str = "x-edgerun-secret";
+/// The session's data file, inside the workspace.
+pub const DATA_FILE: &str = ".session_data.json";
+/// The runtime's own directory inside the workspace (persisted, never listed).
+pub const SANDBOX_DIR: &str = ".sandbox";
+/// Largest `data` object, serialized.
+pub const MAX_DATA_BYTES: usize = 128 * 1024;
+/// Run timeout bounds, whole seconds.
+pub const MIN_TIMEOUT_SECS: u64 = 1;
+pub const MAX_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// Largest `code`.
+pub const MAX_CODE_BYTES: usize = 1024 * 1024;
+
+/// A language plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    Node,
+    Typescript,
+    Go,
+    Deno,
+    Bash,
+}
+
+impl Language {
+    pub const ALL: [Language; 6] = [
+        Language::Python,
+        Language::Node,
+        Language::Typescript,
+        Language::Go,
+        Language::Deno,
+        Language::Bash,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::Node => "node",
+            Language::Typescript => "typescript",
+            Language::Go => "go",
+            Language::Deno => "deno",
+            Language::Bash => "bash",
+        }
+    }
+
+    /// Parses a language name; `javascript`/`js` are accepted for `node`, `ts` for `typescript`.
+    pub fn parse(s: &str) -> Option<Language> {
+        Some(match s {
+            "python" | "python3" | "py" => Language::Python,
+            "node" | "javascript" | "js" => Language::Node,
+            "typescript" | "ts" => Language::Typescript,
+            "go" | "golang" => Language::Go,
+            "deno" => Language::Deno,
+            "bash" | "sh" | "shell" => Language::Bash,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Machine-readable error codes; each maps to one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidJson,
+    InvalidField,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    TooLarge,
+    TooManyRuns,
+    /// The executor does not hold the version the caller expected (inject first).
+    WorkspaceStale,
+    Internal,
+    SandboxFailed,
+    SandboxUnavailable,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::InvalidJson => 400,
+            ErrorCode::InvalidField => 422,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict | ErrorCode::WorkspaceStale => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::TooManyRuns => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::SandboxFailed => 502,
+            ErrorCode::SandboxUnavailable => 503,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::TooManyRuns => "too_many_runs",
+            ErrorCode::WorkspaceStale => "workspace_stale",
+            ErrorCode::Internal => "internal",
+            ErrorCode::SandboxFailed => "sandbox_failed",
+            ErrorCode::SandboxUnavailable => "sandbox_unavailable",
+        }
+    }
+}
+
+/// The JSON body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: ErrorCode,
+}
+
+/// Which limit ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KilledBy {
+    Timeout,
+    Memory,
+    Processes,
+    Output,
+    Disk,
+}
+
+/// Worker → executor: run code in a session's workspace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub language: Option<Language>,
+    /// Shell commands to run instead of code (setup `commands`); ignored when empty.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub stdin: String,
+    /// Dependencies to install before the code, per installer.
+    #[serde(default)]
+    pub install: Install,
+    /// The session's data, written to `.session_data.json` before the run and read back after.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    /// The workspace version the caller believes the executor holds; mismatch → `workspace_stale`.
+    #[serde(default)]
+    pub expect_version: Option<String>,
+    /// After the run, return the workspace to this version's content (non-persistent sessions).
+    #[serde(default)]
+    pub restore_after: bool,
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
+/// Packages to install, by installer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Install {
+    #[serde(default)]
+    pub pip: Vec<String>,
+    #[serde(default)]
+    pub npm: Vec<String>,
+    #[serde(default)]
+    pub go: Vec<String>,
+}
+
+impl Install {
+    pub fn is_empty(&self) -> bool {
+        self.pip.is_empty() && self.npm.is_empty() && self.go.is_empty()
+    }
+}
+
+/// The outcome of one run, as the executor reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub exit_code: i32,
+    pub signal: Option<String>,
+    pub killed_by: Option<KilledBy>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    pub truncated: bool,
+    pub duration_ms: f64,
+    /// Installer output and runtime notices, one line each.
+    #[serde(default)]
+    pub logs: Vec<String>,
+    /// `.session_data.json` read back after the run, when it parsed.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    /// Whether an install step failed (the code was then not run).
+    #[serde(default)]
+    pub install_failed: bool,
+}
+
+/// Kind of a workspace entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One workspace entry as the manifest knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: String,
+    pub kind: EntryKind,
+    /// Permission bits (`0o777` mask).
+    pub mode: u32,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Content size in bytes (files), 0 otherwise.
+    pub size: u64,
+    /// blake3 hex of the content (files) or of the link target (symlinks); empty for dirs.
+    pub hash: String,
+    /// Symlink target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A file's bytes inside a pack: the byte range of its content in the tar body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackEntry {
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// Offset of the content from the start of the tar body (files only).
+    pub offset: u64,
+}
+
+/// Header of a workspace delta: which entries the tar body carries and what was deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Version the delta starts from (`None`: a full snapshot).
+    pub base: Option<String>,
+    /// Version the workspace is at after the delta.
+    pub version: String,
+    /// Entries added or changed, in tar order.
+    pub entries: Vec<PackEntry>,
+    /// Paths removed since `base`.
+    pub deleted: Vec<String>,
+    /// Length of the tar body that follows the header (0 when nothing changed).
+    pub tar_len: u64,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// Header of a `run` answer; the delta's tar body follows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunAnswer {
+    pub result: RunResult,
+    pub delta: Delta,
+}
+
+/// One segment of an inject body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Segment {
+    /// A tar pack of `len` bytes; its entries are applied in order.
+    Tar { len: u64 },
+}
+
+/// Header of an `inject` request: the segments follow, concatenated, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectRequest {
+    /// Version the workspace is at once applied.
+    pub version: String,
+    /// The complete manifest of that version: entries not in it are removed, files are verified.
+    pub manifest: Vec<Entry>,
+    pub segments: Vec<Segment>,
+}
+
+/// Executor's view of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    pub version: Option<String>,
+}
+
+/// Frames a JSON header and a body: `u32` BE header length, header, body.
+pub fn frame<T: Serialize>(header: &T, body: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(header).expect("wire types always serialize");
+    let mut out = Vec::with_capacity(4 + json.len() + body.len());
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Splits a framed body into its parsed header and the rest.
+pub fn split_frame<T: for<'de> Deserialize<'de>>(buf: &[u8]) -> Result<(T, &[u8]), String> {
+    if buf.len() < 4 {
+        return Err("framed body shorter than its length prefix".into());
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let rest = &buf[4..];
+    if rest.len() < len {
+        return Err(format!("framed header says {len} bytes, {} present", rest.len()));
+    }
+    let header = serde_json::from_slice(&rest[..len]).map_err(|e| format!("framed header: {e}"))?;
+    Ok((header, &rest[len..]))
+}
+
+/// Go's `time.Duration` text form for a duration in milliseconds (`15.31525ms`, `1.2s`, `2m3s`).
+pub fn go_duration(ms: f64) -> String {
+    let ns = (ms * 1_000_000.0).round() as u128;
+    if ns == 0 {
+        return "0s".into();
+    }
+    fn trim(v: String) -> String {
+        if v.contains('.') {
+            v.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            v
+        }
+    }
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{}µs", trim(format!("{:.3}", ns as f64 / 1e3)));
+    }
+    if ns < 1_000_000_000 {
+        return format!("{}ms", trim(format!("{:.6}", ns as f64 / 1e6)));
+    }
+    let total_s = ns / 1_000_000_000;
+    let frac_ns = ns % 1_000_000_000;
+    let (h, m, s) = (total_s / 3600, (total_s / 60) % 60, total_s % 60);
+    let secs = trim(format!("{s}.{frac_ns:09}"));
+    match (h, m) {
+        (0, 0) => format!("{secs}s"),
+        (0, m) => format!("{m}m{secs}s"),
+        (h, m) => format!("{h}h{m}m{secs}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_round_trip_through_serde_and_parse() {
+        for l in Language::ALL {
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(json, format!("\"{}\"", l.as_str()));
+            assert_eq!(Language::parse(l.as_str()), Some(l));
+        }
+        assert_eq!(Language::parse("javascript"), Some(Language::Node));
+        assert_eq!(Language::parse("cobol"), None);
+    }
+
+    #[test]
+    fn error_codes_map_to_the_contract_statuses() {
+        assert_eq!(ErrorCode::InvalidJson.status(), 400);
+        assert_eq!(ErrorCode::InvalidField.status(), 422);
+        assert_eq!(ErrorCode::TooManyRuns.status(), 429);
+        assert_eq!(ErrorCode::SandboxUnavailable.status(), 503);
+        let body = serde_json::to_value(ErrorBody { error: "x".into(), code: ErrorCode::TooLarge }).unwrap();
+        assert_eq!(body["code"], "too_large");
+        assert_eq!(ErrorCode::TooLarge.as_str(), "too_large");
+    }
+
+    #[test]
+    fn frames_split_back_into_header_and_body() {
+        let s = SessionState { version: Some("v1".into()) };
+        let framed = frame(&s, b"tarbytes");
+        let (back, rest): (SessionState, _) = split_frame(&framed).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(rest, b"tarbytes");
+        assert!(split_frame::<SessionState>(&framed[..6]).is_err());
+        assert!(split_frame::<SessionState>(&[0, 0]).is_err());
+    }
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(15.31525), "15.31525ms");
+        assert_eq!(go_duration(1200.0), "1.2s");
+        assert_eq!(go_duration(123_000.0), "2m3s");
+        assert_eq!(go_duration(0.0005), "500ns");
+        assert_eq!(go_duration(0.25), "250µs");
+        assert_eq!(go_duration(3_723_000.0), "1h2m3s");
+        assert_eq!(go_duration(0.0), "0s");
+    }
+}

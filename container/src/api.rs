@@ -1,0 +1,90 @@
+//! The executor's HTTP API, spoken only by the Worker (shared secret, constant-time check).
+//!
+//! - `GET /health`
+//! - `GET /v1/sessions/{sid}` → which workspace version the executor holds
+//! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar
+//! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
+//! - `DELETE /v1/sessions/{sid}`
+use crate::error::{AppError, AppResult};
+use crate::session::{valid_session_id, Sessions};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, RunRequest, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, SECRET_HEADER};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub type AppState = Arc<Sessions>;
+
+pub fn app(state: AppState) -> Router {
+    let body_limit = (state.config.max_workspace_bytes + (64 << 20)) as usize;
+    Router::new()
+        .route("/v1/sessions/{sid}", get(handle_state).delete(handle_delete))
+        .route("/v1/sessions/{sid}/run", post(handle_run))
+        .route("/v1/sessions/{sid}/inject", post(handle_inject))
+        .layer(middleware::from_fn_with_state(state.clone(), require_secret))
+        .route("/health", get(handle_health))
+        .fallback(|| async { AppError::new(ErrorCode::NotFound, "no such route") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn require_secret(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(secret) = &state.config.secret {
+        let given = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        if !bool::from(given.ct_eq(secret.as_bytes())) {
+            return AppError::new(ErrorCode::Unauthorized, "missing or wrong executor secret").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn check_sid(sid: &str) -> AppResult<()> {
+    if valid_session_id(sid) {
+        Ok(())
+    } else {
+        Err(AppError::new(ErrorCode::BadRequest, "session id must match [A-Za-z0-9_-]{1,64}"))
+    }
+}
+
+async fn handle_health() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn handle_state(State(s): State<AppState>, Path(sid): Path<String>) -> AppResult<Json<SessionState>> {
+    check_sid(&sid)?;
+    Ok(Json(SessionState { version: s.version(&sid).await }))
+}
+
+async fn handle_delete(State(s): State<AppState>, Path(sid): Path<String>) -> AppResult<Json<serde_json::Value>> {
+    check_sid(&sid)?;
+    s.delete(&sid).await?;
+    Ok(Json(serde_json::json!({"deleted": sid})))
+}
+
+async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {
+    check_sid(&sid)?;
+    let req: RunRequest = serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("run request: {e}")))?;
+    if !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&req.timeout_secs) {
+        return Err(AppError::new(ErrorCode::BadRequest, format!("timeout must be {MIN_TIMEOUT_SECS}..{MAX_TIMEOUT_SECS} seconds")));
+    }
+    for list in [&req.install.pip, &req.install.npm, &req.install.go] {
+        crate::lang::check_specs(list).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    }
+    let (answer, tar) = s.run(&sid, req).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
+    Ok((headers, frame(&answer, &tar)).into_response())
+}
+
+async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Json<SessionState>> {
+    check_sid(&sid)?;
+    let (req, rest): (InjectRequest, &[u8]) = split_frame(&body).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let rest = rest.to_vec();
+    s.inject(&sid, req, rest).await?;
+    Ok(Json(SessionState { version: s.version(&sid).await }))
+}

@@ -1,0 +1,108 @@
+//! Executor configuration, read from the environment once at start-up and validated.
+use crate::sandbox::Limits;
+use std::path::{Path, PathBuf};
+
+/// Interpreter and tool paths. They must be readable and executable by the sandbox users.
+#[derive(Debug, Clone)]
+pub struct Runtimes {
+    pub python: PathBuf,
+    pub node: PathBuf,
+    pub npm_cli: PathBuf,
+    pub deno: PathBuf,
+    pub go: PathBuf,
+    pub bash: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub work_root: PathBuf,
+    /// Shared secret the Worker sends; `None` leaves the API open (tests only).
+    pub secret: Option<String>,
+    pub runtimes: Runtimes,
+    /// Names of executor environment variables passed to user code (installer settings, never secrets).
+    pub pass_env: Vec<String>,
+    pub limits: Limits,
+    pub max_workspace_bytes: u64,
+    pub max_workspace_files: u64,
+    /// First uid/gid for sandbox users; used only when the executor runs as root.
+    pub sandbox_uid_base: u32,
+    pub sandbox_gid: u32,
+}
+
+pub const DEFAULT_PASS_ENV: &str = "SSL_CERT_FILE,SSL_CERT_DIR,NODE_EXTRA_CA_CERTS,PIP_CERT,PIP_INDEX_URL,REQUESTS_CA_BUNDLE,CURL_CA_BUNDLE,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,http_proxy,https_proxy,no_proxy,GOPROXY,GOSUMDB,NPM_CONFIG_REGISTRY";
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn tool(var: &str, name: &str, fallback: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| find_on_path(name))
+        .unwrap_or_else(|| PathBuf::from(fallback))
+}
+
+fn num(var: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(var) {
+        Ok(v) => v.trim().parse().map_err(|_| format!("{var} must be a whole number, got {v:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Runtimes {
+    pub fn from_env() -> Runtimes {
+        let node = tool("EDGERUN_NODE", "node", "/usr/local/bin/node");
+        let npm_default = node.parent().and_then(Path::parent).map(|p| p.join("lib/node_modules/npm/bin/npm-cli.js"));
+        Runtimes {
+            python: tool("EDGERUN_PYTHON", "python3", "/usr/bin/python3"),
+            npm_cli: std::env::var_os("EDGERUN_NPM_CLI").map(PathBuf::from).or(npm_default).unwrap_or_default(),
+            node,
+            deno: tool("EDGERUN_DENO", "deno", "/usr/local/bin/deno"),
+            go: tool("EDGERUN_GO", "go", "/usr/local/go/bin/go"),
+            bash: tool("EDGERUN_BASH", "bash", "/bin/bash"),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        let d = Limits::default();
+        let limits = Limits {
+            memory_bytes: num("EDGERUN_MEMORY_MB", d.memory_bytes >> 20)? << 20,
+            max_processes: num("EDGERUN_MAX_PROCESSES", d.max_processes)?,
+            file_size_bytes: num("EDGERUN_FILE_SIZE_MB", d.file_size_bytes >> 20)? << 20,
+            open_files: num("EDGERUN_OPEN_FILES", d.open_files)?,
+            output_bytes: num("EDGERUN_OUTPUT_BYTES", d.output_bytes as u64)? as usize,
+        };
+        if limits.max_processes == 0 || limits.open_files < 16 || limits.output_bytes == 0 {
+            return Err("limits must leave room to run: processes ≥ 1, open files ≥ 16, output ≥ 1 byte".into());
+        }
+        Ok(Config {
+            listen: std::env::var("EDGERUN_LISTEN").unwrap_or_else(|_| "0.0.0.0:8080".into()),
+            work_root: std::env::var_os("EDGERUN_WORK_ROOT").map(PathBuf::from).unwrap_or_else(|| "/var/lib/edgerun".into()),
+            secret: std::env::var("EDGERUN_SECRET").ok().filter(|s| !s.is_empty()),
+            runtimes: Runtimes::from_env(),
+            pass_env: std::env::var("EDGERUN_PASS_ENV")
+                .unwrap_or_else(|_| DEFAULT_PASS_ENV.into())
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            limits,
+            max_workspace_bytes: num("EDGERUN_MAX_WORKSPACE_MB", 1024)? << 20,
+            max_workspace_files: num("EDGERUN_MAX_FILES", 100_000)?,
+            sandbox_uid_base: num("EDGERUN_SANDBOX_UID_BASE", 200_000)? as u32,
+            sandbox_gid: num("EDGERUN_SANDBOX_GID", 200_000)? as u32,
+        })
+    }
+
+    /// A configuration for tests: everything under `root`, runtimes from the environment.
+    pub fn for_root(root: &Path) -> Config {
+        let mut c = Config::from_env().expect("valid test environment");
+        c.work_root = root.to_path_buf();
+        c.secret = None;
+        c
+    }
+}

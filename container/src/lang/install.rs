@@ -1,0 +1,89 @@
+//! Installers: pip into `.deps/pip` (on `PYTHONPATH`), npm into the workspace's `node_modules`, Go
+//! modules into `.deps/go` (the session's `GOMODCACHE`). Each set of packages is keyed by a hash
+//! of what was asked; a marker under `.sandbox/installed/` makes asking again cost nothing. All of
+//! it lands in the workspace, so it persists with it.
+use super::{Ctx, Step};
+use edgerun_protocol::Install;
+use std::path::PathBuf;
+
+pub const PIP_DIR: &str = ".deps/pip";
+pub const GO_MOD_DIR: &str = ".deps/go";
+pub const DENO_DIR: &str = ".deps/deno";
+
+/// Steps to run and the markers to write once they all succeed.
+#[derive(Debug, Default)]
+pub struct InstallPlan {
+    pub steps: Vec<Step>,
+    pub markers: Vec<PathBuf>,
+    /// Installers skipped because the same set is already installed.
+    pub skipped: Vec<String>,
+}
+
+fn marker(ctx: &Ctx, installer: &str, pkgs: &[String]) -> PathBuf {
+    let mut sorted = pkgs.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let hash = blake3::hash(sorted.join("\n").as_bytes()).to_hex();
+    ctx.ws.join(".sandbox/installed").join(format!("{installer}-{}", &hash[..24]))
+}
+
+/// Refuses package specs that could be read as installer options.
+pub fn check_specs(pkgs: &[String]) -> Result<(), String> {
+    for p in pkgs {
+        if p.is_empty() || p.starts_with('-') || p.len() > 256 || p.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!("invalid package name {p:?}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPlan> {
+    let mut plan = InstallPlan::default();
+    let ws = ctx.ws.display().to_string();
+    let mut add = |name: &str, pkgs: &[String], step: Step| {
+        let m = marker(ctx, name, pkgs);
+        if m.exists() {
+            plan.skipped.push(name.to_string());
+        } else {
+            plan.steps.push(step);
+            plan.markers.push(m);
+        }
+    };
+    if !install.pip.is_empty() {
+        let mut args = vec!["-m", "pip", "install", "--target", PIP_DIR, "--upgrade", "--disable-pip-version-check", "--no-input", "--no-warn-script-location", "--progress-bar", "off"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.extend(install.pip.iter().cloned());
+        add("pip", &install.pip, Step::new(&ctx.runtimes.python, args));
+    }
+    if !install.npm.is_empty() {
+        let mut args = vec![ctx.runtimes.npm_cli.display().to_string()];
+        args.extend(["install", "--no-audit", "--no-fund", "--no-update-notifier", "--prefix", &ws].map(String::from));
+        args.extend(install.npm.iter().cloned());
+        add("npm", &install.npm, Step::new(&ctx.runtimes.node, args));
+    }
+    if !install.go.is_empty() {
+        let dir = super::go::module_dir(ctx)?;
+        let mut args = vec!["get".to_string()];
+        args.extend(install.go.iter().cloned());
+        let mut step = Step::new(&ctx.runtimes.go, args);
+        step.cwd = Some(dir);
+        step.umask = 0o002;
+        add("go", &install.go, step);
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_that_look_like_options_are_refused() {
+        assert!(check_specs(&["requests==2.31".into(), "lodash@4".into()]).is_ok());
+        assert!(check_specs(&["--index-url=http://x".into()]).is_err());
+        assert!(check_specs(&["a b".into()]).is_err());
+        assert!(check_specs(&["".into()]).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! Language plugins: one module per language behind [`Plugin`], and the installers.
+//!
+//! A plugin decides where the code is written (always under `.sandbox/run/`), which steps run it
+//! (Go compiles first, keyed by a hash so a repeated program is not compiled again) and which
+//! environment it needs. Adding a language is one module and one line in [`plugin`].
+
+mod bash;
+mod deno;
+mod go;
+mod install;
+mod node;
+mod python;
+mod typescript;
+
+pub use install::{check_specs, install_steps, InstallPlan};
+
+use crate::config::Runtimes;
+use edgerun_protocol::Language;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where a run happens and what it may use.
+pub struct Ctx<'a> {
+    /// The session's workspace (the process's current directory).
+    pub ws: &'a Path,
+    pub runtimes: &'a Runtimes,
+    /// Executor-wide caches that are never persisted (Go build cache).
+    pub shared: &'a Path,
+}
+
+/// One process to start.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Skip this step when the path exists (a cached build output).
+    pub skip_if_exists: Option<PathBuf>,
+    /// Working directory when not the workspace.
+    pub cwd: Option<PathBuf>,
+    /// Build steps use a group-writable umask so the shared cache stays usable by every session.
+    pub umask: u32,
+}
+
+impl Step {
+    pub fn new(program: impl Into<PathBuf>, args: impl IntoIterator<Item = impl Into<String>>) -> Step {
+        Step { program: program.into(), args: args.into_iter().map(Into::into).collect(), env: Vec::new(), skip_if_exists: None, cwd: None, umask: 0o022 }
+    }
+}
+
+pub trait Plugin: Send + Sync {
+    fn language(&self) -> Language;
+    /// Writes the code where it runs from and returns the steps that run it, in order.
+    fn steps(&self, ctx: &Ctx, code: &str) -> io::Result<Vec<Step>>;
+    /// Environment every process of this language needs (module paths, caches).
+    fn env(&self, ctx: &Ctx) -> Vec<(String, String)> {
+        base_env(ctx)
+    }
+}
+
+/// Environment shared by all languages: where each installer put its packages.
+pub fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
+    let ws = ctx.ws.display();
+    vec![
+        ("PYTHONPATH".into(), format!("{ws}:{ws}/{}", install::PIP_DIR)),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+        ("NODE_PATH".into(), format!("{ws}/node_modules")),
+        ("DENO_DIR".into(), format!("{ws}/{}", install::DENO_DIR)),
+        ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
+        ("GOMODCACHE".into(), format!("{ws}/{}", install::GO_MOD_DIR)),
+        ("GOPATH".into(), format!("{ws}/.sandbox/gopath")),
+        ("GOCACHE".into(), ctx.shared.join("gocache").display().to_string()),
+        ("GOFLAGS".into(), "-modcacherw".into()),
+        ("GOTOOLCHAIN".into(), "local".into()),
+        ("GOTELEMETRY".into(), "off".into()),
+    ]
+}
+
+/// Writes `code` to `.sandbox/run/<name>` and returns its absolute path.
+pub fn write_code(ctx: &Ctx, name: &str, code: &str) -> io::Result<PathBuf> {
+    let dir = ctx.ws.join(".sandbox/run");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    std::fs::write(&path, code)?;
+    Ok(path)
+}
+
+/// The plugin for a language.
+pub fn plugin(lang: Language) -> &'static dyn Plugin {
+    match lang {
+        Language::Python => &python::Python,
+        Language::Node => &node::Node,
+        Language::Typescript => &typescript::TypeScript,
+        Language::Go => &go::Go,
+        Language::Deno => &deno::Deno,
+        Language::Bash => &bash::Bash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_its_plugin() {
+        for l in Language::ALL {
+            assert_eq!(plugin(l).language(), l);
+        }
+    }
+}

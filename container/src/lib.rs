@@ -1,0 +1,11 @@
+//! The edgerun executor: runs session code under limits and moves session workspaces in and
+//! out as packed deltas. `main.rs` is glue; everything here is testable in-process.
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod lang;
+pub mod sandbox;
+pub mod session;
+pub mod workspace;
+
+pub use api::app;

@@ -1,0 +1,233 @@
+//! Running one process tree under limits, and killing all of it.
+//!
+//! Each run gets its own process group and session, a scratch environment, rlimits (data size,
+//! processes, file size, open files), captured stdout/stderr with a cap, and a timeout. When the
+//! executor runs as root, user code runs as the session's unprivileged uid; every process of
+//! that uid is then killed at the end of the run with one `kill(-1, SIGKILL)` issued *as that
+//! uid*, which reaches children that called `setsid` or double-forked and cannot be outrun by a
+//! fork bomb. Without root, the process group is killed.
+
+use edgerun_protocol::KilledBy;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// Per-run resource limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Data segment size (heap): `RLIMIT_DATA`, never an address-space limit (V8 and Go reserve a lot).
+    pub memory_bytes: u64,
+    pub max_processes: u64,
+    pub file_size_bytes: u64,
+    pub open_files: u64,
+    /// Cap on each of stdout and stderr.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 2 << 30,
+            max_processes: 512,
+            file_size_bytes: 1 << 30,
+            open_files: 4096,
+            output_bytes: 1 << 20,
+        }
+    }
+}
+
+/// A uid/gid pair to run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub stdin: Vec<u8>,
+    pub timeout: Duration,
+    pub limits: Limits,
+    pub identity: Option<Identity>,
+    pub umask: u32,
+}
+
+/// How a process tree ended.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub exit_code: i32,
+    pub signal: Option<String>,
+    pub killed_by: Option<KilledBy>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub truncated: bool,
+    pub duration: Duration,
+}
+
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("SIG{sig}"),
+    };
+    name.to_string()
+}
+
+fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: v, rlim_max: v };
+    // SAFETY: setrlimit with a valid pointer to a stack value.
+    if unsafe { libc::setrlimit(res, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// Kills every process of the run: the whole uid when running as one, else the process group.
+pub fn kill_tree(pgid: i32, identity: Option<Identity>) {
+    // SAFETY: kill(2) on a process group id we created; harmless if it is already gone.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    if let Some(id) = identity {
+        kill_uid(id);
+    }
+}
+
+/// Sends SIGKILL to every process of `id.uid`, from a short-lived process running as that uid.
+pub fn kill_uid(id: Identity) {
+    let mut cmd = std::process::Command::new("/bin/true");
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.gid(id.gid).uid(id.uid);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Linux excludes the caller from kill(-1): this kills every *other* process of the uid.
+            libc::kill(-1, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let _ = cmd.status();
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    cap: usize,
+    over: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(out.len());
+                out.extend_from_slice(&buf[..n.min(room)]);
+                if n > room {
+                    over.store(true, Ordering::SeqCst);
+                    notify.notify_one();
+                    // keep draining so the writer is not blocked before it is killed
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs `spec` to completion or to a limit.
+pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(id) = spec.identity {
+        cmd.gid(id.gid).uid(id.uid);
+    }
+    let limits = spec.limits;
+    let umask = spec.umask;
+    // SAFETY: only async-signal-safe calls (setsid, setrlimit, umask) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            libc::umask(umask);
+            set_rlimit(libc::RLIMIT_DATA, limits.memory_bytes)?;
+            set_rlimit(libc::RLIMIT_NPROC, limits.max_processes)?;
+            set_rlimit(libc::RLIMIT_FSIZE, limits.file_size_bytes)?;
+            set_rlimit(libc::RLIMIT_NOFILE, limits.open_files)?;
+            set_rlimit(libc::RLIMIT_CORE, 0)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let pgid = child.id().unwrap_or(0) as i32;
+    let over = Arc::new(AtomicBool::new(false));
+    let notify = Arc::new(Notify::new());
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let out_task = tokio::spawn(read_capped(stdout, limits.output_bytes, over.clone(), notify.clone()));
+    let err_task = tokio::spawn(read_capped(stderr, limits.output_bytes, over.clone(), notify.clone()));
+    if let Some(mut stdin) = child.stdin.take() {
+        let data = spec.stdin.clone();
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&data).await;
+        });
+    }
+    let mut killed_by = None;
+    let status = tokio::select! {
+        s = child.wait() => s?,
+        _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); kill_tree(pgid, spec.identity); child.wait().await? }
+        _ = notify.notified() => { killed_by = Some(KilledBy::Output); kill_tree(pgid, spec.identity); child.wait().await? }
+    };
+    // The run is over: whatever it left behind (daemons, background jobs) goes with it.
+    kill_tree(pgid, spec.identity);
+    let collect = async { (out_task.await.unwrap_or_default(), err_task.await.unwrap_or_default()) };
+    let (stdout, stderr) = match tokio::time::timeout(Duration::from_secs(2), collect).await {
+        Ok(v) => v,
+        Err(_) => (Vec::new(), b"output could not be collected: a process outside the run holds its pipes".to_vec()),
+    };
+    let truncated = over.load(Ordering::SeqCst);
+    if truncated && killed_by.is_none() {
+        killed_by = Some(KilledBy::Output);
+    }
+    let (exit_code, signal) = match (status.code(), status.signal()) {
+        (Some(c), _) => (c, None),
+        (None, Some(s)) => (128 + s, Some(signal_name(s))),
+        _ => (-1, None),
+    };
+    // A limit that ended the run reports the kill even when the main process exited on its own terms.
+    let (exit_code, signal) = if killed_by.is_some() { (128 + libc::SIGKILL, Some(signal_name(libc::SIGKILL))) } else { (exit_code, signal) };
+    let killed_by = killed_by.or(match signal.as_deref() {
+        Some("SIGXFSZ") => Some(KilledBy::Disk),
+        _ => None,
+    });
+    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration: started.elapsed() })
+}

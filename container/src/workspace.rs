@@ -1,0 +1,505 @@
+//! Workspace manifests, deltas and injects.
+//!
+//! A manifest lists every entry of a workspace (path, kind, mode, mtime, size, blake3 hash). A
+//! delta against a base manifest carries the added and changed entries as one uncompressed tar
+//! body plus an index of where each file's bytes sit in it, so the Worker can store the body as
+//! one R2 object and later read a single file by byte range. Unchanged files are recognised by
+//! size, mode and mtime without being read, except when their mtime is too close to the base
+//! scan to be trusted (a same-size rewrite within one mtime tick), in which case they are hashed.
+//!
+//! Injects are treated as hostile input: every path is checked, links must stay inside the
+//! workspace, only files, directories and symlinks are accepted, and sizes are bounded. A full
+//! inject builds the new tree beside the old one and swaps it in with renames, so a failed or
+//! interrupted inject leaves the previous workspace as it was ([`recover`] finishes the job at
+//! start-up).
+
+use edgerun_protocol::{Delta, Entry, EntryKind, PackEntry, Segment, DATA_FILE};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where code files are written before a run: scratch, never part of the manifest.
+pub const SCRATCH_DIR: &str = ".sandbox/run";
+
+/// Files whose mtime lies within this window before the base scan are re-hashed.
+const MTIME_TRUST_WINDOW_NS: i64 = 2_000_000_000;
+
+/// A manifest plus the moment it was taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub version: String,
+    pub scanned_at_ns: i64,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+/// Limits applied to injects.
+#[derive(Debug, Clone, Copy)]
+pub struct InjectLimits {
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    pub max_entries: u64,
+}
+
+#[derive(Debug)]
+pub enum SyncError {
+    /// The input is refused (hostile or inconsistent archive, bad path).
+    Refused(String),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::Refused(m) => write!(f, "{m}"),
+            SyncError::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl From<io::Error> for SyncError {
+    fn from(e: io::Error) -> Self {
+        SyncError::Io(e)
+    }
+}
+
+fn refused<T>(msg: impl Into<String>) -> Result<T, SyncError> {
+    Err(SyncError::Refused(msg.into()))
+}
+
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+fn mtime_ns(md: &fs::Metadata) -> i64 {
+    md.mtime() * 1_000_000_000 + md.mtime_nsec()
+}
+
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Checks a workspace-relative path: `/`-separated, no empty, `.` or `..` segments, no NUL or
+/// backslash, not absolute.
+pub fn check_rel_path(p: &str) -> Result<(), SyncError> {
+    if p.is_empty() || p.starts_with('/') || p.contains('\0') || p.contains('\\') {
+        return refused(format!("refused path {p:?}: must be relative, without NUL or backslash"));
+    }
+    if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return refused(format!("refused path {p:?}: empty, '.' or '..' segment"));
+    }
+    Ok(())
+}
+
+/// Whether a symlink at `link_path` (workspace-relative) with `target` resolves inside the
+/// workspace, lexically.
+pub fn link_stays_inside(link_path: &str, target: &str) -> bool {
+    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
+        return false;
+    }
+    let mut depth: Vec<&str> = link_path.split('/').collect();
+    depth.pop();
+    for comp in Path::new(target).components() {
+        match comp {
+            Component::Normal(s) => depth.push(s.to_str().unwrap_or("\u{0}")),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Scans `root`, reusing hashes from `base` where size, mode and mtime prove a file unchanged.
+pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
+    let scanned_at_ns = now_ns();
+    let mut entries = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        for item in fs::read_dir(&dir)? {
+            let item = item?;
+            let name = match item.file_name().into_string() {
+                Ok(n) => n,
+                Err(_) => continue, // not UTF-8: not representable on the wire
+            };
+            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            if path == DATA_FILE || path == SCRATCH_DIR {
+                continue;
+            }
+            let full = item.path();
+            let md = fs::symlink_metadata(&full)?;
+            let ft = md.file_type();
+            let mode = md.permissions().mode() & 0o7777;
+            let mtime = mtime_ns(&md);
+            if ft.is_dir() {
+                entries.insert(
+                    path.clone(),
+                    Entry { path: path.clone(), kind: EntryKind::Dir, mode, mtime_ns: mtime, size: 0, hash: String::new(), target: None },
+                );
+                stack.push((full, path));
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&full)?;
+                let Some(target) = target.to_str().map(str::to_string) else { continue };
+                if !link_stays_inside(&path, &target) {
+                    continue; // links leaving the workspace are not persisted
+                }
+                let hash = blake3::hash(target.as_bytes()).to_hex().to_string();
+                entries.insert(
+                    path.clone(),
+                    Entry { path, kind: EntryKind::Symlink, mode: 0o777, mtime_ns: mtime, size: 0, hash, target: Some(target) },
+                );
+            } else if ft.is_file() {
+                let size = md.len();
+                let reuse = base.and_then(|b| {
+                    let old = b.entries.get(&path)?;
+                    let trusted = mtime < b.scanned_at_ns - MTIME_TRUST_WINDOW_NS;
+                    (old.kind == EntryKind::File && old.size == size && old.mtime_ns == mtime && trusted)
+                        .then(|| old.hash.clone())
+                });
+                let hash = match reuse {
+                    Some(h) => h,
+                    None => match hash_file(&full) {
+                        Ok(h) => h,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    },
+                };
+                entries.insert(
+                    path.clone(),
+                    Entry { path, kind: EntryKind::File, mode, mtime_ns: mtime, size, hash, target: None },
+                );
+            }
+            // sockets, fifos and devices are not persisted
+        }
+    }
+    let version = manifest_version(&entries);
+    Ok(Manifest { version, scanned_at_ns, entries })
+}
+
+/// A version id derived from the content of a manifest.
+pub fn manifest_version(entries: &BTreeMap<String, Entry>) -> String {
+    let mut h = blake3::Hasher::new();
+    for e in entries.values() {
+        h.update(e.path.as_bytes());
+        h.update(&[0, e.kind as u8]);
+        h.update(&e.mode.to_le_bytes());
+        h.update(&e.mtime_ns.to_le_bytes());
+        h.update(e.hash.as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
+fn entry_changed(old: &Entry, new: &Entry) -> bool {
+    old.kind != new.kind || old.mode != new.mode || old.mtime_ns != new.mtime_ns || old.hash != new.hash || old.size != new.size
+}
+
+/// Builds the delta from `base` (or from nothing) to `current`: a tar of what changed plus its index.
+pub fn build_delta(root: &Path, base: Option<&Manifest>, current: &Manifest) -> io::Result<(Delta, Vec<u8>)> {
+    let empty = BTreeMap::new();
+    let base_entries = base.map(|b| &b.entries).unwrap_or(&empty);
+    let deleted: Vec<String> = base_entries.keys().filter(|p| !current.entries.contains_key(*p)).cloned().collect();
+    let changed: Vec<&Entry> = current
+        .entries
+        .values()
+        .filter(|e| base_entries.get(&e.path).is_none_or(|old| entry_changed(old, e)))
+        .collect();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut index = Vec::with_capacity(changed.len());
+    for e in changed {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(e.mode);
+        header.set_mtime((e.mtime_ns.max(0) / 1_000_000_000) as u64);
+        let mut offset = 0;
+        match e.kind {
+            EntryKind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, &e.path, io::empty())?;
+            }
+            EntryKind::Symlink => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, &e.path, e.target.as_deref().unwrap_or(""))?;
+            }
+            EntryKind::File => {
+                let bytes = fs::read(root.join(&e.path))?;
+                if bytes.len() as u64 != e.size {
+                    return Err(io::Error::other(format!("{} changed while being extracted", e.path)));
+                }
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(e.size);
+                builder.append_data(&mut header, &e.path, bytes.as_slice())?;
+                let end = builder.get_ref().len() as u64;
+                offset = end - e.size.div_ceil(512) * 512;
+            }
+        }
+        index.push(PackEntry { entry: e.clone(), offset });
+    }
+    let tar = if index.is_empty() { Vec::new() } else { builder.into_inner()? };
+    let delta = Delta {
+        base: base.map(|b| b.version.clone()),
+        version: current.version.clone(),
+        tar_len: tar.len() as u64,
+        entries: index,
+        deleted,
+    };
+    Ok((delta, tar))
+}
+
+/// Ownership applied to injected entries (the session's sandbox user), if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn chown(path: &Path, owner: Option<Owner>) -> io::Result<()> {
+    if let Some(o) = owner {
+        std::os::unix::fs::lchown(path, Some(o.uid), Some(o.gid))?;
+    }
+    Ok(())
+}
+
+fn set_mtime(path: &Path, mtime_ns: i64, follow: bool) -> io::Result<()> {
+    let t = UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns.max(0) as u64);
+    if follow {
+        fs::File::options().write(true).open(path).or_else(|_| fs::File::open(path))?.set_modified(t)
+    } else {
+        set_symlink_mtime(path, mtime_ns)
+    }
+}
+
+fn set_symlink_mtime(path: &Path, mtime_ns: i64) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let ts = libc::timespec { tv_sec: mtime_ns / 1_000_000_000, tv_nsec: mtime_ns % 1_000_000_000 };
+    let times = [ts, ts];
+    // SAFETY: `c` is a valid NUL-terminated path and `times` points at two timespecs.
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Applies a full snapshot (the segments of a pack list, oldest first) into an empty `staging`
+/// directory, then checks it against `manifest`: files of the manifest must be present with the
+/// same size and hash; anything not in the manifest is removed; modes and mtimes are set last.
+pub fn apply_full(
+    staging: &Path,
+    segments: &[Segment],
+    body: &[u8],
+    manifest: &[Entry],
+    limits: InjectLimits,
+    owner: Option<Owner>,
+) -> Result<(), SyncError> {
+    if manifest.len() as u64 > limits.max_entries {
+        return refused(format!("workspace has {} entries, the limit is {}", manifest.len(), limits.max_entries));
+    }
+    let total: u64 = manifest.iter().map(|e| e.size).sum();
+    if total > limits.max_total_bytes {
+        return refused(format!("workspace holds {total} bytes, the limit is {}", limits.max_total_bytes));
+    }
+    let wanted: BTreeMap<&str, &Entry> = manifest.iter().map(|e| (e.path.as_str(), e)).collect();
+    for e in manifest {
+        check_rel_path(&e.path)?;
+        if e.path == DATA_FILE {
+            return refused("the data file is not part of a workspace snapshot");
+        }
+        if e.kind == EntryKind::Symlink && !link_stays_inside(&e.path, e.target.as_deref().unwrap_or("")) {
+            return refused(format!("symlink {} points outside the workspace", e.path));
+        }
+    }
+    fs::create_dir_all(staging)?;
+    let mut pos = 0usize;
+    for seg in segments {
+        let Segment::Tar { len } = seg;
+        let end = pos.checked_add(*len as usize).filter(|&e| e <= body.len());
+        let Some(end) = end else { return refused("inject body is shorter than its segments say") };
+        apply_tar(staging, &body[pos..end], &wanted, limits)?;
+        pos = end;
+    }
+    if pos != body.len() {
+        return refused("inject body is longer than its segments say");
+    }
+    // Directories and symlinks come from the manifest itself; files must have arrived.
+    for e in manifest {
+        let full = staging.join(&e.path);
+        match e.kind {
+            EntryKind::Dir => fs::create_dir_all(&full)?,
+            EntryKind::Symlink => {
+                if let Some(parent) = full.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                let _ = fs::remove_file(&full);
+                std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &full)?;
+            }
+            EntryKind::File => {
+                let md = fs::symlink_metadata(&full).map_err(|_| SyncError::Refused(format!("file {} is missing from the packs", e.path)))?;
+                if !md.is_file() || md.len() != e.size || hash_file(&full)? != e.hash {
+                    return refused(format!("file {} does not match its manifest entry", e.path));
+                }
+            }
+        }
+    }
+    remove_extras(staging, "", &wanted)?;
+    // Modes, owners, then mtimes deepest first so that directory times are not disturbed.
+    let mut ordered: Vec<&Entry> = manifest.iter().collect();
+    ordered.sort_by(|a, b| b.path.matches('/').count().cmp(&a.path.matches('/').count()).then(b.path.cmp(&a.path)));
+    for e in ordered {
+        let full = staging.join(&e.path);
+        chown(&full, owner)?;
+        if e.kind != EntryKind::Symlink {
+            fs::set_permissions(&full, fs::Permissions::from_mode(e.mode))?;
+        }
+        set_mtime(&full, e.mtime_ns, e.kind != EntryKind::Symlink)?;
+    }
+    chown(staging, owner)?;
+    Ok(())
+}
+
+fn apply_tar(staging: &Path, tar_bytes: &[u8], wanted: &BTreeMap<&str, &Entry>, limits: InjectLimits) -> Result<(), SyncError> {
+    let mut archive = tar::Archive::new(tar_bytes);
+    for item in archive.entries().map_err(|e| SyncError::Refused(format!("unreadable tar: {e}")))? {
+        let mut item = item.map_err(|e| SyncError::Refused(format!("unreadable tar entry: {e}")))?;
+        let path = item.path().map_err(|e| SyncError::Refused(format!("bad tar path: {e}")))?;
+        let path = path.to_str().ok_or_else(|| SyncError::Refused("tar path is not UTF-8".into()))?.trim_end_matches('/').to_string();
+        check_rel_path(&path)?;
+        let kind = item.header().entry_type();
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let size = item.header().size().map_err(|e| SyncError::Refused(e.to_string()))?;
+                if size > limits.max_file_bytes {
+                    return refused(format!("file {path} is {size} bytes, the limit is {}", limits.max_file_bytes));
+                }
+                if !wanted.get(path.as_str()).is_some_and(|e| e.kind == EntryKind::File) {
+                    continue; // superseded content in an older pack
+                }
+                let full = staging.join(&path);
+                ensure_parent_inside(staging, &full)?;
+                let _ = fs::remove_file(&full);
+                let mut out = fs::File::create(&full)?;
+                io::copy(&mut item, &mut out)?;
+            }
+            tar::EntryType::Directory | tar::EntryType::Symlink => {} // created from the manifest
+            other => return refused(format!("tar entry {path} has a refused type {other:?} (only files, directories and symlinks)")),
+        }
+    }
+    Ok(())
+}
+
+/// Creates the parents of `full`, refusing any parent that is not a real directory inside `root`.
+fn ensure_parent_inside(root: &Path, full: &Path) -> Result<(), SyncError> {
+    let parent = full.parent().unwrap_or(root);
+    let rel = parent.strip_prefix(root).map_err(|_| SyncError::Refused("path escapes the workspace".into()))?;
+    let mut cur = root.to_path_buf();
+    for comp in rel.components() {
+        cur.push(comp);
+        match fs::symlink_metadata(&cur) {
+            Ok(md) if md.is_dir() => {}
+            Ok(_) => return refused(format!("{} is not a directory", cur.display())),
+            Err(_) => fs::create_dir(&cur)?,
+        }
+    }
+    Ok(())
+}
+
+fn remove_extras(dir: &Path, rel: &str, wanted: &BTreeMap<&str, &Entry>) -> io::Result<()> {
+    for item in fs::read_dir(dir)? {
+        let item = item?;
+        let name = item.file_name().to_string_lossy().to_string();
+        let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let ft = item.file_type()?;
+        match wanted.get(path.as_str()) {
+            Some(e) if e.kind == EntryKind::Dir && ft.is_dir() => remove_extras(&item.path(), &path, wanted)?,
+            Some(_) => {}
+            None if ft.is_dir() => fs::remove_dir_all(item.path())?,
+            None => fs::remove_file(item.path())?,
+        }
+    }
+    Ok(())
+}
+
+/// Paths of a session's directories under its root.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub ws: PathBuf,
+    pub staging: PathBuf,
+    pub old: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(session_root: &Path) -> Self {
+        Dirs { ws: session_root.join("ws"), staging: session_root.join("ws.new"), old: session_root.join("ws.old") }
+    }
+}
+
+/// Swaps a prepared staging tree in as the workspace.
+pub fn swap_in(d: &Dirs) -> io::Result<()> {
+    if d.old.exists() {
+        fs::remove_dir_all(&d.old)?;
+    }
+    if d.ws.exists() {
+        fs::rename(&d.ws, &d.old)?;
+    }
+    fs::rename(&d.staging, &d.ws)?;
+    if d.old.exists() {
+        fs::remove_dir_all(&d.old)?;
+    }
+    Ok(())
+}
+
+/// Rolls an interrupted inject back: the staging tree goes, a moved-aside workspace comes back.
+pub fn recover(d: &Dirs) -> io::Result<()> {
+    if d.staging.exists() {
+        fs::remove_dir_all(&d.staging)?;
+    }
+    if d.old.exists() {
+        if d.ws.exists() {
+            fs::remove_dir_all(&d.old)?;
+        } else {
+            fs::rename(&d.old, &d.ws)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rel_paths_are_checked() {
+        for ok in ["a", "a/b.txt", "node_modules/x/y", "ünï/ç"] {
+            assert!(check_rel_path(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "/etc", "a/../b", "./a", "a//b", "a\\b", "a\0b", ".."] {
+            assert!(check_rel_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn links_must_resolve_inside() {
+        assert!(link_stays_inside("a/link", "../b"));
+        assert!(link_stays_inside("a/link", "c/d"));
+        assert!(!link_stays_inside("a/link", "../../b"));
+        assert!(!link_stays_inside("link", "/etc/passwd"));
+        assert!(!link_stays_inside("link", ".."));
+        assert!(link_stays_inside("link", "."));
+    }
+}

@@ -1,0 +1,85 @@
+//! Session ids and workspace paths as the public API accepts them.
+use super::error::{ApiError, ApiResult};
+use edgerun_protocol::{DATA_FILE, SANDBOX_DIR};
+
+/// `[A-Za-z0-9_-]{1,64}`.
+pub fn check_session_id(id: &str) -> ApiResult<()> {
+    let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad(format!("invalid session id {:?}: use 1 to 64 of A-Z a-z 0-9 _ -", truncate(id, 80))))
+    }
+}
+
+/// A generated id: `sess_` and 128 random bits in hex.
+pub fn session_id_from_bytes(bytes: [u8; 16]) -> String {
+    let mut s = String::from("sess_");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// A workspace path from the files API: relative, `/`-separated, no empty/`.`/`..` segments, no
+/// NUL or backslash, not the data file, not under `.sandbox/`.
+pub fn check_file_path(p: &str) -> ApiResult<()> {
+    let bad = |why: &str| Err(ApiError::bad(format!("invalid file path {:?}: {why}", truncate(p, 200))));
+    if p.is_empty() {
+        return bad("empty");
+    }
+    if p.len() > 4096 {
+        return bad("longer than 4096 bytes");
+    }
+    if p.starts_with('/') {
+        return bad("absolute");
+    }
+    if p.contains('\0') || p.contains('\\') {
+        return bad("NUL or backslash");
+    }
+    if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return bad("empty, '.' or '..' segment");
+    }
+    if p == DATA_FILE {
+        return bad("the session data file is managed through `data`");
+    }
+    if p == SANDBOX_DIR || p.starts_with(&format!("{SANDBOX_DIR}/")) {
+        return bad(".sandbox/ belongs to the runtime");
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids() {
+        assert!(check_session_id("demo").is_ok());
+        assert!(check_session_id("A_b-9").is_ok());
+        for bad in ["", "a/b", "a b", "é", &"x".repeat(65)] {
+            assert_eq!(check_session_id(bad).unwrap_err().status(), 400, "{bad}");
+        }
+        let id = session_id_from_bytes([0xab; 16]);
+        assert_eq!(id.len(), 5 + 32);
+        assert!(check_session_id(&id).is_ok());
+    }
+
+    #[test]
+    fn file_paths() {
+        for ok in ["a.txt", "data/a.txt", "node_modules/x/index.js", "ü/ñ.txt", ".hidden"] {
+            assert!(check_file_path(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "a\0b", ".session_data.json", ".sandbox", ".sandbox/x"] {
+            assert!(check_file_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_file_path("x/.sandbox/y").is_ok());
+    }
+}

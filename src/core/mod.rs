@@ -1,0 +1,6 @@
+//! Platform-free session logic: validation, request parsing, errors and the file index
+//! arithmetic. Nothing here imports `worker`; `cargo test` runs it natively.
+pub mod error;
+pub mod ids;
+pub mod index;
+pub mod request;

@@ -1,0 +1,110 @@
+//! The session's executor, reached through the Durable Object's container or, where no container
+//! binding exists (local development, tests), through `EXECUTOR_URL`.
+//!
+//! Only "not ready" is retried (a container still starting), within a bounded budget with
+//! backoff, then the caller gets a 503. A request that may already have run is never retried.
+
+use crate::core::error::{ApiError, ApiResult};
+use edgerun_protocol::{ErrorCode, SECRET_HEADER};
+use worker::{Container, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+/// Attempts, and the first backoff, while a freshly started container comes up.
+const READY_ATTEMPTS: u32 = 20;
+const READY_FIRST_DELAY_MS: u64 = 50;
+
+pub enum Target {
+    Url(String),
+    Container(Container),
+}
+
+pub struct Executor {
+    target: Target,
+    secret: Option<String>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Executor {
+    pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>) -> ApiResult<Executor> {
+        let target = match (container, url) {
+            (Some(c), _) => Target::Container(c),
+            (None, Some(u)) if !u.is_empty() => Target::Url(u.trim_end_matches('/').to_string()),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::SandboxUnavailable,
+                    "no sandbox is configured: deploy with a container binding, or set EXECUTOR_URL (`npm run dev` starts a local executor and sets it)",
+                ))
+            }
+        };
+        Ok(Executor { target, secret })
+    }
+
+    fn request(&self, base: &str, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str) -> ApiResult<Request> {
+        let headers = Headers::new();
+        let _ = headers.set("content-type", content_type);
+        if let Some(s) = &self.secret {
+            let _ = headers.set(SECRET_HEADER, s);
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if let Some(b) = body {
+            init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
+        }
+        Request::new_with_init(&format!("{base}{path}"), &init).map_err(|e| ApiError::new(ErrorCode::Internal, format!("building executor request: {e}")))
+    }
+
+    /// Makes sure a container is running and its executor answers `/health`.
+    pub async fn ensure_ready(&self) -> ApiResult<()> {
+        let Target::Container(c) = &self.target else { return Ok(()) };
+        if !c.running() {
+            c.start(None).map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("the sandbox container did not start: {e}")))?;
+        }
+        let mut delay = READY_FIRST_DELAY_MS;
+        let mut last = String::new();
+        for _ in 0..READY_ATTEMPTS {
+            match self.send(Method::Get, "/health", None, "application/json").await {
+                Ok(a) if a.status == 200 => return Ok(()),
+                Ok(a) => last = format!("health answered {}", a.status),
+                Err(e) => last = e.message,
+            }
+            Delay::from(std::time::Duration::from_millis(delay)).await;
+            delay = (delay * 2).min(1000);
+        }
+        Err(ApiError::new(ErrorCode::SandboxUnavailable, format!("the sandbox did not become ready: {last}")))
+    }
+
+    /// Sends one request, once.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str) -> ApiResult<Answer> {
+        let result = match &self.target {
+            Target::Url(base) => {
+                let req = self.request(base, method, path, body, content_type)?;
+                Fetch::Request(req).send().await
+            }
+            Target::Container(c) => {
+                let fetcher = c.get_tcp_port(8080).map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("sandbox port: {e}")))?;
+                let req = self.request("http://container", method, path, body, content_type)?;
+                fetcher.fetch_request(req).await
+            }
+        };
+        let mut resp = result.map_err(|e| {
+            let hint = match &self.target {
+                Target::Url(u) => format!("no executor answered at {u} ({e}); start the local stack with `npm run dev`"),
+                Target::Container(_) => format!("the sandbox container did not answer ({e})"),
+            };
+            ApiError::new(ErrorCode::SandboxUnavailable, hint)
+        })?;
+        let status = resp.status_code();
+        let body = resp.bytes().await.map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("reading the sandbox's answer: {e}")))?;
+        Ok(Answer { status, body })
+    }
+
+    /// Destroys the container (session deleted); a no-op for a shared local executor.
+    pub async fn destroy(&self) {
+        if let Target::Container(c) = &self.target {
+            let _ = c.destroy(None).await;
+        }
+    }
+}

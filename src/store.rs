@@ -1,0 +1,245 @@
+//! The session Durable Object's SQLite storage: schema (created and migrated by version in code)
+//! and the queries the object needs. Writes made without an `await` between them commit together.
+
+use crate::core::error::{ApiError, ApiResult};
+use crate::core::index::FileRow;
+use edgerun_protocol::{Entry, EntryKind, ErrorCode};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use worker::{SqlStorage, SqlStorageValue as V};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, file index, packs, run history
+    "CREATE TABLE IF NOT EXISTS session (
+        id TEXT PRIMARY KEY, language TEXT NOT NULL, persistent INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL, last_run_at TEXT, run_count INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '{}', data TEXT NOT NULL DEFAULT '{}',
+        setup_status TEXT NOT NULL DEFAULT 'none', setup_log TEXT NOT NULL DEFAULT '',
+        version TEXT);
+     CREATE TABLE IF NOT EXISTS files (
+        path TEXT PRIMARY KEY, kind TEXT NOT NULL, mode INTEGER NOT NULL, mtime_ns TEXT NOT NULL,
+        size INTEGER NOT NULL, hash TEXT NOT NULL, target TEXT, pack TEXT NOT NULL, offset INTEGER NOT NULL,
+        uploaded TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS packs (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, size INTEGER NOT NULL, created_at TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS runs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, duration_ms REAL NOT NULL,
+        exit_code INTEGER NOT NULL, killed_by TEXT, language TEXT NOT NULL);",
+];
+
+fn sql_err(e: worker::Error) -> ApiError {
+    ApiError::new(ErrorCode::Internal, format!("session storage: {e}"))
+}
+
+pub struct Store {
+    sql: SqlStorage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub language: String,
+    pub persistent: i64,
+    pub created_at: String,
+    pub last_run_at: Option<String>,
+    pub run_count: i64,
+    pub metadata: String,
+    pub data: String,
+    pub setup_status: String,
+    pub setup_log: String,
+    pub version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FileSql {
+    path: String,
+    kind: String,
+    mode: i64,
+    mtime_ns: String,
+    size: i64,
+    hash: String,
+    target: Option<String>,
+    pack: String,
+    offset: i64,
+}
+
+#[derive(Deserialize)]
+struct PackSql {
+    key: String,
+    seq: i64,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: i64,
+}
+
+fn kind_str(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Symlink => "symlink",
+    }
+}
+
+impl Store {
+    /// Opens the storage, creating or migrating the schema.
+    pub fn open(sql: SqlStorage) -> ApiResult<Store> {
+        sql.exec("CREATE TABLE IF NOT EXISTS schema_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)", None).map_err(sql_err)?;
+        let current = sql
+            .exec("SELECT v AS n FROM schema_meta WHERE k = 'version'", None)
+            .and_then(|c| c.to_array::<Count>())
+            .map_err(sql_err)?
+            .first()
+            .map(|c| c.n)
+            .unwrap_or(0);
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            sql.exec(m, None).map_err(sql_err)?;
+            sql.exec("INSERT OR REPLACE INTO schema_meta (k, v) VALUES ('version', ?)", vec![V::Integer(i as i64 + 1)]).map_err(sql_err)?;
+        }
+        Ok(Store { sql })
+    }
+
+    pub fn session(&self) -> ApiResult<Option<SessionRow>> {
+        let rows: Vec<SessionRow> = self.sql.exec("SELECT * FROM session LIMIT 1", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        Ok(rows.into_iter().next())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_session(&self, id: &str, language: &str, persistent: bool, created_at: &str, metadata: &str, data: &str) -> ApiResult<()> {
+        self.sql
+            .exec(
+                "INSERT INTO session (id, language, persistent, created_at, metadata, data) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![
+                    V::String(id.into()),
+                    V::String(language.into()),
+                    V::Integer(persistent as i64),
+                    V::String(created_at.into()),
+                    V::String(metadata.into()),
+                    V::String(data.into()),
+                ],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn files(&self) -> ApiResult<Vec<FileRow>> {
+        let rows: Vec<FileSql> = self.sql.exec("SELECT * FROM files ORDER BY path", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| FileRow {
+                entry: Entry {
+                    kind: match r.kind.as_str() {
+                        "dir" => EntryKind::Dir,
+                        "symlink" => EntryKind::Symlink,
+                        _ => EntryKind::File,
+                    },
+                    path: r.path,
+                    mode: r.mode as u32,
+                    mtime_ns: r.mtime_ns.parse().unwrap_or(0),
+                    size: r.size as u64,
+                    hash: r.hash,
+                    target: r.target,
+                },
+                pack: r.pack,
+                offset: r.offset as u64,
+            })
+            .collect())
+    }
+
+    pub fn packs(&self) -> ApiResult<BTreeMap<String, i64>> {
+        let rows: Vec<PackSql> = self.sql.exec("SELECT key, seq FROM packs", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        Ok(rows.into_iter().map(|p| (p.key, p.seq)).collect())
+    }
+
+    pub fn next_pack_seq(&self) -> ApiResult<i64> {
+        let rows: Vec<Count> = self.sql.exec("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM packs", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        Ok(rows.first().map(|c| c.n).unwrap_or(1))
+    }
+
+    /// Commits a run: the new pack (if any), the index changes, the new version and counters.
+    /// Called with no `await` in between its statements, so it commits as one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit_run(
+        &self,
+        pack: Option<(&str, i64, u64)>,
+        rows: &[FileRow],
+        deleted: &[String],
+        version: Option<&str>,
+        data: Option<&str>,
+        now: &str,
+        run: (&str, f64, i32, Option<&str>, &str),
+    ) -> ApiResult<()> {
+        if let Some((key, seq, size)) = pack {
+            self.sql
+                .exec(
+                    "INSERT INTO packs (key, seq, size, created_at) VALUES (?, ?, ?, ?)",
+                    vec![V::String(key.into()), V::Integer(seq), V::Integer(size as i64), V::String(now.into())],
+                )
+                .map_err(sql_err)?;
+        }
+        for p in deleted {
+            self.sql.exec("DELETE FROM files WHERE path = ?", vec![V::String(p.clone())]).map_err(sql_err)?;
+        }
+        for r in rows {
+            let e = &r.entry;
+            self.sql
+                .exec(
+                    "INSERT OR REPLACE INTO files (path, kind, mode, mtime_ns, size, hash, target, pack, offset, uploaded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    vec![
+                        V::String(e.path.clone()),
+                        V::String(kind_str(e.kind).into()),
+                        V::Integer(e.mode as i64),
+                        V::String(e.mtime_ns.to_string()),
+                        V::Integer(e.size as i64),
+                        V::String(e.hash.clone()),
+                        e.target.clone().map(V::String).unwrap_or(V::Null),
+                        V::String(r.pack.clone()),
+                        V::Integer(r.offset as i64),
+                        V::String(now.into()),
+                    ],
+                )
+                .map_err(sql_err)?;
+        }
+        if let Some(v) = version {
+            self.sql.exec("UPDATE session SET version = ?", vec![V::String(v.into())]).map_err(sql_err)?;
+        }
+        if let Some(d) = data {
+            self.sql.exec("UPDATE session SET data = ?", vec![V::String(d.into())]).map_err(sql_err)?;
+        }
+        let (started, duration_ms, exit_code, killed_by, language) = run;
+        self.sql
+            .exec("UPDATE session SET run_count = run_count + 1, last_run_at = ?", vec![V::String(now.into())])
+            .map_err(sql_err)?;
+        self.sql
+            .exec(
+                "INSERT INTO runs (started_at, duration_ms, exit_code, killed_by, language) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    V::String(started.into()),
+                    V::Float(duration_ms),
+                    V::Integer(exit_code as i64),
+                    killed_by.map(|k| V::String(k.into())).unwrap_or(V::Null),
+                    V::String(language.into()),
+                ],
+            )
+            .map_err(sql_err)?;
+        self.sql.exec("DELETE FROM runs WHERE seq <= (SELECT MAX(seq) - 100 FROM runs)", None).map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Packs no file row refers to any more.
+    pub fn dead_packs(&self) -> ApiResult<Vec<String>> {
+        let rows: Vec<PackSql> = self
+            .sql
+            .exec("SELECT key, seq FROM packs WHERE key NOT IN (SELECT DISTINCT pack FROM files WHERE pack != '')", None)
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        Ok(rows.into_iter().map(|p| p.key).collect())
+    }
+
+    pub fn forget_packs(&self, keys: &[String]) -> ApiResult<()> {
+        for k in keys {
+            self.sql.exec("DELETE FROM packs WHERE key = ?", vec![V::String(k.clone())]).map_err(sql_err)?;
+        }
+        Ok(())
+    }
+}
