@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `npm test`: native tests of every crate, lints, the deploy dry run (which builds the Worker to
+# wasm) and the end-to-end suite against a local stack it starts and stops itself.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. .state/env
+phase() { printf '\n[test] == %s\n' "$1" >&2; T=$(date +%s); }
+took() { printf '[test] %s took %ss\n' "$1" "$(( $(date +%s) - T ))" >&2; }
+T_ALL=$(date +%s)
+
+phase "cargo test (native: protocol, Worker core, executor with real interpreters)"
+cargo test --workspace --quiet 2>&1 | grep -vE '^\s*$' >&2
+took "cargo test"
+
+phase "cargo clippy --all-targets"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+took "clippy"
+
+phase "deploy configuration (wrangler deploy --dry-run, no image build)"
+out=$(mktemp -d)
+EDGERUN_FAST_BUILD=1 wrangler deploy --dry-run --containers-rollout=none --outdir "$out" > "$out/log" 2>&1 || { cat "$out/log" >&2; exit 1; }
+grep -q "env.SESSIONS (SessionObject)" "$out/log" && grep -q "env.FILES" "$out/log" && grep -q "container/Dockerfile" "$out/log" \
+  || { echo "dry run did not show the bindings and the container" >&2; cat "$out/log" >&2; exit 1; }
+if grep -q "FAILPOINT" "$out/log"; then echo "a test failpoint is configured for deploy" >&2; exit 1; fi
+rm -rf "$out"
+took "deploy dry run"
+
+phase "end-to-end (workerd + local R2 + executor + real interpreters)"
+node --test --test-concurrency=1 tests/*.test.mjs
+took "end-to-end"
+printf '\n[test] all done in %ss\n' "$(( $(date +%s) - T_ALL ))" >&2
