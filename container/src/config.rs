@@ -66,6 +66,14 @@ impl Runtimes {
     }
 }
 
+/// A block of 1,000 sandbox uids chosen by the work root, so that several executors on one machine
+/// (a dev stack and a test stack) do not hand out the same uids, whose processes they kill.
+pub fn uid_base_for(work_root: &Path) -> u32 {
+    let h = blake3::hash(work_root.as_os_str().as_encoded_bytes());
+    let n = u32::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1], h.as_bytes()[2], h.as_bytes()[3]]);
+    100_000 + (n % 4_000) * 1_000
+}
+
 impl Config {
     pub fn from_env() -> Result<Config, String> {
         let d = Limits::default();
@@ -79,9 +87,10 @@ impl Config {
         if limits.max_processes == 0 || limits.open_files < 16 || limits.output_bytes == 0 {
             return Err("limits must leave room to run: processes ≥ 1, open files ≥ 16, output ≥ 1 byte".into());
         }
+        let work_root: PathBuf = std::env::var_os("EDGERUN_WORK_ROOT").map(PathBuf::from).unwrap_or_else(|| "/var/lib/edgerun".into());
         Ok(Config {
             listen: std::env::var("EDGERUN_LISTEN").unwrap_or_else(|_| "0.0.0.0:8080".into()),
-            work_root: std::env::var_os("EDGERUN_WORK_ROOT").map(PathBuf::from).unwrap_or_else(|| "/var/lib/edgerun".into()),
+            work_root: work_root.clone(),
             secret: std::env::var("EDGERUN_SECRET").ok().filter(|s| !s.is_empty()),
             runtimes: Runtimes::from_env(),
             pass_env: std::env::var("EDGERUN_PASS_ENV")
@@ -93,7 +102,10 @@ impl Config {
             limits,
             max_workspace_bytes: num("EDGERUN_MAX_WORKSPACE_MB", 1024)? << 20,
             max_workspace_files: num("EDGERUN_MAX_FILES", 100_000)?,
-            sandbox_uid_base: num("EDGERUN_SANDBOX_UID_BASE", 200_000)? as u32,
+            sandbox_uid_base: match std::env::var("EDGERUN_SANDBOX_UID_BASE") {
+                Ok(_) => num("EDGERUN_SANDBOX_UID_BASE", 0)? as u32,
+                Err(_) => uid_base_for(&work_root),
+            },
             sandbox_gid: num("EDGERUN_SANDBOX_GID", 200_000)? as u32,
         })
     }
@@ -102,6 +114,7 @@ impl Config {
     pub fn for_root(root: &Path) -> Config {
         let mut c = Config::from_env().expect("valid test environment");
         c.work_root = root.to_path_buf();
+        c.sandbox_uid_base = uid_base_for(root);
         c.secret = None;
         c
     }

@@ -1,0 +1,170 @@
+//! Every language plugin with its real interpreter: output, stderr, exit codes, stdin, env;
+//! limits (timeout with escaping children, output cap); one install per installer.
+mod common;
+use common::fixture;
+use edgerun_protocol::{KilledBy, Language};
+use std::time::Instant;
+
+struct Case {
+    lang: Language,
+    hello: &'static str,
+    stderr_and_exit: &'static str,
+    stdin_env: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        lang: Language::Python,
+        hello: "print('hello')",
+        stderr_and_exit: "import sys\nprint('oops', file=sys.stderr)\nsys.exit(3)",
+        stdin_env: "import os, sys\nprint(sys.stdin.read().strip() + os.environ['GREETING'])",
+    },
+    Case {
+        lang: Language::Node,
+        hello: "console.log('hello')",
+        stderr_and_exit: "console.error('oops'); process.exit(3)",
+        stdin_env: "const d = require('fs').readFileSync(0, 'utf8').trim(); console.log(d + process.env.GREETING)",
+    },
+    Case {
+        lang: Language::Typescript,
+        hello: "const m: string = 'hello'; console.log(m)",
+        stderr_and_exit: "console.error('oops' as string); process.exit(3)",
+        stdin_env: "import { readFileSync } from 'node:fs';\nconst d: string = readFileSync(0, 'utf8').trim(); console.log(d + process.env.GREETING)",
+    },
+    Case {
+        lang: Language::Deno,
+        hello: "const m: string = 'hello'; console.log(m)",
+        stderr_and_exit: "console.error('oops'); Deno.exit(3)",
+        stdin_env: "const d = (await new Response(Deno.stdin.readable).text()).trim(); console.log(d + Deno.env.get('GREETING'))",
+    },
+    Case {
+        lang: Language::Go,
+        hello: "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello\") }",
+        stderr_and_exit: "package main\nimport (\"fmt\"; \"os\")\nfunc main() { fmt.Fprintln(os.Stderr, \"oops\"); os.Exit(3) }",
+        stdin_env: "package main\nimport (\"bufio\"; \"fmt\"; \"os\"; \"strings\")\nfunc main() { r := bufio.NewReader(os.Stdin); l, _ := r.ReadString('\\n'); fmt.Println(strings.TrimSpace(l) + os.Getenv(\"GREETING\")) }",
+    },
+    Case {
+        lang: Language::Bash,
+        hello: "echo hello",
+        stderr_and_exit: "echo oops >&2; exit 3",
+        stdin_env: "read line; echo \"$line$GREETING\"",
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plugin_runs_with_its_real_interpreter() {
+    let f = fixture();
+    for c in CASES {
+        let sid = format!("lang-{}", c.lang);
+        let r = f.run(&sid, c.lang, c.hello, |_| {}).await;
+        assert_eq!((r.exit_code, r.stdout.as_str()), (0, "hello\n"), "{}: {r:?}", c.lang);
+        assert_eq!(r.signal, None);
+
+        let r = f.run(&sid, c.lang, c.stderr_and_exit, |_| {}).await;
+        assert_eq!(r.exit_code, 3, "{}: {r:?}", c.lang);
+        assert!(r.stderr.contains("oops"), "{}: {r:?}", c.lang);
+        assert_eq!(r.killed_by, None);
+
+        let r = f
+            .run(&sid, c.lang, c.stdin_env, |q| {
+                q.stdin = "from stdin, \n".into();
+                q.env.insert("GREETING".into(), "and env".into());
+            })
+            .await;
+        assert_eq!(r.stdout, "from stdin,and env\n", "{}: {r:?}", c.lang);
+    }
+}
+
+#[tokio::test]
+async fn user_code_gets_a_scratch_environment() {
+    // SAFETY: test-local variable, set before the run reads it.
+    unsafe { std::env::set_var("EDGERUN_TEST_SECRET", "do-not-leak") };
+    let f = fixture();
+    let r = f.run("env", Language::Bash, "env; id -u", |_| {}).await;
+    assert!(!r.stdout.contains("do-not-leak"), "{}", r.stdout);
+    assert!(!r.stdout.contains("EDGERUN_"), "{}", r.stdout);
+    assert!(r.stdout.contains("HOME="));
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let uid: u32 = r.stdout.lines().last().unwrap().trim().parse().unwrap();
+        assert_ne!(uid, 0, "user code must not run as root");
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_kills_grandchildren_and_setsid_children() {
+    let f = fixture();
+    let started = Instant::now();
+    let code = "sleep 300 & setsid sleep 301 & (sleep 302 &) ; echo started; sleep 600";
+    let r = f.run("timeout", Language::Bash, code, |q| q.timeout_secs = 1).await;
+    let took = started.elapsed();
+    assert_eq!(r.killed_by, Some(KilledBy::Timeout));
+    assert!(r.timed_out);
+    assert_eq!(r.signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(r.exit_code, 128 + 9);
+    assert_eq!(r.stdout, "started\n");
+    assert!(took.as_secs_f64() < 4.0, "answer within a generous bound of the 1 s timeout, took {took:?}");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    for s in ["sleep 300", "sleep 301", "sleep 302"] {
+        assert!(!ps.lines().any(|l| l.trim() == s), "{s} survived the timeout");
+    }
+    // The session stays usable.
+    let r = f.run("timeout", Language::Bash, "echo next", |_| {}).await;
+    assert_eq!(r.stdout, "next\n");
+}
+
+#[tokio::test]
+async fn output_over_the_cap_kills_the_run_and_keeps_what_came() {
+    let f = fixture();
+    let r = f.run("cap", Language::Python, "import sys\nwhile True: sys.stdout.write('x' * 65536)", |_| {}).await;
+    assert_eq!(r.killed_by, Some(KilledBy::Output));
+    assert!(r.truncated);
+    assert_eq!(r.stdout.len(), 1 << 20, "exactly the cap is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_installer_installs_into_the_workspace_once() {
+    let f = fixture();
+    // pip
+    let r = f.run("pip", Language::Python, "import tabulate, os; print(os.path.relpath(tabulate.__file__))", |q| {
+        q.install.pip = vec!["tabulate==0.9.0".into()];
+        q.timeout_secs = 120;
+    })
+    .await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    assert!(r.stdout.starts_with(".deps/pip/tabulate"), "{}", r.stdout);
+    let again = f.run("pip", Language::Python, "print(1)", |q| q.install.pip = vec!["tabulate==0.9.0".into()]).await;
+    assert!(again.logs.iter().any(|l| l.contains("already installed")), "{:?}", again.logs);
+    // npm
+    let r = f.run("npm", Language::Node, "const n = require('is-number'); console.log(n(5), require.resolve('is-number').includes('/node_modules/'))", |q| {
+        q.install.npm = vec!["is-number@7.0.0".into()];
+        q.timeout_secs = 120;
+    })
+    .await;
+    assert_eq!((r.exit_code, r.stdout.as_str()), (0, "true true\n"), "{r:?}");
+    // go modules, then a program using them; the second run of the same program is not compiled
+    let prog = "package main\nimport (\"fmt\"; \"github.com/google/uuid\")\nfunc main() { fmt.Println(len(uuid.NewString())) }";
+    let r = f.run("gomod", Language::Go, prog, |q| {
+        q.install.go = vec!["github.com/google/uuid@v1.6.0".into()];
+        q.timeout_secs = 180;
+    })
+    .await;
+    assert_eq!((r.exit_code, r.stdout.as_str()), (0, "36\n"), "{r:?}");
+    let cached = f.run("gomod", Language::Go, prog, |_| {}).await;
+    assert_eq!(cached.stdout, "36\n");
+    assert!(cached.duration_ms < r.duration_ms, "second run reuses the built binary ({} vs {} ms)", cached.duration_ms, r.duration_ms);
+}
+
+#[tokio::test]
+async fn session_data_is_written_before_and_read_back_after_a_run() {
+    let f = fixture();
+    let r = f.run("data", Language::Python, "import json\nd = json.load(open('.session_data.json'))\nd['n'] += 1\njson.dump(d, open('.session_data.json', 'w'))", |q| {
+        q.data = Some(serde_json::json!({"n": 1}));
+    })
+    .await;
+    assert_eq!(r.data, Some(serde_json::json!({"n": 2})), "{r:?}");
+    let bad = f.run("data", Language::Bash, "echo '{oops' > .session_data.json", |q| q.data = Some(serde_json::json!({"n": 2}))).await;
+    assert_eq!(bad.data, None);
+    assert!(bad.stderr.contains("not valid JSON"), "{}", bad.stderr);
+}

@@ -1,0 +1,293 @@
+//! Workspace sync: random trees round-trip through extract → pack → inject exactly as the
+//! Worker drives it (deltas stored as packs, a cold inject from the live packs), hostile
+//! archives are refused with the workspace untouched, and an interrupted inject rolls back.
+use edgerun_executor::workspace::{self, Dirs, InjectLimits, Manifest};
+use edgerun_protocol::{Entry, EntryKind, Segment};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+const LIMITS: InjectLimits = InjectLimits { max_file_bytes: 64 << 20, max_total_bytes: 1 << 30, max_entries: 100_000 };
+
+/// What the Worker keeps: the index (path → entry, pack) and the packs.
+#[derive(Default)]
+struct Remote {
+    index: BTreeMap<String, (Entry, usize)>,
+    packs: Vec<Vec<u8>>,
+    version: Option<String>,
+}
+
+impl Remote {
+    fn commit(&mut self, ws: &Path, base: Option<&Manifest>) -> Manifest {
+        let m = workspace::scan(ws, base).unwrap();
+        let (delta, tar) = workspace::build_delta(ws, base, &m).unwrap();
+        self.packs.push(tar);
+        let pack = self.packs.len() - 1;
+        for d in &delta.deleted {
+            self.index.remove(d);
+        }
+        for pe in delta.entries {
+            // the recorded offset must point at the file's bytes in the pack
+            if pe.entry.kind == EntryKind::File {
+                let bytes = &self.packs[pack][pe.offset as usize..(pe.offset + pe.entry.size) as usize];
+                assert_eq!(blake3::hash(bytes).to_hex().to_string(), pe.entry.hash, "index range of {}", pe.entry.path);
+            }
+            self.index.insert(pe.entry.path.clone(), (pe.entry, pack));
+        }
+        self.version = Some(delta.version);
+        m
+    }
+
+    fn restore(&self, session_root: &Path) -> Dirs {
+        let dirs = Dirs::new(session_root);
+        let mut live: Vec<usize> = self.index.values().filter(|(e, _)| e.kind == EntryKind::File).map(|(_, p)| *p).collect();
+        live.sort();
+        live.dedup();
+        let mut body = Vec::new();
+        let mut segments = Vec::new();
+        for p in live {
+            segments.push(Segment::Tar { len: self.packs[p].len() as u64 });
+            body.extend_from_slice(&self.packs[p]);
+        }
+        let manifest: Vec<Entry> = self.index.values().map(|(e, _)| e.clone()).collect();
+        workspace::recover(&dirs).unwrap();
+        workspace::apply_full(&dirs.staging, &segments, &body, &manifest, LIMITS, None).unwrap();
+        workspace::swap_in(&dirs).unwrap();
+        dirs
+    }
+}
+
+/// A comparable picture of a tree: kind, mode, mtime, content or link target per path.
+fn picture(root: &Path) -> BTreeMap<String, (EntryKind, u32, i64, Vec<u8>)> {
+    let m = workspace::scan(root, None).unwrap();
+    m.entries
+        .into_values()
+        .map(|e| {
+            let content = match e.kind {
+                EntryKind::File => fs::read(root.join(&e.path)).unwrap(),
+                EntryKind::Symlink => e.target.clone().unwrap().into_bytes(),
+                EntryKind::Dir => Vec::new(),
+            };
+            (e.path, (e.kind, e.mode, e.mtime_ns, content))
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Write { dir: usize, name: usize, size: usize, exec: bool },
+    Mkdir { dir: usize, name: usize },
+    Link { dir: usize, name: usize, to: usize },
+    Delete { pick: usize },
+}
+
+const NAMES: &[&str] = &["a.txt", "b", "ünïcødé.md", "data", "x y", "a-long-name-over-one-hundred-bytes-so-that-tar-needs-its-gnu-extension-for-it-to-fit-0123456789-abcdefghij", "node_modules", ".hidden", "z"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..6usize, 0..NAMES.len(), prop_oneof![Just(0usize), 1..3000usize, Just(1_100_000usize)], any::<bool>())
+            .prop_map(|(dir, name, size, exec)| Op::Write { dir, name, size, exec }),
+        2 => (0..6usize, 0..NAMES.len()).prop_map(|(dir, name)| Op::Mkdir { dir, name }),
+        1 => (0..6usize, 0..NAMES.len(), 0..50usize).prop_map(|(dir, name, to)| Op::Link { dir, name, to }),
+        2 => (0..50usize).prop_map(|pick| Op::Delete { pick }),
+    ]
+}
+
+fn dirs_of(ws: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = vec![ws.to_path_buf()];
+    let m = workspace::scan(ws, None).unwrap();
+    v.extend(m.entries.values().filter(|e| e.kind == EntryKind::Dir).map(|e| ws.join(&e.path)));
+    v
+}
+
+fn apply(ws: &Path, op: &Op, salt: u8) {
+    let dirs = dirs_of(ws);
+    let all: Vec<String> = workspace::scan(ws, None).unwrap().entries.into_keys().collect();
+    match *op {
+        Op::Write { dir, name, size, exec } => {
+            let p = dirs[dir % dirs.len()].join(NAMES[name]);
+            if p.is_dir() || p.is_symlink() {
+                return;
+            }
+            let content: Vec<u8> = (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(salt)).collect();
+            fs::write(&p, content).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(if exec { 0o755 } else { 0o644 })).unwrap();
+        }
+        Op::Mkdir { dir, name } => {
+            let p = dirs[dir % dirs.len()].join(NAMES[name]);
+            if !p.exists() && !p.is_symlink() {
+                fs::create_dir(&p).unwrap();
+            }
+        }
+        Op::Link { dir, name, to } => {
+            let d = &dirs[dir % dirs.len()];
+            let p = d.join(NAMES[name]);
+            if all.is_empty() || p.exists() || p.is_symlink() {
+                return;
+            }
+            let target = &all[to % all.len()];
+            let depth = d.strip_prefix(ws).unwrap().components().count();
+            let rel = format!("{}{}", "../".repeat(depth), target);
+            std::os::unix::fs::symlink(rel, &p).unwrap();
+        }
+        Op::Delete { pick } => {
+            if all.is_empty() {
+                return;
+            }
+            let p = ws.join(&all[pick % all.len()]);
+            if p.is_symlink() || p.is_file() {
+                fs::remove_file(&p).unwrap();
+            } else if p.is_dir() {
+                fs::remove_dir_all(&p).unwrap();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn chains_of_deltas_restore_identically(rounds in prop::collection::vec(prop::collection::vec(op(), 1..8), 1..5)) {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("source");
+        fs::create_dir(&ws).unwrap();
+        let mut remote = Remote::default();
+        let mut base: Option<Manifest> = None;
+        for (i, ops) in rounds.iter().enumerate() {
+            for op in ops {
+                apply(&ws, op, i as u8);
+            }
+            base = Some(remote.commit(&ws, base.as_ref()));
+            let restored = remote.restore(&tmp.path().join(format!("copy{i}")));
+            prop_assert_eq!(picture(&ws), picture(&restored.ws));
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_tree_yields_an_empty_delta() {
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..50 {
+        fs::write(tmp.path().join(format!("f{i}")), format!("{i}")).unwrap();
+    }
+    let m1 = workspace::scan(tmp.path(), None).unwrap();
+    let m2 = workspace::scan(tmp.path(), Some(&m1)).unwrap();
+    let (delta, tar) = workspace::build_delta(tmp.path(), Some(&m1), &m2).unwrap();
+    assert!(delta.is_empty());
+    assert!(tar.is_empty());
+    assert_eq!(m1.version, m2.version);
+}
+
+#[test]
+fn a_same_size_rewrite_within_one_mtime_tick_is_seen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("f");
+    fs::write(&p, "aaaa").unwrap();
+    let t = fs::metadata(&p).unwrap().modified().unwrap();
+    let m1 = workspace::scan(tmp.path(), None).unwrap();
+    fs::write(&p, "bbbb").unwrap();
+    fs::File::options().write(true).open(&p).unwrap().set_modified(t).unwrap();
+    let m2 = workspace::scan(tmp.path(), Some(&m1)).unwrap();
+    assert_eq!(m1.entries["f"].mtime_ns, m2.entries["f"].mtime_ns, "same size, same mtime");
+    assert_ne!(m1.entries["f"].hash, m2.entries["f"].hash, "the rewrite must still be detected");
+    let (delta, _) = workspace::build_delta(tmp.path(), Some(&m1), &m2).unwrap();
+    assert_eq!(delta.entries.len(), 1);
+}
+
+#[test]
+fn old_files_are_trusted_by_size_and_mtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("old");
+    fs::write(&p, "content").unwrap();
+    fs::File::options().write(true).open(&p).unwrap().set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000)).unwrap();
+    let mut m1 = workspace::scan(tmp.path(), None).unwrap();
+    // Poison the recorded hash: a trusted file is not read again, so the poison survives.
+    m1.entries.get_mut("old").unwrap().hash = "recorded".into();
+    let m2 = workspace::scan(tmp.path(), Some(&m1)).unwrap();
+    assert_eq!(m2.entries["old"].hash, "recorded");
+}
+
+fn tar_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    build(&mut b);
+    b.into_inner().unwrap()
+}
+
+fn file_entry(path: &str, content: &[u8]) -> Entry {
+    Entry { path: path.into(), kind: EntryKind::File, mode: 0o644, mtime_ns: 1_000_000_000, size: content.len() as u64, hash: blake3::hash(content).to_hex().to_string(), target: None }
+}
+
+#[test]
+fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("s");
+    let dirs = Dirs::new(&root);
+    fs::create_dir_all(&dirs.ws).unwrap();
+    fs::write(dirs.ws.join("keep.txt"), "precious").unwrap();
+    let before = picture(&dirs.ws);
+
+    let raw_header = |path: &[u8], kind: u8, link: &[u8], size: u64| {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..path.len()].copy_from_slice(path);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::new(kind));
+        h.set_cksum();
+        h
+    };
+    let cases: Vec<(&str, Vec<u8>, Vec<Entry>)> = vec![
+        ("dot-dot path", tar_with(|b| { b.append(&raw_header(b"../evil", b'0', b"", 1), &b"x"[..]).unwrap(); }), vec![]),
+        ("absolute path", tar_with(|b| { b.append(&raw_header(b"/tmp/evil", b'0', b"", 1), &b"x"[..]).unwrap(); }), vec![]),
+        ("hard link", tar_with(|b| { b.append(&raw_header(b"h", b'1', b"/etc/passwd", 0), &b""[..]).unwrap(); }), vec![]),
+        ("device", tar_with(|b| { b.append(&raw_header(b"dev", b'3', b"", 0), &b""[..]).unwrap(); }), vec![]),
+        ("fifo", tar_with(|b| { b.append(&raw_header(b"fifo", b'6', b"", 0), &b""[..]).unwrap(); }), vec![]),
+        ("escaping symlink in the manifest", Vec::new(), vec![Entry { path: "l".into(), kind: EntryKind::Symlink, mode: 0o777, mtime_ns: 1, size: 0, hash: String::new(), target: Some("../../etc".into()) }]),
+        ("file missing from the packs", Vec::new(), vec![file_entry("ghost", b"boo")]),
+        ("content not matching its hash", tar_with(|b| {
+            let mut h = tar::Header::new_gnu(); h.set_size(3); h.set_mode(0o644); h.set_cksum();
+            b.append_data(&mut h, "f", &b"bad"[..]).unwrap();
+        }), vec![file_entry("f", b"good")]),
+    ];
+    for (what, tar, manifest) in cases {
+        let segments = if tar.is_empty() { vec![] } else { vec![Segment::Tar { len: tar.len() as u64 }] };
+        let r = workspace::apply_full(&dirs.staging, &segments, &tar, &manifest, LIMITS, None);
+        assert!(matches!(r, Err(workspace::SyncError::Refused(_))), "{what}: {r:?}");
+        fs::remove_dir_all(&dirs.staging).ok();
+        assert_eq!(picture(&dirs.ws), before, "{what} touched the workspace");
+        assert!(!tmp.path().join("evil").exists() && !Path::new("/tmp/evil").exists());
+    }
+    let big = tar_with(|b| {
+        let mut h = tar::Header::new_gnu(); h.set_size(10); h.set_mode(0o644); h.set_cksum();
+        b.append_data(&mut h, "big", &[0u8; 10][..]).unwrap();
+    });
+    let tiny = InjectLimits { max_file_bytes: 5, ..LIMITS };
+    let r = workspace::apply_full(&dirs.staging, &[Segment::Tar { len: big.len() as u64 }], &big, &[file_entry("big", &[0u8; 10])], tiny, None);
+    assert!(matches!(r, Err(workspace::SyncError::Refused(_))), "oversize entry: {r:?}");
+}
+
+#[test]
+fn an_inject_interrupted_half_way_rolls_back_to_the_previous_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("s");
+    let dirs = Dirs::new(&root);
+    fs::create_dir_all(&dirs.ws).unwrap();
+    fs::write(dirs.ws.join("v1.txt"), "version one").unwrap();
+    let before = picture(&dirs.ws);
+    // Crash after staging was half written.
+    fs::create_dir_all(&dirs.staging).unwrap();
+    fs::write(dirs.staging.join("partial"), "half").unwrap();
+    workspace::recover(&dirs).unwrap();
+    assert_eq!(picture(&dirs.ws), before);
+    assert!(!dirs.staging.exists());
+    // Crash between the two renames of the swap: the workspace was moved aside.
+    fs::create_dir_all(&dirs.staging).unwrap();
+    fs::rename(&dirs.ws, &dirs.old).unwrap();
+    workspace::recover(&dirs).unwrap();
+    assert_eq!(picture(&dirs.ws), before);
+    assert!(!dirs.old.exists() && !dirs.staging.exists());
+}
