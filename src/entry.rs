@@ -1,14 +1,18 @@
 //! The Worker's fetch handler: auth, routing, validation, then a hop to the session's Durable
-//! Object. Every error leaves here in the API's JSON shape.
+//! Object (or the registry). Every error leaves here in the API's JSON shape.
 use crate::core::error::{ApiError, ApiResult};
-use crate::core::ids::check_session_id;
-use crate::core::request::parse_plugin;
-use crate::session::{error_response, json_response, SESSION_HEADER};
+use crate::core::ids::{check_session_id, session_id_from_bytes};
+use crate::core::request::{parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, language, req_str};
+use crate::core::route::{parse as parse_route, percent_encode, Route};
+use crate::registry::client as registry;
+use crate::rpc::{internal, object_request, send};
+use crate::session::{error_response, json_response, now_rfc3339, random_bytes};
+use crate::session_files::MAX_UPLOAD_BYTES;
 use edgerun_protocol::ErrorCode;
 use serde_json::json;
-use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{event, Context, Env, Method, Request, Response, Result};
 
-/// Largest request body accepted on JSON routes (code is ≤ 1 MiB; the rest is headroom).
+/// Largest request body accepted on JSON routes (code is ≤ 1 MiB; data 128 KiB; the rest headroom).
 const MAX_JSON_BODY: usize = 2 * 1024 * 1024;
 
 #[event(start)]
@@ -24,7 +28,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares in time that depends only on the lengths, never on where the bytes differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, x) in a.iter().enumerate() {
         diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
@@ -33,69 +38,137 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn check_auth(req: &Request, env: &Env) -> ApiResult<()> {
-    let Some(token) = env.secret("API_TOKEN").ok().map(|s| s.to_string()).or_else(|| env.var("API_TOKEN").ok().map(|v| v.to_string())).filter(|t| !t.is_empty()) else {
-        return Ok(());
-    };
+    let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).or_else(|| env.var("API_TOKEN").ok().map(|v| v.to_string()));
+    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(()) };
     let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
     let given = given.strip_prefix("Bearer ").unwrap_or("");
     if constant_time_eq(given.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token"))
+        Err(ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)"))
     }
 }
 
+/// Reads a body, refusing it before reading when its declared length is over the limit.
 async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
+    let too_large = || ApiError::new(ErrorCode::TooLarge, format!("request body over {limit} bytes"));
     if let Ok(Some(len)) = req.headers().get("content-length") {
-        if len.parse::<usize>().map(|l| l > limit).unwrap_or(false) {
-            return Err(ApiError::new(ErrorCode::TooLarge, format!("request body over {limit} bytes")));
+        if len.trim().parse::<u64>().map(|l| l > limit as u64).unwrap_or(false) {
+            return Err(too_large());
         }
     }
     let body = req.bytes().await.map_err(|e| ApiError::bad(format!("unreadable body: {e}")))?;
     if body.len() > limit {
-        return Err(ApiError::new(ErrorCode::TooLarge, format!("request body over {limit} bytes")));
+        return Err(too_large());
     }
     Ok(body)
 }
 
+fn query(req: &Request, key: &str) -> ApiResult<Option<String>> {
+    let url = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?;
+    Ok(url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.to_string()))
+}
+
+fn new_session_id() -> String {
+    session_id_from_bytes(random_bytes())
+}
+
 async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let path = req.path();
-    let method = req.method();
-    if path == "/health" {
-        if method != Method::Get {
-            return Err(ApiError::new(ErrorCode::MethodNotAllowed, "use GET /health"));
-        }
+    let route = parse_route(req.method().as_ref(), &req.path())?;
+    if route == Route::Health {
         return json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).map_err(internal);
     }
     check_auth(&req, env)?;
-    if path == "/" {
-        if method != Method::Post {
-            return Err(ApiError::new(ErrorCode::MethodNotAllowed, "use POST /?session=<id>"));
+    match route {
+        Route::Health => unreachable!("answered above"),
+        Route::Plugin => {
+            let sid = query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
+            check_session_id(&sid)?;
+            let spec = parse_plugin(&read_body(&mut req, MAX_JSON_BODY).await?)?;
+            forward(env, &sid, Method::Post, "/plugin", &serde_json::to_vec(&spec).expect("serializes")).await
         }
-        let url = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?;
-        let sid = url.query_pairs().find(|(k, _)| k == "session").map(|(_, v)| v.to_string());
-        let sid = sid.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
-        check_session_id(&sid)?;
-        let body = read_body(&mut req, MAX_JSON_BODY).await?;
-        let spec = parse_plugin(&body)?;
-        return forward(env, &sid, "/plugin", serde_json::to_vec(&spec).expect("serializes")).await;
+        Route::CreateSession => {
+            let mut spec = parse_create(&read_body(&mut req, MAX_JSON_BODY).await?)?;
+            let sid = spec.id.get_or_insert_with(new_session_id).clone();
+            // Listed first, then created: a session that exists is never missing from the list.
+            let added = registry::add(env, &sid, spec.language.as_str(), &now_rfc3339()).await?;
+            let resp = forward(env, &sid, Method::Post, "/create", &serde_json::to_vec(&spec).expect("serializes")).await?;
+            if resp.status_code() >= 500 && added {
+                let _ = registry::remove(env, &sid).await;
+            }
+            Ok(resp)
+        }
+        Route::ListSessions => {
+            let limit = parse_limit(query(&req, "limit")?.as_deref(), 100, 1000)?;
+            let page = registry::list(env, limit, query(&req, "cursor")?.as_deref()).await?;
+            let count = page["sessions"].as_array().map(Vec::len).unwrap_or(0);
+            json_response(200, &json!({"sessions": page["sessions"], "count": count, "cursor": page["cursor"]})).map_err(internal)
+        }
+        Route::GetSession(sid) => forward(env, &sid, Method::Get, "/get", &[]).await,
+        Route::DeleteSession(sid) => {
+            let resp = forward(env, &sid, Method::Delete, "/delete", &[]).await?;
+            // Removed from the list only once the session is gone (or was never there).
+            if resp.status_code() == 200 || resp.status_code() == 404 {
+                registry::remove(env, &sid).await?;
+            }
+            Ok(resp)
+        }
+        Route::Run(sid) => {
+            let spec = parse_run(&read_body(&mut req, MAX_JSON_BODY).await?, None)?;
+            forward(env, &sid, Method::Post, "/run", &serde_json::to_vec(&spec).expect("serializes")).await
+        }
+        Route::Runs(sid) => {
+            let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;
+            forward(env, &sid, Method::Get, &format!("/runs?limit={limit}"), &[]).await
+        }
+        Route::Setup(sid) => {
+            let body = parse_object(&read_body(&mut req, MAX_JSON_BODY).await?)?;
+            if !body.contains_key("setup") {
+                return Err(ApiError::invalid_field("`setup` is required"));
+            }
+            let spec = parse_setup(&body)?;
+            forward(env, &sid, Method::Post, "/setup", &serde_json::to_vec(&spec).expect("serializes")).await
+        }
+        Route::Duplicate(sid) => {
+            let target = parse_duplicate(&read_body(&mut req, MAX_JSON_BODY).await?)?.unwrap_or_else(new_session_id);
+            forward(env, &sid, Method::Post, "/duplicate", &serde_json::to_vec(&json!({"id": target})).expect("serializes")).await
+        }
+        Route::ListFiles(sid) => forward(env, &sid, Method::Get, "/files", &[]).await,
+        Route::GetFile(sid, path) => forward(env, &sid, Method::Get, &format!("/file?path={}", percent_encode(&path)), &[]).await,
+        Route::DeleteFile(sid, path) => forward(env, &sid, Method::Delete, &format!("/file?path={}", percent_encode(&path)), &[]).await,
+        Route::PutFile(sid, path) => {
+            let body = read_body(&mut req, MAX_UPLOAD_BYTES).await?;
+            forward(env, &sid, Method::Put, &format!("/file?path={}", percent_encode(&path)), &body).await
+        }
+        Route::Execute => {
+            let body = read_body(&mut req, MAX_JSON_BODY).await?;
+            let lang = language(req_str(&parse_object(&body)?, "language")?)?;
+            let spec = parse_run(&body, Some(lang))?;
+            let sid = format!("exec_{}", &new_session_id()[5..]);
+            forward(env, &sid, Method::Post, "/execute", &serde_json::to_vec(&spec).expect("serializes")).await
+        }
     }
-    Err(ApiError::not_found(format!("no route for {} {}", method, path)))
-}
-
-fn internal(e: worker::Error) -> ApiError {
-    ApiError::new(ErrorCode::Internal, format!("worker error: {e}"))
 }
 
 /// Hands an already validated request to the session's Durable Object.
-async fn forward(env: &Env, sid: &str, op: &str, body: Vec<u8>) -> ApiResult<Response> {
-    let ns = env.durable_object("SESSIONS").map_err(internal)?;
-    let stub = ns.get_by_name(sid).map_err(internal)?;
-    let headers = Headers::new();
-    let _ = headers.set(SESSION_HEADER, sid);
-    let _ = headers.set("content-type", "application/json");
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-    let req = Request::new_with_init(&format!("https://session{op}"), &init).map_err(internal)?;
-    stub.fetch_with_request(req).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("session object: {e}")))
+async fn forward(env: &Env, sid: &str, method: Method, op: &str, body: &[u8]) -> ApiResult<Response> {
+    let has_body = !matches!(method, Method::Get | Method::Head);
+    let req = object_request(method, op, sid, has_body.then_some(body), "application/octet-stream")?;
+    send(env, "SESSIONS", sid, req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"", b"secret"));
+        assert!(!constant_time_eq(b"secret", b""));
+        assert!(!constant_time_eq(b"secretsecret", b"secret"));
+        let long = vec![b'a'; 256];
+        assert!(!constant_time_eq(b"", &long), "lengths that differ by 256 must not compare equal");
+    }
 }

@@ -1,16 +1,17 @@
 //! The session Durable Object: one per session id. It owns the session's SQLite state, its packs
-//! in R2 and its executor, and serializes the session's runs in arrival order.
+//! in R2 and its executor, and serializes the session's runs, setups and uploads in arrival order.
 //!
-//! A run: make sure the executor holds the committed workspace version (inject from R2 when it
-//! does not), run, then store the returned delta as one R2 object *before* the SQLite commit that
-//! refers to it. A crash between the two leaves an unreferenced object and the previous state.
+//! The run pipeline itself is in `session_run.rs`, the files API in `session_files.rs`; this file
+//! dispatches operations and holds the session lifecycle (create, get, setup, duplicate, delete).
 
 use crate::core::error::{ApiError, ApiResult};
-use crate::core::index::{packs_to_read, rows_from_delta};
-use crate::core::request::RunSpec;
-use crate::executor::Executor;
-use crate::store::{SessionRow, Store};
-use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
+use crate::core::index::listed_files;
+use crate::core::request::{parse_limit, CreateSpec, RunSpec, SetupSpec};
+use crate::core::shape::{plugin_answer, run_answer};
+use crate::registry::client as registry;
+use crate::rpc::{object_request, send, SESSION_HEADER};
+use crate::store::{PackRow, SessionRow, Store};
+use edgerun_protocol::{ErrorCode, Language};
 use futures_util::lock::Mutex as AsyncMutex;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -18,16 +19,18 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 
 /// Runs that may wait behind the one running.
 pub const MAX_WAITING_RUNS: usize = 16;
-/// Header carrying the session id from the Worker to its object.
-pub const SESSION_HEADER: &str = "x-edgerun-session";
+/// After this long without a run, the container is stopped (its workspace is safe in R2).
+pub const DEFAULT_IDLE_MS: i64 = 10 * 60 * 1000;
 
 #[durable_object]
 pub struct SessionObject {
-    state: State,
-    env: Env,
+    pub(crate) state: State,
+    pub(crate) env: Env,
     store: RefCell<Option<Store>>,
-    queue: AsyncMutex<()>,
-    waiting: Cell<usize>,
+    pub(crate) queue: AsyncMutex<()>,
+    pub(crate) waiting: Cell<usize>,
+    pub(crate) setup_active: Cell<bool>,
+    pub(crate) last_activity_ms: Cell<f64>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -44,34 +47,108 @@ pub fn error_response(e: &ApiError) -> Result<Response> {
     Ok(resp)
 }
 
-/// What a run produced, for the answer shapes of the two endpoints.
-pub struct RunOutcome {
-    pub result: RunResult,
-    pub data: Value,
+/// 16 random bytes from the platform's CSPRNG.
+pub fn random_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the platform has a random source");
+    b
+}
+
+pub fn random_hex() -> String {
+    random_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything a duplicate carries to its new object.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Bundle {
+    session: SessionRow,
+    files: Vec<crate::core::index::FileRow>,
+    packs: Vec<PackRow>,
+}
+
+/// A handler's answer: JSON with a status, or raw bytes with a content type.
+pub enum Answer {
+    Json(u16, Value),
+    Bytes(Vec<u8>, &'static str),
 }
 
 impl DurableObject for SessionObject {
     fn new(state: State, env: Env) -> Self {
-        SessionObject { state, env, store: RefCell::new(None), queue: AsyncMutex::new(()), waiting: Cell::new(0) }
+        SessionObject {
+            state,
+            env,
+            store: RefCell::new(None),
+            queue: AsyncMutex::new(()),
+            waiting: Cell::new(0),
+            setup_active: Cell::new(false),
+            last_activity_ms: Cell::new(js_sys::Date::now()),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let sid = req.headers().get(SESSION_HEADER)?.unwrap_or_default();
         let path = req.path();
+        let method = req.method();
+        let url = req.url()?;
+        let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
         let body = req.bytes().await.unwrap_or_default();
-        let result = match (req.method(), path.as_str()) {
+        self.resume_interrupted_setup().await;
+        let result = match (method, path.as_str()) {
+            (Method::Post, "/create") => self.handle_create(&sid, &body).await,
             (Method::Post, "/plugin") => self.handle_plugin(&sid, &body).await,
+            (Method::Post, "/execute") => self.handle_execute(&sid, &body).await,
+            (Method::Get, "/get") => self.handle_get(),
+            (Method::Delete, "/delete") => self.handle_delete(&sid).await,
+            (Method::Post, "/run") => self.handle_run(&sid, &body).await,
+            (Method::Get, "/runs") => self.handle_runs(query("limit").as_deref()),
+            (Method::Post, "/setup") => self.handle_setup(&body).await,
+            (Method::Post, "/duplicate") => self.handle_duplicate(&sid, &body).await,
+            (Method::Post, "/import") => self.handle_import(&sid, &body),
+            (Method::Get, "/files") => self.handle_list_files(),
+            (Method::Get, "/file") => self.handle_get_file(&query("path").unwrap_or_default()).await,
+            (Method::Put, "/file") => self.handle_put_file(&sid, &query("path").unwrap_or_default(), body).await,
+            (Method::Delete, "/file") => self.handle_delete_file(&query("path").unwrap_or_default()).await,
             _ => Err(ApiError::not_found("no such session operation")),
         };
         match result {
-            Ok((status, v)) => json_response(status, &v),
+            Ok(Answer::Json(status, v)) => json_response(status, &v),
+            Ok(Answer::Bytes(bytes, ctype)) => {
+                let resp = Response::from_bytes(bytes)?;
+                let _ = resp.headers().set("content-type", ctype);
+                Ok(resp)
+            }
             Err(e) => error_response(&e),
         }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // A pending (or interrupted) setup runs here, after the create answer went out.
+        let guard = self.queue.lock().await;
+        let sid = self.with_store(|s| s.session()).ok().flatten().map(|s| s.id);
+        if let Some(sid) = sid {
+            if let Err(e) = self.settle_setup(&sid).await {
+                worker::console_error!("setup of {sid} failed to run: {e}");
+            }
+        }
+        drop(guard);
+        // Let an idle container sleep: its workspace is committed in R2.
+        let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_IDLE_MS);
+        if self.state.container().is_some() {
+            let since = js_sys::Date::now() - self.last_activity_ms.get();
+            if since >= idle as f64 {
+                if let Ok(exec) = self.executor() {
+                    exec.destroy().await;
+                }
+            } else {
+                let _ = self.state.storage().set_alarm(idle - since as i64).await;
+            }
+        }
+        Response::ok("")
     }
 }
 
 impl SessionObject {
-    fn with_store<T>(&self, f: impl FnOnce(&Store) -> ApiResult<T>) -> ApiResult<T> {
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&Store) -> ApiResult<T>) -> ApiResult<T> {
         let mut slot = self.store.borrow_mut();
         if slot.is_none() {
             *slot = Some(Store::open(self.state.storage().sql())?);
@@ -79,174 +156,233 @@ impl SessionObject {
         f(slot.as_ref().expect("opened above"))
     }
 
-    fn executor(&self) -> ApiResult<Executor> {
-        let url = self.env.var("EXECUTOR_URL").ok().map(|v| v.to_string());
-        let secret = self.env.secret("EXECUTOR_SECRET").ok().map(|v| v.to_string()).or_else(|| self.env.var("EXECUTOR_SECRET").ok().map(|v| v.to_string()));
-        Executor::new(self.state.container(), url, secret)
+    pub(crate) fn session(&self) -> ApiResult<SessionRow> {
+        self.with_store(|s| s.session())?.ok_or_else(|| ApiError::not_found("session not found"))
     }
 
-    fn bucket(&self) -> ApiResult<worker::Bucket> {
+    pub(crate) fn bucket(&self) -> ApiResult<worker::Bucket> {
         self.env.bucket("FILES").map_err(|e| ApiError::new(ErrorCode::Internal, format!("R2 binding FILES: {e}")))
     }
 
-    /// `POST /?session=`: creates the session on first use, then runs.
-    async fn handle_plugin(&self, sid: &str, body: &[u8]) -> ApiResult<(u16, Value)> {
-        let spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
-        let lang = spec.language.unwrap_or(Language::Python);
+    pub(crate) fn executor(&self) -> ApiResult<crate::executor::Executor> {
+        let url = self.env.var("EXECUTOR_URL").ok().map(|v| v.to_string());
+        let secret = self
+            .env
+            .secret("EXECUTOR_SECRET")
+            .ok()
+            .map(|v| v.to_string())
+            .or_else(|| self.env.var("EXECUTOR_SECRET").ok().map(|v| v.to_string()))
+            .filter(|s| !s.is_empty());
+        crate::executor::Executor::new(self.state.container(), url, secret)
+    }
+
+    /// The session object of the API.
+    pub(crate) fn session_object(&self, row: &SessionRow) -> ApiResult<Value> {
+        let files = self.with_store(|s| s.files())?;
+        let listed = listed_files(&files);
+        let total: u64 = listed.iter().map(|r| r.entry.size).sum();
+        Ok(json!({
+            "id": row.id,
+            "language": row.language,
+            "persistent": row.persistent != 0,
+            "created_at": row.created_at,
+            "last_run_at": row.last_run_at,
+            "run_count": row.run_count,
+            "file_count": listed.len(),
+            "total_size_bytes": total,
+            "metadata": serde_json::from_str::<Value>(&row.metadata).unwrap_or_else(|_| json!({})),
+            "data": serde_json::from_str::<Value>(&row.data).unwrap_or_else(|_| json!({})),
+            "setup_status": row.setup_status,
+            "setup_log": row.setup_log,
+        }))
+    }
+
+    /// A setup found `running` in a fresh instance was interrupted by eviction: run it again.
+    async fn resume_interrupted_setup(&self) {
+        if self.setup_active.get() {
+            return;
+        }
+        let Ok(Some(row)) = self.with_store(|s| s.session()) else { return };
+        if row.setup_status == "running" || row.setup_status == "pending" {
+            let _ = self.state.storage().set_alarm(0).await;
+        }
+    }
+
+    async fn handle_create(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
+        let spec: CreateSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded create: {e}")))?;
+        let _guard = self.queue.lock().await;
+        if self.with_store(|s| s.session())?.is_some() {
+            return Err(ApiError::new(ErrorCode::Conflict, format!("session {sid} already exists")));
+        }
+        let setup_json = (!spec.setup.is_empty()).then(|| serde_json::to_string(&spec.setup).expect("serializes"));
         self.with_store(|s| {
-            if s.session()?.is_none() {
-                s.create_session(sid, lang.as_str(), true, &now_rfc3339(), "{}", "{}")?;
+            s.create_session(sid, spec.language.as_str(), spec.persistent, &now_rfc3339(), &spec.metadata.to_string(), &spec.data.to_string())?;
+            if let Some(j) = &setup_json {
+                s.set_setup("pending", Some(""), Some(Some(j)))?;
             }
             Ok(())
         })?;
+        if setup_json.is_some() {
+            self.state.storage().set_alarm(0).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("scheduling setup: {e}")))?;
+        }
+        Ok(Answer::Json(201, self.session_object(&self.session()?)?))
+    }
+
+    fn handle_get(&self) -> ApiResult<Answer> {
+        Ok(Answer::Json(200, self.session_object(&self.session()?)?))
+    }
+
+    async fn handle_setup(&self, body: &[u8]) -> ApiResult<Answer> {
+        let spec: SetupSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded setup: {e}")))?;
+        self.session()?;
+        let j = serde_json::to_string(&spec).expect("serializes");
+        self.with_store(|s| s.set_setup("pending", Some(""), Some(Some(&j))))?;
+        self.state.storage().set_alarm(0).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("scheduling setup: {e}")))?;
+        Ok(Answer::Json(202, self.session_object(&self.session()?)?))
+    }
+
+    async fn handle_plugin(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
+        let spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+        let lang = spec.language.unwrap_or(Language::Python);
+        if self.with_store(|s| s.session())?.is_none() {
+            // Listed first, then created: a session that exists is never missing from the list.
+            let now = now_rfc3339();
+            registry::add(&self.env, sid, lang.as_str(), &now).await?;
+            self.with_store(|s| {
+                if s.session()?.is_none() {
+                    s.create_session(sid, lang.as_str(), true, &now, "{}", "{}")?;
+                }
+                Ok(())
+            })?;
+        }
         let out = self.run_queued(sid, spec).await?;
-        let r = &out.result;
-        let mut logs: Vec<String> = r.logs.clone();
-        logs.extend(r.stderr.lines().map(str::to_string));
-        let success = r.exit_code == 0 && r.killed_by.is_none();
-        let mut answer = json!({
-            "success": success,
-            "output": r.stdout,
-            "logs": logs,
-            "exit_code": r.exit_code,
-            "signal": r.signal,
-            "timed_out": r.timed_out,
-            "killed_by": r.killed_by,
-            "truncated": r.truncated,
-            "duration_ms": r.duration_ms,
-        });
-        if !success {
-            let why = match r.killed_by {
-                Some(k) => format!("killed by the {} limit", serde_json::to_value(k).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
-                None if r.install_failed => "dependency install failed".to_string(),
-                None => format!("exited with code {}", r.exit_code),
-            };
-            let detail = r.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-            answer["error"] = Value::String(if detail.is_empty() { why } else { format!("{why}: {detail}") });
-        }
-        Ok((200, answer))
+        Ok(Answer::Json(200, plugin_answer(&out.result)))
     }
 
-    /// Waits for the session's turn (at most [`MAX_WAITING_RUNS`] wait), then runs.
-    async fn run_queued(&self, sid: &str, spec: RunSpec) -> ApiResult<RunOutcome> {
-        if self.waiting.get() > MAX_WAITING_RUNS {
-            return Err(ApiError::new(ErrorCode::TooManyRuns, format!("{MAX_WAITING_RUNS} runs are already waiting on this session")));
+    async fn handle_run(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
+        let mut spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+        let row = self.session()?;
+        if spec.language.is_none() {
+            spec.language = Language::parse(&row.language);
         }
-        self.waiting.set(self.waiting.get() + 1);
+        let out = self.run_queued(sid, spec).await?;
+        Ok(Answer::Json(200, run_answer(&out.result, Some(sid), &out.data)))
+    }
+
+    /// One-shot: a throwaway session that is deleted once the run answered.
+    async fn handle_execute(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
+        let spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+        let lang = spec.language.unwrap_or(Language::Python);
+        self.with_store(|s| s.create_session(sid, lang.as_str(), false, &now_rfc3339(), "{}", "{}"))?;
+        let out = self.run_queued(sid, spec).await;
+        self.destroy(sid).await?;
+        let out = out?;
+        Ok(Answer::Json(200, run_answer(&out.result, None, &out.data)))
+    }
+
+    fn handle_runs(&self, limit: Option<&str>) -> ApiResult<Answer> {
+        self.session()?;
+        let limit = parse_limit(limit, 20, 100)?;
+        let runs = self.with_store(|s| s.runs(limit))?;
+        Ok(Answer::Json(200, json!({"count": runs.len(), "runs": runs})))
+    }
+
+    async fn handle_delete(&self, sid: &str) -> ApiResult<Answer> {
+        self.session()?;
         let guard = self.queue.lock().await;
-        self.waiting.set(self.waiting.get() - 1);
-        let out = self.run_now(sid, spec).await;
+        self.destroy(sid).await?;
         drop(guard);
-        out
+        Ok(Answer::Json(200, json!({"deleted": sid})))
     }
 
-    async fn run_now(&self, sid: &str, spec: RunSpec) -> ApiResult<RunOutcome> {
-        let session = self.with_store(|s| s.session())?.ok_or_else(|| ApiError::not_found(format!("session {sid} not found")))?;
-        let started = now_rfc3339();
-        let exec = self.executor()?;
-        exec.ensure_ready().await?;
-        let data: Value = serde_json::from_str(&session.data).unwrap_or_else(|_| json!({}));
-        let mut req = RunRequest {
-            language: spec.language,
-            commands: Vec::new(),
-            code: spec.code,
-            timeout_secs: spec.timeout_secs,
-            env: spec.env,
-            stdin: spec.stdin,
-            install: spec.install,
-            data: Some(data.clone()),
-            expect_version: session.version.clone(),
-            restore_after: session.persistent == 0,
-        };
-        let path = format!("/v1/sessions/{sid}/run");
-        let mut ans = exec.send(Method::Post, &path, Some(serde_json::to_vec(&req).expect("serializes")), "application/json").await?;
-        if ans.status == 409 && ApiError::from_body(409, &ans.body).code == ErrorCode::WorkspaceStale {
-            // The executor does not hold our version (new or restarted): nothing ran; inject, then run.
-            let version = self.inject(sid, &exec, &session).await?;
-            req.expect_version = Some(version);
-            ans = exec.send(Method::Post, &path, Some(serde_json::to_vec(&req).expect("serializes")), "application/json").await?;
+    /// Removes everything of the session: its rows (first, so no half state can be read), then
+    /// its packs in R2 (shared ones only when no other session uses them), then its sandbox.
+    async fn destroy(&self, sid: &str) -> ApiResult<()> {
+        let packs = self.with_store(|s| s.all_packs())?;
+        self.state.storage().delete_all().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("deleting the session state: {e}")))?;
+        let _ = self.state.storage().delete_alarm().await;
+        *self.store.borrow_mut() = None;
+        self.release_packs(&packs).await;
+        if let Ok(exec) = self.executor() {
+            let _ = exec.send(Method::Delete, &format!("/v1/sessions/{sid}"), None, "application/json").await;
+            exec.destroy().await;
         }
-        if ans.status != 200 {
-            return Err(ApiError::from_body(ans.status, &ans.body));
-        }
-        let (answer, tar): (RunAnswer, &[u8]) = split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
-        let delta = answer.delta;
-        let result = answer.result;
-        let now = now_rfc3339();
-        let changed = !delta.version.is_empty() && Some(&delta.version) != session.version.as_ref() && !delta.is_empty();
-        let mut pack = None;
-        if changed && !tar.is_empty() {
-            let seq = self.with_store(|s| s.next_pack_seq())?;
-            let key = format!("packs/{sid}/{seq:010}-{}", delta.version);
-            self.bucket()?
-                .put(key.clone(), tar.to_vec())
-                .execute()
-                .await
-                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}")))?;
-            pack = Some((key, seq, tar.len() as u64));
-        }
-        let rows = pack.as_ref().map(|(k, _, _)| rows_from_delta(&delta, k)).unwrap_or_else(|| if changed { rows_from_delta(&delta, "") } else { Vec::new() });
-        let new_data = result.data.clone();
-        let data_text = new_data.as_ref().map(|d| d.to_string());
-        let language = spec.language.map(|l| l.as_str()).unwrap_or(session.language.as_str()).to_string();
-        let killed = result.killed_by.and_then(|k| serde_json::to_value(k).ok()).and_then(|v| v.as_str().map(String::from));
-        let deleted = if changed { delta.deleted.clone() } else { Vec::new() };
-        self.with_store(|s| {
-            s.commit_run(
-                pack.as_ref().map(|(k, seq, size)| (k.as_str(), *seq, *size)),
-                &rows,
-                &deleted,
-                if changed { Some(delta.version.as_str()) } else { None },
-                data_text.as_deref(),
-                &now,
-                (&started, result.duration_ms, result.exit_code, killed.as_deref(), &language),
-            )
-        })?;
-        self.collect_dead_packs().await;
-        Ok(RunOutcome { data: new_data.unwrap_or(data), result })
+        Ok(())
     }
 
-    /// Brings the executor to the committed version: the packs holding live content, oldest first.
-    async fn inject(&self, sid: &str, exec: &Executor, session: &SessionRow) -> ApiResult<String> {
-        let (rows, packs) = self.with_store(|s| Ok((s.files()?, s.packs()?)))?;
-        let keys = packs_to_read(&rows, &packs);
-        let bucket = self.bucket()?;
-        let mut body = Vec::new();
-        let mut segments = Vec::new();
-        for key in keys {
-            let obj = bucket
-                .get(key.clone())
-                .execute()
-                .await
-                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?
-                .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} is missing from R2")))?;
-            let bytes = obj
-                .body()
-                .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} has no body")))?
-                .bytes()
-                .await
-                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?;
-            segments.push(Segment::Tar { len: bytes.len() as u64 });
-            body.extend_from_slice(&bytes);
+    /// Deletes packs from R2; shared packs only once the registry says no session uses them.
+    pub(crate) async fn release_packs(&self, packs: &[PackRow]) {
+        let (shared, own): (Vec<&PackRow>, Vec<&PackRow>) = packs.iter().partition(|p| p.shared != 0);
+        let mut free: Vec<String> = own.iter().map(|p| p.key.clone()).collect();
+        if !shared.is_empty() {
+            let keys: Vec<String> = shared.iter().map(|p| p.key.clone()).collect();
+            match registry::decref(&self.env, &keys).await {
+                Ok(f) => free.extend(f),
+                Err(e) => worker::console_error!("pack reference counts not updated: {e}"),
+            }
         }
-        let version = session.version.clone().unwrap_or_else(|| "empty".to_string());
-        let req = InjectRequest { version: version.clone(), manifest: rows.into_iter().map(|r| r.entry).collect(), segments };
-        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(frame(&req, &body)), "application/octet-stream").await?;
-        if ans.status != 200 {
-            return Err(ApiError::from_body(ans.status, &ans.body));
-        }
-        Ok(version)
-    }
-
-    /// Deletes packs no file refers to any more (after the commit that stopped referring to them).
-    async fn collect_dead_packs(&self) {
-        let Ok(dead) = self.with_store(|s| s.dead_packs()) else { return };
-        if dead.is_empty() {
+        if free.is_empty() {
             return;
         }
-        let Ok(bucket) = self.bucket() else { return };
-        if bucket.delete_multiple(dead.clone()).await.is_ok() {
-            let _ = self.with_store(|s| s.forget_packs(&dead));
+        if let Ok(bucket) = self.bucket() {
+            if let Err(e) = bucket.delete_multiple(free).await {
+                worker::console_error!("deleting packs failed (left for the sweep): {e}");
+            }
         }
+    }
+
+    /// Source side of `duplicate`: shares this session's packs with a new session.
+    async fn handle_duplicate(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
+        let target: String = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(String::from))
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "forwarded duplicate without id"))?;
+        if target == sid {
+            return Err(ApiError::new(ErrorCode::Conflict, "a session cannot be duplicated onto itself"));
+        }
+        let guard = self.queue.lock().await;
+        let row = self.session()?;
+        let (files, packs) = self.with_store(|s| Ok((s.files()?, s.all_packs()?)))?;
+        let now = now_rfc3339();
+        if !registry::add(&self.env, &target, &row.language, &now).await? {
+            return Err(ApiError::new(ErrorCode::Conflict, format!("session {target} already exists")));
+        }
+        let keys: Vec<String> = packs.iter().map(|p| p.key.clone()).collect();
+        if !keys.is_empty() {
+            registry::addref(&self.env, &keys).await?;
+            self.with_store(|s| s.mark_packs_shared())?;
+        }
+        let bundle = serde_json::to_vec(&Bundle { session: row, files, packs }).expect("serializes");
+        let req = object_request(Method::Post, "/import", &target, Some(&bundle), "application/json")?;
+        let mut resp = send(&self.env, "SESSIONS", &target, req).await?;
+        let status = resp.status_code();
+        let out = resp.bytes().await.map_err(crate::rpc::internal)?;
+        drop(guard);
+        if status != 201 {
+            if !keys.is_empty() {
+                let _ = registry::decref(&self.env, &keys).await;
+            }
+            if status != 409 {
+                let _ = registry::remove(&self.env, &target).await;
+            }
+            return Err(ApiError::from_body(status, &out));
+        }
+        let v: Value = serde_json::from_slice(&out).map_err(|e| ApiError::new(ErrorCode::Internal, format!("duplicate answer: {e}")))?;
+        Ok(Answer::Json(201, v))
+    }
+
+    /// Target side of `duplicate`.
+    fn handle_import(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
+        let b: Bundle = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("duplicate bundle: {e}")))?;
+        if self.with_store(|s| s.session())?.is_some() {
+            return Err(ApiError::new(ErrorCode::Conflict, format!("session {sid} already exists")));
+        }
+        let now = now_rfc3339();
+        self.with_store(|s| {
+            s.import_session(sid, &b.session, &now)?;
+            s.insert_shared_packs(&b.packs, &now)?;
+            s.upsert_files(&b.files, &now)
+        })?;
+        Ok(Answer::Json(201, self.session_object(&self.session()?)?))
     }
 }

@@ -24,6 +24,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE IF NOT EXISTS runs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, duration_ms REAL NOT NULL,
         exit_code INTEGER NOT NULL, killed_by TEXT, language TEXT NOT NULL);",
+    // 2: pending setup, and packs shared with duplicates (reference-counted by the registry)
+    "ALTER TABLE session ADD COLUMN setup_spec TEXT;
+     ALTER TABLE packs ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;",
 ];
 
 fn sql_err(e: worker::Error) -> ApiError {
@@ -34,7 +37,7 @@ pub struct Store {
     sql: SqlStorage,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct SessionRow {
     pub id: String,
     pub language: String,
@@ -47,6 +50,27 @@ pub struct SessionRow {
     pub setup_status: String,
     pub setup_log: String,
     pub version: Option<String>,
+    #[serde(default)]
+    pub setup_spec: Option<String>,
+}
+
+/// One entry of the run history.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct RunRow {
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub exit_code: i64,
+    pub killed_by: Option<String>,
+    pub language: String,
+}
+
+/// A stored pack.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct PackRow {
+    pub key: String,
+    pub seq: i64,
+    pub size: i64,
+    pub shared: i64,
 }
 
 #[derive(Deserialize)]
@@ -156,8 +180,9 @@ impl Store {
         Ok(rows.first().map(|c| c.n).unwrap_or(1))
     }
 
-    /// Commits a run: the new pack (if any), the index changes, the new version and counters.
-    /// Called with no `await` in between its statements, so it commits as one.
+    /// Commits a run: the new pack (if any), the index changes, the new version, the data and,
+    /// for a counted run, the counters and history. Called with no `await` between its
+    /// statements, so it commits as one.
     #[allow(clippy::too_many_arguments)]
     pub fn commit_run(
         &self,
@@ -167,7 +192,7 @@ impl Store {
         version: Option<&str>,
         data: Option<&str>,
         now: &str,
-        run: (&str, f64, i32, Option<&str>, &str),
+        run: Option<&RunRow>,
     ) -> ApiResult<()> {
         if let Some((key, seq, size)) = pack {
             self.sql
@@ -178,8 +203,36 @@ impl Store {
                 .map_err(sql_err)?;
         }
         for p in deleted {
-            self.sql.exec("DELETE FROM files WHERE path = ?", vec![V::String(p.clone())]).map_err(sql_err)?;
+            self.delete_file(p)?;
         }
+        self.upsert_files(rows, now)?;
+        if let Some(v) = version {
+            self.set_version(v)?;
+        }
+        if let Some(d) = data {
+            self.sql.exec("UPDATE session SET data = ?", vec![V::String(d.into())]).map_err(sql_err)?;
+        }
+        let Some(run) = run else { return Ok(()) };
+        self.sql
+            .exec("UPDATE session SET run_count = run_count + 1, last_run_at = ?", vec![V::String(now.into())])
+            .map_err(sql_err)?;
+        self.sql
+            .exec(
+                "INSERT INTO runs (started_at, duration_ms, exit_code, killed_by, language) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    V::String(run.started_at.clone()),
+                    V::Float(run.duration_ms),
+                    V::Integer(run.exit_code),
+                    run.killed_by.clone().map(V::String).unwrap_or(V::Null),
+                    V::String(run.language.clone()),
+                ],
+            )
+            .map_err(sql_err)?;
+        self.sql.exec("DELETE FROM runs WHERE seq <= (SELECT MAX(seq) - 100 FROM runs)", None).map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn upsert_files(&self, rows: &[FileRow], now: &str) -> ApiResult<()> {
         for r in rows {
             let e = &r.entry;
             self.sql
@@ -200,40 +253,97 @@ impl Store {
                 )
                 .map_err(sql_err)?;
         }
-        if let Some(v) = version {
-            self.sql.exec("UPDATE session SET version = ?", vec![V::String(v.into())]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Upload times of the files, by path.
+    pub fn uploaded_times(&self) -> ApiResult<BTreeMap<String, String>> {
+        #[derive(Deserialize)]
+        struct U {
+            path: String,
+            uploaded: String,
         }
-        if let Some(d) = data {
-            self.sql.exec("UPDATE session SET data = ?", vec![V::String(d.into())]).map_err(sql_err)?;
+        let rows: Vec<U> = self.sql.exec("SELECT path, uploaded FROM files", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        Ok(rows.into_iter().map(|u| (u.path, u.uploaded)).collect())
+    }
+
+    pub fn all_packs(&self) -> ApiResult<Vec<PackRow>> {
+        self.sql.exec("SELECT key, seq, size, shared FROM packs ORDER BY seq", None).and_then(|c| c.to_array()).map_err(sql_err)
+    }
+
+    /// Records packs imported from a duplicated session: all shared.
+    pub fn insert_shared_packs(&self, packs: &[PackRow], now: &str) -> ApiResult<()> {
+        for p in packs {
+            self.sql
+                .exec(
+                    "INSERT OR REPLACE INTO packs (key, seq, size, created_at, shared) VALUES (?, ?, ?, ?, 1)",
+                    vec![V::String(p.key.clone()), V::Integer(p.seq), V::Integer(p.size), V::String(now.into())],
+                )
+                .map_err(sql_err)?;
         }
-        let (started, duration_ms, exit_code, killed_by, language) = run;
-        self.sql
-            .exec("UPDATE session SET run_count = run_count + 1, last_run_at = ?", vec![V::String(now.into())])
-            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn mark_packs_shared(&self) -> ApiResult<()> {
+        self.sql.exec("UPDATE packs SET shared = 1", None).map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn runs(&self, limit: u32) -> ApiResult<Vec<RunRow>> {
         self.sql
             .exec(
-                "INSERT INTO runs (started_at, duration_ms, exit_code, killed_by, language) VALUES (?, ?, ?, ?, ?)",
+                "SELECT started_at, duration_ms, exit_code, killed_by, language FROM runs ORDER BY seq DESC LIMIT ?",
+                vec![V::Integer(limit as i64)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)
+    }
+
+    pub fn delete_file(&self, path: &str) -> ApiResult<()> {
+        self.sql.exec("DELETE FROM files WHERE path = ?", vec![V::String(path.into())]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn set_version(&self, version: &str) -> ApiResult<()> {
+        self.sql.exec("UPDATE session SET version = ?", vec![V::String(version.into())]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Sets the setup status, and optionally its log and its pending spec.
+    pub fn set_setup(&self, status: &str, log: Option<&str>, spec: Option<Option<&str>>) -> ApiResult<()> {
+        self.sql.exec("UPDATE session SET setup_status = ?", vec![V::String(status.into())]).map_err(sql_err)?;
+        if let Some(l) = log {
+            self.sql.exec("UPDATE session SET setup_log = ?", vec![V::String(l.into())]).map_err(sql_err)?;
+        }
+        if let Some(sp) = spec {
+            let v = sp.map(|x| V::String(x.into())).unwrap_or(V::Null);
+            self.sql.exec("UPDATE session SET setup_spec = ?", vec![v]).map_err(sql_err)?;
+        }
+        Ok(())
+    }
+
+    /// Copies a duplicated session's row under a new id, with fresh counters.
+    pub fn import_session(&self, id: &str, src: &SessionRow, created_at: &str) -> ApiResult<()> {
+        self.create_session(id, &src.language, src.persistent != 0, created_at, &src.metadata, &src.data)?;
+        self.sql
+            .exec(
+                "UPDATE session SET setup_status = ?, setup_log = ?, version = ?",
                 vec![
-                    V::String(started.into()),
-                    V::Float(duration_ms),
-                    V::Integer(exit_code as i64),
-                    killed_by.map(|k| V::String(k.into())).unwrap_or(V::Null),
-                    V::String(language.into()),
+                    V::String(src.setup_status.clone()),
+                    V::String(src.setup_log.clone()),
+                    src.version.clone().map(V::String).unwrap_or(V::Null),
                 ],
             )
             .map_err(sql_err)?;
-        self.sql.exec("DELETE FROM runs WHERE seq <= (SELECT MAX(seq) - 100 FROM runs)", None).map_err(sql_err)?;
         Ok(())
     }
 
     /// Packs no file row refers to any more.
-    pub fn dead_packs(&self) -> ApiResult<Vec<String>> {
-        let rows: Vec<PackSql> = self
-            .sql
-            .exec("SELECT key, seq FROM packs WHERE key NOT IN (SELECT DISTINCT pack FROM files WHERE pack != '')", None)
+    pub fn dead_packs(&self) -> ApiResult<Vec<PackRow>> {
+        self.sql
+            .exec("SELECT key, seq, size, shared FROM packs WHERE key NOT IN (SELECT DISTINCT pack FROM files WHERE pack != '')", None)
             .and_then(|c| c.to_array())
-            .map_err(sql_err)?;
-        Ok(rows.into_iter().map(|p| p.key).collect())
+            .map_err(sql_err)
     }
 
     pub fn forget_packs(&self, keys: &[String]) -> ApiResult<()> {

@@ -328,10 +328,26 @@ pub fn apply_full(
     fs::create_dir_all(staging)?;
     let mut pos = 0usize;
     for seg in segments {
-        let Segment::Tar { len } = seg;
-        let end = pos.checked_add(*len as usize).filter(|&e| e <= body.len());
+        let len = match seg {
+            Segment::Tar { len } | Segment::Raw { len, .. } => *len,
+        };
+        let end = pos.checked_add(len as usize).filter(|&e| e <= body.len());
         let Some(end) = end else { return refused("inject body is shorter than its segments say") };
-        apply_tar(staging, &body[pos..end], &wanted, limits)?;
+        match seg {
+            Segment::Tar { .. } => apply_tar(staging, &body[pos..end], &wanted, limits)?,
+            Segment::Raw { path, .. } => {
+                check_rel_path(path)?;
+                if len > limits.max_file_bytes {
+                    return refused(format!("file {path} is {len} bytes, the limit is {}", limits.max_file_bytes));
+                }
+                if wanted.get(path.as_str()).is_some_and(|e| e.kind == EntryKind::File) {
+                    let full = staging.join(path);
+                    ensure_parent_inside(staging, &full)?;
+                    let _ = fs::remove_file(&full);
+                    fs::write(&full, &body[pos..end])?;
+                }
+            }
+        }
         pos = end;
     }
     if pos != body.len() {

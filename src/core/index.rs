@@ -14,6 +14,25 @@ pub struct FileRow {
     pub offset: u64,
 }
 
+/// R2 key of a run's delta pack.
+pub fn pack_key(sid: &str, seq: i64, version: &str) -> String {
+    format!("packs/{sid}/{seq:010}-{version}")
+}
+
+/// R2 key of an uploaded file, stored as its raw bytes.
+pub fn upload_key(sid: &str, seq: i64, nonce: &str) -> String {
+    format!("packs/{sid}/{seq:010}-upload-{nonce}")
+}
+
+pub fn is_upload_key(key: &str) -> bool {
+    key.rsplit('/').next().is_some_and(|name| name.contains("-upload-"))
+}
+
+/// Parent directories of a path, outermost first (`a/b/c` → `a`, `a/b`).
+pub fn parents(path: &str) -> Vec<&str> {
+    path.match_indices('/').map(|(i, _)| &path[..i]).collect()
+}
+
 /// Rows for every entry a delta carries, pointing into the pack stored under `pack_key`.
 pub fn rows_from_delta(delta: &Delta, pack_key: &str) -> Vec<FileRow> {
     delta
@@ -89,6 +108,15 @@ mod tests {
         ];
         let seq: BTreeMap<String, i64> = [("p1".to_string(), 1), ("p2".to_string(), 2), ("p3".to_string(), 3)].into();
         assert_eq!(packs_to_read(&rows, &seq), vec!["p1".to_string(), "p3".to_string()]);
+    }
+
+    #[test]
+    fn keys_and_parents() {
+        assert!(is_upload_key(&upload_key("s", 3, "ab")));
+        assert!(!is_upload_key(&pack_key("s", 3, "0123abcd")));
+        assert!(!is_upload_key(&pack_key("sess-upload-x", 3, "0123abcd")), "a session id cannot fake an upload");
+        assert_eq!(parents("a/b/c.txt"), vec!["a", "a/b"]);
+        assert!(parents("c.txt").is_empty());
     }
 
     #[test]

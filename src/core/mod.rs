@@ -4,3 +4,5 @@ pub mod error;
 pub mod ids;
 pub mod index;
 pub mod request;
+pub mod route;
+pub mod shape;

@@ -225,3 +225,150 @@ mod tests {
         assert_eq!(status(parse_run(br#"{}"#, None)), 422);
     }
 }
+
+/// Setup to run after create (or on `POST …/setup`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SetupSpec {
+    pub install: Install,
+    pub commands: Vec<String>,
+}
+
+impl SetupSpec {
+    pub fn is_empty(&self) -> bool {
+        self.install.is_empty() && self.commands.is_empty()
+    }
+}
+
+/// Largest `data` and `metadata` objects, serialized.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// `POST /api/sessions` body.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateSpec {
+    pub id: Option<String>,
+    pub language: Language,
+    pub persistent: bool,
+    pub metadata: Value,
+    pub data: Value,
+    pub setup: SetupSpec,
+}
+
+fn bounded_object(m: &Map<String, Value>, field: &str, limit: usize) -> ApiResult<Value> {
+    match opt_object(m, field)? {
+        None => Ok(Value::Object(Map::new())),
+        Some(o) => {
+            let v = Value::Object(o.clone());
+            let len = v.to_string().len();
+            if len > limit {
+                return Err(ApiError::new(ErrorCode::TooLarge, format!("`{field}` is {len} bytes, the limit is {limit}")));
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// `setup`: `{"pip": [], "npm": [], "go": [], "commands": []}`.
+pub fn parse_setup(m: &Map<String, Value>) -> ApiResult<SetupSpec> {
+    let Some(s) = opt_object(m, "setup")? else { return Ok(SetupSpec::default()) };
+    let spec = SetupSpec {
+        install: Install { pip: opt_str_list(s, "pip")?, npm: opt_str_list(s, "npm")?, go: opt_str_list(s, "go")? },
+        commands: opt_str_list(s, "commands")?,
+    };
+    for list in [&spec.install.pip, &spec.install.npm, &spec.install.go] {
+        if !list.is_empty() {
+            // the same rules as requirements; the installer itself does not matter here
+            install_for(Language::Python, list.clone())?;
+        }
+    }
+    if spec.commands.iter().any(|c| c.contains('\0')) {
+        return Err(ApiError::bad("setup commands must not contain NUL"));
+    }
+    Ok(spec)
+}
+
+pub fn parse_create(body: &[u8]) -> ApiResult<CreateSpec> {
+    let m = parse_object(body)?;
+    let id = match opt_str(&m, "id")? {
+        Some(i) => Some(i),
+        None => opt_str(&m, "session_id")?,
+    };
+    if let Some(i) = id {
+        super::ids::check_session_id(i)?;
+    }
+    Ok(CreateSpec {
+        id: id.map(String::from),
+        language: language(req_str(&m, "language")?)?,
+        persistent: opt_bool(&m, "persistent")?.unwrap_or(true),
+        metadata: bounded_object(&m, "metadata", MAX_METADATA_BYTES)?,
+        data: bounded_object(&m, "data", edgerun_protocol::MAX_DATA_BYTES)?,
+        setup: parse_setup(&m)?,
+    })
+}
+
+/// `POST /api/sessions/{id}/duplicate` body: `{"id": "new-id"}`, id optional; an empty body is fine.
+pub fn parse_duplicate(body: &[u8]) -> ApiResult<Option<String>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let m = parse_object(body)?;
+    let id = match opt_str(&m, "id")? {
+        Some(i) => Some(i),
+        None => opt_str(&m, "session_id")?,
+    };
+    if let Some(i) = id {
+        super::ids::check_session_id(i)?;
+    }
+    Ok(id.map(String::from))
+}
+
+/// `limit` query values: whole numbers within `1..=max`, else 400.
+pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
+    match raw {
+        None => Ok(default),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad(format!("`limit` must be a whole number from 1 to {max}, got {s:?}"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+
+    #[test]
+    fn create_bodies() {
+        let c = parse_create(br#"{"session_id":"my-counter","language":"python","data":{"count":0},"setup":{"pip":["requests"],"commands":["echo hi"]}}"#).unwrap();
+        assert_eq!(c.id.as_deref(), Some("my-counter"));
+        assert!(c.persistent);
+        assert_eq!(c.data["count"], 0);
+        assert_eq!(c.setup.install.pip, vec!["requests".to_string()]);
+        assert_eq!(c.setup.commands, vec!["echo hi".to_string()]);
+        let anon = parse_create(br#"{"language":"node","persistent":false,"unknown":1}"#).unwrap();
+        assert_eq!(anon.id, None);
+        assert!(!anon.persistent);
+        let code = |b: &[u8]| parse_create(b).unwrap_err().status();
+        assert_eq!(code(br#"{"language":"python","id":"bad id"}"#), 400);
+        assert_eq!(code(br#"{"id":"x"}"#), 422);
+        assert_eq!(code(br#"{"language":"python","persistent":"yes"}"#), 422);
+        assert_eq!(code(br#"{"language":"python","data":[1]}"#), 422);
+        assert_eq!(code(br#"{"language":"python","setup":{"pip":"requests"}}"#), 422);
+        assert_eq!(code(br#"{"language":"python","setup":{"npm":["-g"]}}"#), 400);
+        let big = format!(r#"{{"language":"python","data":{{"x":"{}"}}}}"#, "a".repeat(128 * 1024));
+        assert_eq!(code(big.as_bytes()), 413);
+        let big_meta = format!(r#"{{"language":"python","metadata":{{"x":"{}"}}}}"#, "a".repeat(16 * 1024));
+        assert_eq!(code(big_meta.as_bytes()), 413);
+    }
+
+    #[test]
+    fn limits_and_duplicates() {
+        assert_eq!(parse_limit(None, 100, 1000).unwrap(), 100);
+        assert_eq!(parse_limit(Some("1000"), 100, 1000).unwrap(), 1000);
+        for bad in ["0", "1001", "-1", "x", "1.5"] {
+            assert_eq!(parse_limit(Some(bad), 100, 1000).unwrap_err().status(), 400, "{bad}");
+        }
+        assert_eq!(parse_duplicate(b"").unwrap(), None);
+        assert_eq!(parse_duplicate(br#"{"id":"copy"}"#).unwrap().as_deref(), Some("copy"));
+        assert_eq!(parse_duplicate(br#"{"id":"../x"}"#).unwrap_err().status(), 400);
+    }
+}

@@ -294,6 +294,8 @@ pub struct RunAnswer {
 pub enum Segment {
     /// A tar pack of `len` bytes; its entries are applied in order.
     Tar { len: u64 },
+    /// The raw content of one file (an upload stored as its own object).
+    Raw { path: String, len: u64 },
 }
 
 /// Header of an `inject` request: the segments follow, concatenated, in order.

@@ -1,0 +1,155 @@
+//! The public routes, parsed from method and path. Unknown paths are 404, known paths with the
+//! wrong method 405; ids and file paths are validated here.
+use super::error::{ApiError, ApiResult};
+use super::ids::{check_file_path, check_session_id};
+use edgerun_protocol::ErrorCode;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Plugin,
+    CreateSession,
+    ListSessions,
+    GetSession(String),
+    DeleteSession(String),
+    Run(String),
+    Runs(String),
+    Setup(String),
+    Duplicate(String),
+    ListFiles(String),
+    GetFile(String, String),
+    PutFile(String, String),
+    DeleteFile(String, String),
+    Execute,
+}
+
+/// Decodes `%XX` escapes once; the result must be UTF-8.
+pub fn percent_decode(s: &str) -> ApiResult<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => return Err(ApiError::bad("malformed percent-escape in the path")),
+            }
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad("the path is not UTF-8 once decoded"))
+}
+
+/// Encodes everything but unreserved characters, for passing a value in a query string.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn wrong_method(allowed: &str) -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, format!("method not allowed here; use {allowed}"))
+}
+
+/// `method` is the upper-case HTTP method, `path` the raw (still percent-encoded) URL path.
+pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
+    let m = method;
+    match path {
+        "/health" => return if m == "GET" { Ok(Route::Health) } else { Err(wrong_method("GET")) },
+        "/" => return if m == "POST" { Ok(Route::Plugin) } else { Err(wrong_method("POST /?session=<id>")) },
+        "/api/execute" => return if m == "POST" { Ok(Route::Execute) } else { Err(wrong_method("POST")) },
+        "/api/sessions" | "/api/sessions/" => {
+            return match m {
+                "POST" => Ok(Route::CreateSession),
+                "GET" => Ok(Route::ListSessions),
+                _ => Err(wrong_method("GET or POST")),
+            }
+        }
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/api/sessions/") else {
+        return Err(ApiError::not_found(format!("no route for {path}")));
+    };
+    let (raw_id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let id = percent_decode(raw_id)?;
+    check_session_id(&id)?;
+    let route = match (tail, m) {
+        ("", "GET") => Route::GetSession(id),
+        ("", "DELETE") => Route::DeleteSession(id),
+        ("", _) => return Err(wrong_method("GET or DELETE")),
+        ("run", "POST") => Route::Run(id),
+        ("runs", "GET") => Route::Runs(id),
+        ("setup", "POST") => Route::Setup(id),
+        ("duplicate", "POST") => Route::Duplicate(id),
+        ("run" | "setup" | "duplicate", _) => return Err(wrong_method("POST")),
+        ("runs", _) => return Err(wrong_method("GET")),
+        ("files" | "files/", "GET") => Route::ListFiles(id),
+        ("files" | "files/", _) => return Err(wrong_method("GET")),
+        (t, _) if t.starts_with("files/") => {
+            let file = percent_decode(&t["files/".len()..])?;
+            check_file_path(&file)?;
+            match m {
+                "GET" => Route::GetFile(id, file),
+                "PUT" => Route::PutFile(id, file),
+                "DELETE" => Route::DeleteFile(id, file),
+                _ => return Err(wrong_method("GET, PUT or DELETE")),
+            }
+        }
+        _ => return Err(ApiError::not_found(format!("no route for {path}"))),
+    };
+    Ok(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        assert_eq!(parse("GET", "/health").unwrap(), Route::Health);
+        assert_eq!(parse("POST", "/").unwrap(), Route::Plugin);
+        assert_eq!(parse("GET", "/api/sessions").unwrap(), Route::ListSessions);
+        assert_eq!(parse("POST", "/api/sessions").unwrap(), Route::CreateSession);
+        assert_eq!(parse("GET", "/api/sessions/abc").unwrap(), Route::GetSession("abc".into()));
+        assert_eq!(parse("POST", "/api/sessions/abc/run").unwrap(), Route::Run("abc".into()));
+        assert_eq!(parse("GET", "/api/sessions/abc/files/").unwrap(), Route::ListFiles("abc".into()));
+        assert_eq!(parse("PUT", "/api/sessions/abc/files/data/r%C3%A9sum%C3%A9.txt").unwrap(), Route::PutFile("abc".into(), "data/résumé.txt".into()));
+        assert_eq!(parse("GET", "/api/sessions/abc/files/a%2Fb").unwrap(), Route::GetFile("abc".into(), "a/b".into()));
+    }
+
+    #[test]
+    fn bad_routes_are_refused_with_the_right_status() {
+        let st = |m: &str, p: &str| parse(m, p).unwrap_err().status();
+        assert_eq!(st("GET", "/nope"), 404);
+        assert_eq!(st("GET", "/api/sessions/abc/nope"), 404);
+        assert_eq!(st("PATCH", "/api/sessions/abc"), 405);
+        assert_eq!(st("GET", "/api/sessions/abc/run"), 405);
+        assert_eq!(st("POST", "/health"), 405);
+        assert_eq!(st("GET", "/api/sessions/a%20b"), 400);
+        assert_eq!(st("GET", "/api/sessions/abc/files/..%2Fx"), 400);
+        assert_eq!(st("GET", "/api/sessions/abc/files/a%00b"), 400);
+        assert_eq!(st("GET", "/api/sessions/abc/files/%ZZ"), 400);
+        assert_eq!(st("GET", "/api/sessions/abc/files/%FF"), 400);
+        assert_eq!(st("PUT", "/api/sessions/abc/files/.sandbox/x"), 400);
+        assert_eq!(st("PUT", "/api/sessions/abc/files/.session_data.json"), 400);
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        for s in ["a b/c", "résumé", "100%", "a+b&c=d"] {
+            assert_eq!(percent_decode(&percent_encode(s)).unwrap(), s);
+        }
+    }
+}

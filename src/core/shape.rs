@@ -1,0 +1,155 @@
+//! Answer shapes of the public API, built from executor results and stored rows.
+use edgerun_protocol::{go_duration, KilledBy, RunResult};
+use serde_json::{json, Value};
+
+fn killed_name(k: KilledBy) -> &'static str {
+    match k {
+        KilledBy::Timeout => "timeout",
+        KilledBy::Memory => "memory",
+        KilledBy::Processes => "processes",
+        KilledBy::Output => "output",
+        KilledBy::Disk => "disk",
+    }
+}
+
+/// Appends a notice to stderr (setup failed, data kept, …).
+pub fn with_notice(mut r: RunResult, notice: Option<&str>) -> RunResult {
+    if let Some(n) = notice {
+        if !r.stderr.is_empty() && !r.stderr.ends_with('\n') {
+            r.stderr.push('\n');
+        }
+        r.stderr.push_str(n);
+        r.stderr.push('\n');
+    }
+    r
+}
+
+/// The seed-compatible plugin answer.
+pub fn plugin_answer(r: &RunResult) -> Value {
+    let mut logs: Vec<String> = r.logs.clone();
+    logs.extend(r.stderr.lines().map(str::to_string));
+    let success = r.exit_code == 0 && r.killed_by.is_none();
+    let mut answer = json!({
+        "success": success,
+        "output": r.stdout,
+        "logs": logs,
+        "exit_code": r.exit_code,
+        "signal": r.signal,
+        "timed_out": r.timed_out,
+        "killed_by": r.killed_by.map(killed_name),
+        "truncated": r.truncated,
+        "duration_ms": r.duration_ms,
+    });
+    if !success {
+        let why = match r.killed_by {
+            Some(k) => format!("killed by the {} limit", killed_name(k)),
+            None if r.install_failed => "dependency install failed".to_string(),
+            None => format!("exited with code {}", r.exit_code),
+        };
+        let detail = r.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        answer["error"] = Value::String(if detail.is_empty() { why } else { format!("{why}: {detail}") });
+    }
+    answer
+}
+
+/// The ERA-compatible run answer; `session_id` is absent for one-shot runs.
+pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &Value) -> Value {
+    let mut stderr = r.stderr.clone();
+    if !r.logs.is_empty() && (r.install_failed || r.exit_code != 0) {
+        stderr = format!("{}\n{}", r.logs.join("\n"), stderr);
+    }
+    let mut v = json!({
+        "exit_code": r.exit_code,
+        "signal": r.signal,
+        "killed_by": r.killed_by.map(killed_name),
+        "stdout": r.stdout,
+        "stderr": stderr,
+        "timed_out": r.timed_out,
+        "duration": go_duration(r.duration_ms),
+        "duration_ms": r.duration_ms,
+        "data": data,
+        "truncated": r.truncated,
+    });
+    if let Some(id) = session_id {
+        v["session_id"] = Value::String(id.to_string());
+    }
+    v
+}
+
+/// Keeps the last `max` bytes of a log, on a character boundary.
+pub fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+/// A content type guessed from a file name.
+pub fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "md" | "log" => "text/plain; charset=utf-8",
+        "json" => "application/json",
+        "csv" => "text/csv; charset=utf-8",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" | "cjs" => "text/javascript; charset=utf-8",
+        "ts" | "py" | "go" | "sh" | "rs" | "toml" | "yaml" | "yml" => "text/plain; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "gz" | "tgz" => "application/gzip",
+        "wasm" => "application/wasm",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(exit: i32) -> RunResult {
+        RunResult { exit_code: exit, stdout: "out\n".into(), stderr: "boom\n".into(), duration_ms: 15.31525, ..Default::default() }
+    }
+
+    #[test]
+    fn plugin_answers_follow_the_seed() {
+        let ok = plugin_answer(&RunResult { stderr: String::new(), ..result(0) });
+        assert_eq!(ok["success"], true);
+        assert_eq!(ok["output"], "out\n");
+        assert_eq!(ok["logs"], json!([]));
+        assert!(ok.get("error").is_none());
+        let failed = plugin_answer(&result(2));
+        assert_eq!(failed["success"], false);
+        assert_eq!(failed["error"], "exited with code 2: boom");
+        assert_eq!(failed["logs"], json!(["boom"]));
+        let killed = plugin_answer(&RunResult { killed_by: Some(KilledBy::Timeout), timed_out: true, exit_code: 137, ..result(137) });
+        assert_eq!(killed["killed_by"], "timeout");
+        assert!(killed["error"].as_str().unwrap().starts_with("killed by the timeout limit"));
+    }
+
+    #[test]
+    fn run_answers_follow_era() {
+        let v = run_answer(&result(0), Some("s1"), &json!({"n": 1}));
+        assert_eq!(v["duration"], "15.31525ms");
+        assert_eq!(v["session_id"], "s1");
+        assert_eq!(v["data"]["n"], 1);
+        assert!(run_answer(&result(0), None, &json!({})).get("session_id").is_none());
+    }
+
+    #[test]
+    fn tails_and_types() {
+        assert_eq!(tail("abcdef", 3), "def");
+        assert_eq!(tail("ééé", 3), "é");
+        assert_eq!(content_type("a/b.CSV"), "text/csv; charset=utf-8");
+        assert_eq!(content_type("noext"), "application/octet-stream");
+        let r = with_notice(result(0), Some("setup failed"));
+        assert_eq!(r.stderr, "boom\nsetup failed\n");
+    }
+}

@@ -1,0 +1,206 @@
+//! The registry: one Durable Object (named `registry`) that lists sessions newest first and owns
+//! the reference counts of packs shared between sessions by `duplicate`.
+//!
+//! Create adds the listing entry *before* the session object is created, and delete removes it
+//! *after* the object is gone, so a session that exists is never missing from the list; an entry
+//! whose object does not exist (a crash between the two writes) is removed when a listing or
+//! `GET` finds the object empty (`/forget`).
+use crate::core::error::{ApiError, ApiResult};
+use crate::rpc::internal;
+use crate::session::{error_response, json_response};
+use edgerun_protocol::ErrorCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue as V, State};
+
+#[durable_object]
+pub struct Registry {
+    state: State,
+    #[allow(dead_code)]
+    env: Env,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct Listed {
+    #[serde(skip_serializing)]
+    seq: i64,
+    id: String,
+    language: String,
+    created_at: String,
+    #[serde(default)]
+    last_run_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Refs {
+    refs: i64,
+}
+
+fn sql_err(e: worker::Error) -> ApiError {
+    ApiError::new(ErrorCode::Internal, format!("registry storage: {e}"))
+}
+
+impl DurableObject for Registry {
+    fn new(state: State, env: Env) -> Self {
+        Registry { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.path();
+        let method = req.method();
+        let body: Value = if method == Method::Get { Value::Null } else { req.json().await.unwrap_or(Value::Null) };
+        let url = req.url()?;
+        let result = self.dispatch(method, &path, &body, &url);
+        match result {
+            Ok(v) => json_response(200, &v),
+            Err(e) => error_response(&e),
+        }
+    }
+}
+
+impl Registry {
+    fn sql(&self) -> ApiResult<SqlStorage> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS sessions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, language TEXT NOT NULL, created_at TEXT NOT NULL, last_run_at TEXT);
+             CREATE TABLE IF NOT EXISTS packrefs (key TEXT PRIMARY KEY, refs INTEGER NOT NULL);",
+            None,
+        )
+        .map_err(sql_err)?;
+        Ok(sql)
+    }
+
+    fn dispatch(&self, method: Method, path: &str, body: &Value, url: &worker::Url) -> ApiResult<Value> {
+        let sql = self.sql()?;
+        let str_field = |f: &str| body.get(f).and_then(Value::as_str).map(str::to_string).ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("registry call without {f}")));
+        let keys = || -> Vec<String> { body.get("keys").and_then(Value::as_array).map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default() };
+        match (method, path) {
+            (Method::Post, "/add") => {
+                let id = str_field("id")?;
+                let existed = sql
+                    .exec("SELECT COUNT(*) AS refs FROM sessions WHERE id = ?", vec![V::String(id.clone())])
+                    .and_then(|c| c.to_array::<Refs>())
+                    .map_err(sql_err)?
+                    .first()
+                    .is_some_and(|r| r.refs > 0);
+                if !existed {
+                    sql.exec(
+                        "INSERT INTO sessions (id, language, created_at) VALUES (?, ?, ?)",
+                        vec![V::String(id), V::String(str_field("language")?), V::String(str_field("created_at")?)],
+                    )
+                    .map_err(sql_err)?;
+                }
+                Ok(json!({"added": !existed}))
+            }
+            (Method::Post, "/remove") => {
+                sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(str_field("id")?)]).map_err(sql_err)?;
+                Ok(json!({"removed": true}))
+            }
+            (Method::Post, "/touch") => {
+                sql.exec(
+                    "UPDATE sessions SET last_run_at = ? WHERE id = ?",
+                    vec![V::String(str_field("last_run_at")?), V::String(str_field("id")?)],
+                )
+                .map_err(sql_err)?;
+                Ok(json!({}))
+            }
+            (Method::Get, "/list") => {
+                let q = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
+                let limit: i64 = q("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
+                let before: i64 = match q("cursor") {
+                    None => i64::MAX,
+                    Some(c) => c.parse().map_err(|_| ApiError::bad("invalid cursor"))?,
+                };
+                let rows: Vec<Listed> = sql
+                    .exec(
+                        "SELECT seq, id, language, created_at, last_run_at FROM sessions WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                        vec![V::Integer(before), V::Integer(limit + 1)],
+                    )
+                    .and_then(|c| c.to_array())
+                    .map_err(sql_err)?;
+                let more = rows.len() as i64 > limit;
+                let page: Vec<&Listed> = rows.iter().take(limit as usize).collect();
+                let cursor = if more { page.last().map(|l| l.seq.to_string()) } else { None };
+                Ok(json!({"sessions": page, "cursor": cursor}))
+            }
+            // A pack now also used by another session: counts start at 2 (its first owner and the new one).
+            (Method::Post, "/addref") => {
+                for k in keys() {
+                    sql.exec(
+                        "INSERT INTO packrefs (key, refs) VALUES (?, 2) ON CONFLICT(key) DO UPDATE SET refs = refs + 1",
+                        vec![V::String(k)],
+                    )
+                    .map_err(sql_err)?;
+                }
+                Ok(json!({}))
+            }
+            // Returns the keys no session uses any more: only those may be deleted from R2.
+            (Method::Post, "/decref") => {
+                let mut free = Vec::new();
+                for k in keys() {
+                    let refs = sql
+                        .exec("SELECT refs FROM packrefs WHERE key = ?", vec![V::String(k.clone())])
+                        .and_then(|c| c.to_array::<Refs>())
+                        .map_err(sql_err)?
+                        .first()
+                        .map(|r| r.refs)
+                        .unwrap_or(1);
+                    if refs <= 1 {
+                        sql.exec("DELETE FROM packrefs WHERE key = ?", vec![V::String(k.clone())]).map_err(sql_err)?;
+                        free.push(k);
+                    } else {
+                        sql.exec("UPDATE packrefs SET refs = refs - 1 WHERE key = ?", vec![V::String(k)]).map_err(sql_err)?;
+                    }
+                }
+                Ok(json!({"free": free}))
+            }
+            _ => Err(ApiError::not_found("no such registry operation")),
+        }
+    }
+}
+
+/// Helpers for callers of the registry.
+pub mod client {
+    use super::*;
+    use crate::rpc::{call_json, REGISTRY};
+
+    pub async fn add(env: &Env, id: &str, language: &str, created_at: &str) -> ApiResult<bool> {
+        let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/add", &json!({"id": id, "language": language, "created_at": created_at})).await?;
+        Ok(v["added"].as_bool().unwrap_or(false))
+    }
+
+    pub async fn remove(env: &Env, id: &str) -> ApiResult<()> {
+        call_json(env, "REGISTRY", REGISTRY, Method::Post, "/remove", &json!({"id": id})).await.map(|_| ())
+    }
+
+    pub async fn touch(env: &Env, id: &str, last_run_at: &str) -> ApiResult<()> {
+        call_json(env, "REGISTRY", REGISTRY, Method::Post, "/touch", &json!({"id": id, "last_run_at": last_run_at})).await.map(|_| ())
+    }
+
+    pub async fn addref(env: &Env, keys: &[String]) -> ApiResult<()> {
+        call_json(env, "REGISTRY", REGISTRY, Method::Post, "/addref", &json!({"keys": keys})).await.map(|_| ())
+    }
+
+    pub async fn decref(env: &Env, keys: &[String]) -> ApiResult<Vec<String>> {
+        let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/decref", &json!({"keys": keys})).await?;
+        Ok(v["free"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default())
+    }
+
+    pub async fn list(env: &Env, limit: u32, cursor: Option<&str>) -> ApiResult<Value> {
+        let mut path = format!("/list?limit={limit}");
+        if let Some(c) = cursor {
+            if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) || c.len() > 18 {
+                return Err(ApiError::bad("invalid cursor: pass back the `cursor` of the previous page"));
+            }
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let req = crate::rpc::object_request(Method::Get, &path, REGISTRY, None, "application/json")?;
+        let mut resp = crate::rpc::send(env, "REGISTRY", REGISTRY, req).await?;
+        let status = resp.status_code();
+        let bytes = resp.bytes().await.map_err(internal)?;
+        if status != 200 {
+            return Err(ApiError::from_body(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::new(ErrorCode::Internal, format!("registry answer: {e}")))
+    }
+}

@@ -1,0 +1,147 @@
+//! The files API of the session object. Listing reads only SQLite; reading one file is one
+//! ranged R2 read inside the pack that holds it; an upload is one R2 object plus one commit.
+use crate::core::error::{ApiError, ApiResult};
+use crate::core::ids::check_file_path;
+use crate::core::index::{listed_files, parents, upload_key, FileRow};
+use crate::core::shape::content_type;
+use crate::session::{now_rfc3339, random_hex, Answer, SessionObject};
+use edgerun_protocol::{Entry, EntryKind, ErrorCode};
+use serde_json::json;
+use worker::Range;
+
+/// Largest upload.
+pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
+/// Workspace bounds (the executor enforces the same after runs).
+pub const MAX_WORKSPACE_BYTES: u64 = 1024 * 1024 * 1024;
+pub const MAX_WORKSPACE_FILES: usize = 100_000;
+
+impl SessionObject {
+    pub(crate) fn handle_list_files(&self) -> ApiResult<Answer> {
+        self.session()?;
+        let rows = self.with_store(|s| s.files())?;
+        let uploaded = self.with_store(|s| s.uploaded_times())?;
+        let files: Vec<_> = listed_files(&rows)
+            .into_iter()
+            .map(|r| json!({"path": r.entry.path, "size": r.entry.size, "uploaded": uploaded.get(&r.entry.path)}))
+            .collect();
+        Ok(Answer::Json(200, json!({"count": files.len(), "files": files})))
+    }
+
+    fn find_file(&self, path: &str) -> ApiResult<FileRow> {
+        check_file_path(path)?;
+        self.session()?;
+        let rows = self.with_store(|s| s.files())?;
+        let mut current = path.to_string();
+        // Follow in-workspace symlinks a few hops, as reading the path in the workspace would.
+        for _ in 0..8 {
+            let row = rows.iter().find(|r| r.entry.path == current).ok_or_else(|| ApiError::not_found(format!("no file {path:?} in this session")))?;
+            match row.entry.kind {
+                EntryKind::File => return Ok(row.clone()),
+                EntryKind::Dir => return Err(ApiError::not_found(format!("{path:?} is a directory, not a file"))),
+                EntryKind::Symlink => {
+                    let target = row.entry.target.clone().unwrap_or_default();
+                    let mut parts: Vec<&str> = current.split('/').collect();
+                    parts.pop();
+                    for seg in target.split('/') {
+                        match seg {
+                            "" | "." => {}
+                            ".." => {
+                                parts.pop();
+                            }
+                            s => parts.push(s),
+                        }
+                    }
+                    current = parts.join("/");
+                }
+            }
+        }
+        Err(ApiError::not_found(format!("{path:?} is a chain of links too long to follow")))
+    }
+
+    pub(crate) async fn handle_get_file(&self, path: &str) -> ApiResult<Answer> {
+        let row = self.find_file(path)?;
+        if row.entry.size == 0 {
+            return Ok(Answer::Bytes(Vec::new(), content_type(path)));
+        }
+        let obj = self
+            .bucket()?
+            .get(row.pack.clone())
+            .range(Range::OffsetWithLength { offset: row.offset, length: row.entry.size })
+            .execute()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("the pack holding {path} is missing")))?;
+        let bytes = obj.body().ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty pack body"))?.bytes().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?;
+        Ok(Answer::Bytes(bytes, content_type(path)))
+    }
+
+    pub(crate) async fn handle_put_file(&self, sid: &str, path: &str, body: Vec<u8>) -> ApiResult<Answer> {
+        check_file_path(path)?;
+        if body.len() > MAX_UPLOAD_BYTES {
+            return Err(ApiError::new(ErrorCode::TooLarge, format!("a file may be at most {MAX_UPLOAD_BYTES} bytes")));
+        }
+        let guard = self.queue.lock().await;
+        self.session()?;
+        let rows = self.with_store(|s| s.files())?;
+        let existing = rows.iter().find(|r| r.entry.path == path);
+        if existing.is_some_and(|r| r.entry.kind == EntryKind::Dir) {
+            return Err(ApiError::new(ErrorCode::Conflict, format!("{path:?} is a directory")));
+        }
+        for p in parents(path) {
+            if rows.iter().any(|r| r.entry.path == p && r.entry.kind != EntryKind::Dir) {
+                return Err(ApiError::new(ErrorCode::Conflict, format!("{p:?} is a file, so {path:?} cannot be created below it")));
+            }
+        }
+        let total: u64 = rows.iter().filter(|r| r.entry.path != path).map(|r| r.entry.size).sum::<u64>() + body.len() as u64;
+        if total > MAX_WORKSPACE_BYTES || rows.len() + 1 > MAX_WORKSPACE_FILES {
+            return Err(ApiError::new(ErrorCode::TooLarge, "the workspace would exceed its limit of 1 GiB in 100,000 files"));
+        }
+        let now_ns = (js_sys::Date::now() as i64) * 1_000_000;
+        let seq = self.with_store(|s| s.next_pack_seq())?;
+        let key = upload_key(sid, seq, &random_hex()[..12]);
+        let size = body.len() as u64;
+        let hash = blake3::hash(&body).to_hex().to_string();
+        self.bucket()?
+            .put(key.clone(), body)
+            .execute()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing {path} in R2 failed: {e}")))?;
+        let mode = existing.map(|r| r.entry.mode).unwrap_or(0o644);
+        let mut new_rows = vec![FileRow {
+            entry: Entry { path: path.to_string(), kind: EntryKind::File, mode, mtime_ns: now_ns, size, hash, target: None },
+            pack: key.clone(),
+            offset: 0,
+        }];
+        for p in parents(path) {
+            if !rows.iter().any(|r| r.entry.path == p) {
+                new_rows.push(FileRow {
+                    entry: Entry { path: p.to_string(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: now_ns, size: 0, hash: String::new(), target: None },
+                    pack: String::new(),
+                    offset: 0,
+                });
+            }
+        }
+        let version = format!("u{}", random_hex());
+        let now = now_rfc3339();
+        self.with_store(|s| s.commit_run(Some((&key, seq, size)), &new_rows, &[], Some(&version), None, &now, None))?;
+        self.collect_dead_packs().await;
+        drop(guard);
+        Ok(Answer::Json(200, json!({"path": path, "size": size})))
+    }
+
+    pub(crate) async fn handle_delete_file(&self, path: &str) -> ApiResult<Answer> {
+        check_file_path(path)?;
+        let guard = self.queue.lock().await;
+        let row = self.find_file(path)?;
+        if row.entry.path != path {
+            // a link: delete the link itself, not what it points at
+            self.with_store(|s| s.files())?.iter().find(|r| r.entry.path == path).ok_or_else(|| ApiError::not_found(format!("no file {path:?}")))?;
+        }
+        let version = format!("u{}", random_hex());
+        let now = now_rfc3339();
+        self.with_store(|s| s.commit_run(None, &[], &[path.to_string()], Some(&version), None, &now, None))?;
+        self.collect_dead_packs().await;
+        drop(guard);
+        Ok(Answer::Json(200, json!({"deleted": path})))
+    }
+}

@@ -1,0 +1,243 @@
+//! The run pipeline of the session object: queue, setup, inject, run, store the delta, commit.
+//!
+//! Order of writes: the delta's pack is written to R2 *before* the SQLite commit that refers to
+//! it; packs that no file refers to any more are deleted *after* the commit that stopped
+//! referring to them. A crash at any point leaves the last committed state whole (at worst an
+//! unreferenced object in R2).
+
+use crate::core::error::{ApiError, ApiResult};
+use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
+use crate::core::request::{RunSpec, SetupSpec};
+use crate::core::shape::{tail, with_notice};
+use crate::executor::Executor;
+use crate::registry::client as registry;
+use crate::session::{now_rfc3339, SessionObject, MAX_WAITING_RUNS};
+use crate::store::{RunRow, SessionRow};
+use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
+use serde_json::{json, Value};
+use worker::Method;
+
+/// Largest setup log kept.
+const SETUP_LOG_BYTES: usize = 16 * 1024;
+/// Timeout of a setup (installs can be slow).
+const SETUP_TIMEOUT_SECS: u64 = 300;
+
+/// What a run produced.
+pub struct RunOutcome {
+    pub result: RunResult,
+    pub data: Value,
+}
+
+/// A test-only failpoint, switched on by the `FAILPOINT` var (the deploy dry run asserts it unset).
+pub(crate) fn failpoint(env: &worker::Env, name: &str) -> bool {
+    env.var("FAILPOINT").map(|v| v.to_string().split(',').any(|f| f == name)).unwrap_or(false)
+}
+
+impl SessionObject {
+    /// Waits for the session's turn (at most [`MAX_WAITING_RUNS`] wait), settles a pending setup,
+    /// then runs.
+    pub(crate) async fn run_queued(&self, sid: &str, spec: RunSpec) -> ApiResult<RunOutcome> {
+        if self.waiting.get() >= MAX_WAITING_RUNS {
+            return Err(ApiError::new(ErrorCode::TooManyRuns, format!("{MAX_WAITING_RUNS} runs are already waiting on this session; retry later")));
+        }
+        self.waiting.set(self.waiting.get() + 1);
+        let guard = self.queue.lock().await;
+        self.waiting.set(self.waiting.get() - 1);
+        let out = async {
+            self.settle_setup(sid).await?;
+            let row = self.session()?;
+            let notice = (row.setup_status == "failed").then(|| "[edgerun] the session's setup failed (see setup_log); this run proceeded without it".to_string());
+            let mut out = self.run_now(sid, &row, spec, Vec::new(), true).await?;
+            out.result = with_notice(out.result, notice.as_deref());
+            Ok(out)
+        }
+        .await;
+        drop(guard);
+        out
+    }
+
+    /// Runs a pending (or interrupted) setup now. Call with the queue held.
+    pub(crate) async fn settle_setup(&self, sid: &str) -> ApiResult<()> {
+        let row = self.session()?;
+        if row.setup_status != "pending" && row.setup_status != "running" {
+            return Ok(());
+        }
+        let Some(spec) = row.setup_spec.as_deref().and_then(|j| serde_json::from_str::<SetupSpec>(j).ok()) else {
+            return self.with_store(|s| s.set_setup("completed", None, Some(None)));
+        };
+        self.setup_active.set(true);
+        self.with_store(|s| s.set_setup("running", None, None))?;
+        let run = RunSpec {
+            language: Language::parse(&row.language),
+            code: String::new(),
+            timeout_secs: SETUP_TIMEOUT_SECS,
+            env: Default::default(),
+            stdin: String::new(),
+            install: spec.install.clone(),
+        };
+        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), false).await;
+        self.setup_active.set(false);
+        let (status, log) = match outcome {
+            Ok(o) => {
+                let r = o.result;
+                let mut log = r.logs.join("\n");
+                for part in [&r.stdout, &r.stderr] {
+                    if !part.is_empty() {
+                        if !log.is_empty() {
+                            log.push('\n');
+                        }
+                        log.push_str(part);
+                    }
+                }
+                let ok = r.exit_code == 0 && r.killed_by.is_none();
+                (if ok { "completed" } else { "failed" }, log)
+            }
+            Err(e) => ("failed", format!("setup could not run: {}", e.message)),
+        };
+        self.with_store(|s| s.set_setup(status, Some(&tail(&log, SETUP_LOG_BYTES)), Some(None)))
+    }
+
+    /// Runs once the queue is held. `counted` runs go into `run_count` and the history.
+    pub(crate) async fn run_now(&self, sid: &str, row: &SessionRow, spec: RunSpec, commands: Vec<String>, counted: bool) -> ApiResult<RunOutcome> {
+        let started = now_rfc3339();
+        self.last_activity_ms.set(js_sys::Date::now());
+        let exec = self.executor()?;
+        exec.ensure_ready().await?;
+        let data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
+        let mut req = RunRequest {
+            language: spec.language,
+            commands,
+            code: spec.code,
+            timeout_secs: spec.timeout_secs,
+            env: spec.env,
+            stdin: spec.stdin,
+            install: spec.install,
+            data: Some(data.clone()),
+            expect_version: row.version.clone(),
+            restore_after: row.persistent == 0 && counted,
+        };
+        let path = format!("/v1/sessions/{sid}/run");
+        let mut ans = exec.send(Method::Post, &path, Some(serde_json::to_vec(&req).expect("serializes")), "application/json").await?;
+        if ans.status == 409 && ApiError::from_body(409, &ans.body).code == ErrorCode::WorkspaceStale {
+            // The executor does not hold our version (new or restarted): nothing ran; inject, then run.
+            req.expect_version = Some(self.inject(sid, &exec, row).await?);
+            ans = exec.send(Method::Post, &path, Some(serde_json::to_vec(&req).expect("serializes")), "application/json").await?;
+        }
+        if ans.status != 200 {
+            return Err(ApiError::from_body(ans.status, &ans.body));
+        }
+        let (answer, tar): (RunAnswer, &[u8]) = split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
+        let (delta, result) = (answer.delta, answer.result);
+        let changed = !delta.version.is_empty() && Some(&delta.version) != row.version.as_ref() && !delta.is_empty();
+        let mut pack = None;
+        if changed && !tar.is_empty() {
+            let seq = self.with_store(|s| s.next_pack_seq())?;
+            let key = pack_key(sid, seq, &delta.version);
+            if failpoint(&self.env, "r2-put") {
+                return Err(ApiError::new(ErrorCode::Internal, "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept"));
+            }
+            self.bucket()?
+                .put(key.clone(), tar.to_vec())
+                .execute()
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}")))?;
+            if failpoint(&self.env, "crash-after-r2-put") {
+                // Dies between the R2 write and the SQLite commit, as a crash would.
+                panic!("failpoint crash-after-r2-put");
+            }
+            pack = Some((key, seq, tar.len() as u64));
+        }
+        let rows = if changed { rows_from_delta(&delta, pack.as_ref().map(|(k, _, _)| k.as_str()).unwrap_or("")) } else { Vec::new() };
+        let deleted = if changed { delta.deleted.clone() } else { Vec::new() };
+        let now = now_rfc3339();
+        let new_data = result.data.clone();
+        let run_row = RunRow {
+            started_at: started,
+            duration_ms: result.duration_ms,
+            exit_code: result.exit_code as i64,
+            killed_by: result.killed_by.and_then(|k| serde_json::to_value(k).ok()).and_then(|v| v.as_str().map(String::from)),
+            language: spec.language.map(|l| l.as_str().to_string()).unwrap_or_else(|| row.language.clone()),
+        };
+        self.with_store(|s| {
+            s.commit_run(
+                pack.as_ref().map(|(k, seq, size)| (k.as_str(), *seq, *size)),
+                &rows,
+                &deleted,
+                changed.then_some(delta.version.as_str()),
+                new_data.as_ref().map(|d| d.to_string()).as_deref(),
+                &now,
+                counted.then_some(&run_row),
+            )
+        })?;
+        if changed {
+            self.collect_dead_packs().await;
+        }
+        if counted {
+            // The listing's last_run_at; not worth holding the answer for.
+            let env = self.env.clone();
+            let (id, at) = (sid.to_string(), now.clone());
+            self.state.wait_until(async move {
+                let _ = registry::touch(&env, &id, &at).await;
+            });
+            let _ = self.schedule_idle_check().await;
+        }
+        Ok(RunOutcome { data: new_data.unwrap_or(data), result })
+    }
+
+    async fn schedule_idle_check(&self) -> worker::Result<()> {
+        if self.state.container().is_none() {
+            return Ok(());
+        }
+        let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(crate::session::DEFAULT_IDLE_MS);
+        if self.state.storage().get_alarm().await?.is_none() {
+            self.state.storage().set_alarm(idle).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings the executor to the committed version: the packs holding live content, oldest first.
+    pub(crate) async fn inject(&self, sid: &str, exec: &Executor, session: &SessionRow) -> ApiResult<String> {
+        let (rows, packs) = self.with_store(|s| Ok((s.files()?, s.packs()?)))?;
+        let keys = packs_to_read(&rows, &packs);
+        let bucket = self.bucket()?;
+        let mut body = Vec::new();
+        let mut segments = Vec::new();
+        for key in keys {
+            let obj = bucket
+                .get(key.clone())
+                .execute()
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?
+                .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} is missing from R2")))?;
+            let bytes = match obj.body() {
+                Some(b) => b.bytes().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?,
+                None => Vec::new(),
+            };
+            // An upload is stored as the file's raw bytes; a run's delta as a tar.
+            let raw_path = if is_upload_key(&key) { rows.iter().find(|r| r.pack == key).map(|r| r.entry.path.clone()) } else { None };
+            segments.push(match raw_path {
+                Some(path) => Segment::Raw { path, len: bytes.len() as u64 },
+                None => Segment::Tar { len: bytes.len() as u64 },
+            });
+            body.extend_from_slice(&bytes);
+        }
+        let version = session.version.clone().unwrap_or_else(|| "empty".to_string());
+        let req = InjectRequest { version: version.clone(), manifest: rows.into_iter().map(|r| r.entry).collect(), segments };
+        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(frame(&req, &body)), "application/octet-stream").await?;
+        if ans.status != 200 {
+            return Err(ApiError::from_body(ans.status, &ans.body));
+        }
+        Ok(version)
+    }
+
+    /// Deletes packs no file refers to any more (after the commit that stopped referring to them).
+    pub(crate) async fn collect_dead_packs(&self) {
+        let Ok(dead) = self.with_store(|s| s.dead_packs()) else { return };
+        if dead.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = dead.iter().map(|p| p.key.clone()).collect();
+        let _ = self.with_store(|s| s.forget_packs(&keys));
+        self.release_packs(&dead).await;
+    }
+}
