@@ -79,7 +79,7 @@ function stopProc(proc, signal = "SIGTERM") {
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
     const t = setTimeout(() => {
       try {
-        process.kill(-proc.pid, "SIGKILL");
+        process.kill(proc.detachedGroup ? -proc.pid : proc.pid, "SIGKILL");
       } catch {
         proc.kill("SIGKILL");
       }
@@ -141,12 +141,13 @@ export async function startStack(opts = {}) {
       await stopProc(this.executor, signal);
       this.executor = await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh, extraEnv: opts.executorEnv });
     },
-    async restartWrangler({ signal = "SIGTERM" } = {}) {
+    async restartWrangler({ signal = "SIGTERM", vars = opts.vars } = {}) {
       await stopProc(this.wrangler, signal);
-      this.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars: opts.vars, quiet: opts.quiet ?? true });
+      this.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars, quiet: opts.quiet ?? true });
     },
     async stop() {
       await Promise.all([stopProc(this.wrangler), stopProc(this.executor)]);
+      if (!opts.stateDir) rmSync(base, { recursive: true, force: true });
     },
   };
   try {

@@ -154,6 +154,23 @@ impl Registry {
                 }
                 Ok(json!({"free": free}))
             }
+            // Which of these keys another session still uses (the orphan sweep must keep them).
+            (Method::Post, "/referenced") => {
+                let mut used = Vec::new();
+                for k in keys() {
+                    let n = sql
+                        .exec("SELECT refs FROM packrefs WHERE key = ?", vec![V::String(k.clone())])
+                        .and_then(|c| c.to_array::<Refs>())
+                        .map_err(sql_err)?
+                        .first()
+                        .map(|r| r.refs)
+                        .unwrap_or(0);
+                    if n > 0 {
+                        used.push(k);
+                    }
+                }
+                Ok(json!({"used": used}))
+            }
             _ => Err(ApiError::not_found("no such registry operation")),
         }
     }
@@ -184,6 +201,11 @@ pub mod client {
     pub async fn decref(env: &Env, keys: &[String]) -> ApiResult<Vec<String>> {
         let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/decref", &json!({"keys": keys})).await?;
         Ok(v["free"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default())
+    }
+
+    pub async fn referenced(env: &Env, keys: &[String]) -> ApiResult<Vec<String>> {
+        let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/referenced", &json!({"keys": keys})).await?;
+        Ok(v["used"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default())
     }
 
     pub async fn list(env: &Env, limit: u32, cursor: Option<&str>) -> ApiResult<Value> {

@@ -31,6 +31,7 @@ pub struct SessionObject {
     pub(crate) waiting: Cell<usize>,
     pub(crate) setup_active: Cell<bool>,
     pub(crate) last_activity_ms: Cell<f64>,
+    swept: Cell<bool>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -82,6 +83,7 @@ impl DurableObject for SessionObject {
             waiting: Cell::new(0),
             setup_active: Cell::new(false),
             last_activity_ms: Cell::new(js_sys::Date::now()),
+            swept: Cell::new(false),
         }
     }
 
@@ -93,6 +95,7 @@ impl DurableObject for SessionObject {
         let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
         let body = req.bytes().await.unwrap_or_default();
         self.resume_interrupted_setup().await;
+        self.sweep_once(&sid).await;
         let result = match (method, path.as_str()) {
             (Method::Post, "/create") => self.handle_create(&sid, &body).await,
             (Method::Post, "/plugin") => self.handle_plugin(&sid, &body).await,
@@ -195,6 +198,26 @@ impl SessionObject {
             "setup_status": row.setup_status,
             "setup_log": row.setup_log,
         }))
+    }
+
+    /// Once per instance: collect orphaned packs left by a crash of a previous instance.
+    async fn sweep_once(&self, sid: &str) {
+        if self.swept.replace(true) || sid.is_empty() {
+            return;
+        }
+        if !matches!(self.with_store(|s| s.session()), Ok(Some(_))) {
+            return;
+        }
+        let guard = self.queue.lock().await;
+        match self.sweep_orphans(sid).await {
+            Ok(0) => {}
+            Ok(n) => worker::console_log!("collected {n} orphaned pack(s) of {sid}"),
+            Err(e) => {
+                self.swept.set(false);
+                worker::console_error!("orphan sweep of {sid} failed, retried later: {e}");
+            }
+        }
+        drop(guard);
     }
 
     /// A setup found `running` in a fresh instance was interrupted by eviction: run it again.

@@ -141,9 +141,9 @@ impl SessionObject {
                 .execute()
                 .await
                 .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}")))?;
-            if failpoint(&self.env, "crash-after-r2-put") {
-                // Dies between the R2 write and the SQLite commit, as a crash would.
-                panic!("failpoint crash-after-r2-put");
+            if failpoint(&self.env, "hang-after-r2-put") {
+                // Stops between the R2 write and the SQLite commit so that a test can kill workerd there.
+                worker::Delay::from(std::time::Duration::from_secs(3600)).await;
             }
             pack = Some((key, seq, tar.len() as u64));
         }
@@ -228,6 +228,38 @@ impl SessionObject {
             return Err(ApiError::from_body(ans.status, &ans.body));
         }
         Ok(version)
+    }
+
+    /// Collects R2 objects under this session's prefix that no committed state refers to: packs
+    /// written by a run whose commit never happened (a crash between the two writes). Runs once
+    /// per object instance, with the queue held so no run is between its two writes.
+    pub(crate) async fn sweep_orphans(&self, sid: &str) -> ApiResult<usize> {
+        let known: std::collections::BTreeSet<String> = self.with_store(|s| s.all_packs())?.into_iter().map(|p| p.key).collect();
+        let bucket = self.bucket()?;
+        let prefix = format!("packs/{sid}/");
+        let mut candidates = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = bucket.list().prefix(prefix.clone());
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("listing packs: {e}")))?;
+            candidates.extend(page.objects().into_iter().map(|o| o.key()).filter(|k| !known.contains(k)));
+            match (page.truncated(), page.cursor()) {
+                (true, Some(c)) => cursor = Some(c),
+                _ => break,
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let used = registry::referenced(&self.env, &candidates).await?;
+        let orphans: Vec<String> = candidates.into_iter().filter(|k| !used.contains(k)).collect();
+        if !orphans.is_empty() {
+            bucket.delete_multiple(orphans.clone()).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("deleting orphans: {e}")))?;
+        }
+        Ok(orphans.len())
     }
 
     /// Deletes packs no file refers to any more (after the commit that stopped referring to them).
