@@ -1,0 +1,306 @@
+// `npm run bench [-- --quick]`: measures the runtime on the local stack against the raw
+// interpreters and against its goals, side by side in one run. Every figure comes from this run.
+// Writes bench/results/latest.json and docs/benchmarks.md, and prints the table.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { r2Diff, r2State } from "../scripts/r2.mjs";
+import { root, startStack, toolEnv } from "../scripts/stack.mjs";
+
+const quick = process.argv.includes("--quick");
+const N = quick ? 30 : 60; // samples for quoted percentiles (≥ 30)
+const env = toolEnv({ EDGERUN_PROFILE: "release" });
+process.env.EDGERUN_PROFILE = "release";
+const log = (m) => console.error(`[bench] ${m}`);
+
+// ---------- statistics ----------
+function summary(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  const q = (p) => v[Math.min(v.length - 1, Math.round((v.length - 1) * p))];
+  const s = { n: v.length, min: v[0], median: q(0.5), max: v[v.length - 1] };
+  if (v.length >= 30) Object.assign(s, { p90: q(0.9), p99: q(0.99) });
+  return s;
+}
+const fmt = (x, unit = "ms") => (x === undefined || Number.isNaN(x) ? "–" : `${x.toFixed(x < 10 ? 2 : 1)} ${unit}`);
+function describe(s, unit = "ms") {
+  return s.p90 !== undefined
+    ? `median ${fmt(s.median, unit)}, p90 ${fmt(s.p90, unit)}, p99 ${fmt(s.p99, unit)} (n=${s.n})`
+    : `min ${fmt(s.min, unit)}, median ${fmt(s.median, unit)}, max ${fmt(s.max, unit)} (n=${s.n})`;
+}
+
+// ---------- helpers ----------
+async function api(stack, method, path, body) {
+  const r = await fetch(stack.url + path, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { "content-type": "application/json" } });
+  const text = await r.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text.slice(0, 300)}`);
+  return json;
+}
+const time = async (f) => {
+  const t = process.hrtime.bigint();
+  const v = await f();
+  return [Number(process.hrtime.bigint() - t) / 1e6, v];
+};
+function spawnTime(cmd, args, opts = {}) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: "utf8", ...opts });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return [ms, r.stdout];
+}
+function rssKiB(pid) {
+  const s = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(s.match(/VmRSS:\s+(\d+)/)[1]);
+}
+
+const scratch = mkdtempSync(join(os.tmpdir(), "edgerun-bench-"));
+const hello = {
+  python: { code: "print('hello')", file: "h.py", raw: (f) => [env.EDGERUN_PYTHON, [f]] },
+  node: { code: "console.log('hello')", file: "h.js", raw: (f) => [env.EDGERUN_NODE, [f]] },
+  typescript: { code: "const m: string = 'hello'; console.log(m)", file: "h.ts", raw: (f) => [env.EDGERUN_NODE, ["--experimental-strip-types", "--no-warnings", f]] },
+  go: { code: 'package main\nimport "fmt"\nfunc main() { fmt.Println("hello") }', file: "h.go", raw: (f) => [f.replace(/\.go$/, ""), []] },
+  deno: { code: "console.log('hello')", file: "h.deno.ts", raw: (f) => [env.EDGERUN_DENO, ["run", "-A", "--no-prompt", f]] },
+  bash: { code: "echo hello", file: "h.sh", raw: (f) => [env.EDGERUN_BASH, [f]] },
+};
+for (const [lang, h] of Object.entries(hello)) {
+  h.path = join(scratch, h.file);
+  writeFileSync(h.path, h.code);
+  if (lang === "go") {
+    const dir = join(scratch, "gohello");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "main.go"), h.code);
+    writeFileSync(join(dir, "go.mod"), "module hello\n\ngo 1.21\n");
+    execFileSync(env.EDGERUN_GO, ["build", "-o", join(scratch, "h"), "."], { cwd: dir, env: { ...env, GOTOOLCHAIN: "local", GOFLAGS: "" } });
+  }
+}
+
+// ---------- scenarios ----------
+const results = { goals: [] };
+const goal = (name, value, limit, unit, comment = "") => results.goals.push({ name, value, limit, unit, pass: value <= limit, comment });
+
+async function warmOverhead(stack) {
+  const out = {};
+  for (const [lang, h] of Object.entries(hello)) {
+    const id = `bench-warm-${lang}-${Date.now()}`;
+    await api(stack, "POST", "/api/sessions", { id, language: lang });
+    for (let i = 0; i < 3; i++) await api(stack, "POST", `/api/sessions/${id}/run`, { code: h.code });
+    const through = [], raw = [], diff = [];
+    for (let i = 0; i < N; i++) {
+      const [a, r] = await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: h.code }));
+      if (r.stdout !== "hello\n") throw new Error(`${lang}: ${JSON.stringify(r)}`);
+      const [cmd, args] = h.raw(h.path);
+      const [b] = spawnTime(cmd, args, { env: { PATH: env.PATH, HOME: scratch } });
+      through.push(a);
+      raw.push(b);
+      diff.push(a - b);
+    }
+    out[lang] = { through: summary(through), raw: summary(raw), overhead: summary(diff) };
+    log(`warm ${lang}: overhead ${describe(out[lang].overhead)}`);
+    goal(`warm-run overhead, ${lang} (whole stack)`, out[lang].overhead.median, 15, "ms");
+  }
+  // The executor alone, over its own HTTP API (the Worker and Durable Object hop excluded).
+  const sid = `bench-exec-${Date.now()}`;
+  let version = null;
+  const direct = [], raw = [], diff = [];
+  for (let i = 0; i < N + 3; i++) {
+    const [a, buf] = await time(async () => {
+      const r = await fetch(`${stack.executorUrl}/v1/sessions/${sid}/run`, {
+        method: "POST",
+        headers: { "x-edgerun-secret": stack.secret, "content-type": "application/json" },
+        body: JSON.stringify({ language: "python", code: hello.python.code, expect_version: version }),
+      });
+      return Buffer.from(await r.arrayBuffer());
+    });
+    const len = buf.readUInt32BE(0);
+    version = JSON.parse(buf.subarray(4, 4 + len)).delta.version;
+    const [b] = spawnTime(env.EDGERUN_PYTHON, [hello.python.path]);
+    if (i >= 3) {
+      direct.push(a);
+      raw.push(b);
+      diff.push(a - b);
+    }
+  }
+  out.executor_python = { through: summary(direct), raw: summary(raw), overhead: summary(diff) };
+  goal("warm-run overhead, python (executor alone)", out.executor_python.overhead.median, 5, "ms");
+  return out;
+}
+
+async function firstResult(stack) {
+  const samples = [], raw = [];
+  for (let i = 0; i < (quick ? 5 : 10); i++) {
+    const [a, r] = await time(async () => {
+      const s = await api(stack, "POST", "/api/sessions", { language: "python" });
+      return api(stack, "POST", `/api/sessions/${s.id}/run`, { code: hello.python.code });
+    });
+    if (r.stdout !== "hello\n") throw new Error("first run");
+    samples.push(a);
+    raw.push(spawnTime(env.EDGERUN_PYTHON, [hello.python.path])[0]);
+  }
+  const s = summary(samples), r = summary(raw);
+  goal("time to first result (create + first run) minus raw spawn", s.median - r.median, 50, "ms");
+  return { create_and_run: s, raw_spawn: r };
+}
+
+async function coldRestore(stack) {
+  const out = {};
+  for (const [name, files, size] of [["1000 files / 20 MB", 1000, 20 * 1024], ["10000 small files", 10000, 100]]) {
+    const id = `bench-cold-${files}-${Date.now()}`;
+    await api(stack, "POST", "/api/sessions", { id, language: "python" });
+    await api(stack, "POST", `/api/sessions/${id}/run`, {
+      timeout: 300,
+      code: `import os\nfor i in range(${files}):\n    d = f'd{i % 50}'\n    os.makedirs(d, exist_ok=True)\n    open(f'{d}/f{i}.bin','wb').write(os.urandom(${size}))`,
+    });
+    const times = [];
+    for (let i = 0; i < (quick ? 3 : 5); i++) {
+      await stack.restartExecutor({ fresh: true });
+      const [t, r] = await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: "print(len(open('d7/f7.bin','rb').read()))" }));
+      if (r.stdout !== `${size}\n`) throw new Error(`cold restore read ${r.stdout}`);
+      times.push(t);
+    }
+    out[name] = summary(times);
+    log(`cold restore ${name}: ${describe(out[name])}`);
+  }
+  goal("cold restore, 1000 files / 20 MB, then a run", out["1000 files / 20 MB"].median, 1000, "ms");
+  return out;
+}
+
+async function persistenceCost(stack) {
+  const out = {};
+  for (const files of [10, 1000, 10000]) {
+    const id = `bench-r2-${files}-${Date.now()}`;
+    await api(stack, "POST", "/api/sessions", { id, language: "python" });
+    await api(stack, "POST", `/api/sessions/${id}/run`, { timeout: 300, code: `import os\nos.makedirs('d', exist_ok=True)\nfor i in range(${files}):\n    open(f'd/f{i}','w').write('x' * 100)` });
+    let before = await r2State(stack);
+    await api(stack, "POST", `/api/sessions/${id}/run`, { code: "pass" });
+    let after = await r2State(stack);
+    const none = r2Diff(before, after);
+    before = after;
+    await api(stack, "POST", `/api/sessions/${id}/run`, { code: "open('d/f3','w').write('y' * 100)" });
+    after = await r2State(stack);
+    const one = r2Diff(before, after);
+    out[files] = { unchanged: { writes: none.writes, bytes: none.bytes }, one_changed: { writes: one.writes, bytes: one.bytes } };
+    log(`R2 per run, ${files} files: nothing changed ${none.writes} writes/${none.bytes} B; one changed ${one.writes} writes/${one.bytes} B`);
+    goal(`R2 writes per run, one file changed, ${files} files`, one.writes, 3, "writes");
+    goal(`R2 bytes per run, nothing changed, ${files} files`, none.bytes, 0, "bytes");
+  }
+  return out;
+}
+
+async function installs(stack) {
+  const out = {};
+  const npmDir = join(scratch, "npm-raw");
+  mkdirSync(npmDir, { recursive: true });
+  const [rawNpm] = spawnTime(env.EDGERUN_NODE, [env.EDGERUN_NPM_CLI, "install", "--no-audit", "--no-fund", "--prefix", npmDir, "lodash@4.17.21"], { env: { ...process.env, HOME: scratch } });
+  const id = `bench-npm-${Date.now()}`;
+  const [viaApi, r] = await time(() => api(stack, "POST", `/?session=${id}`, { plugin: "node", payload: { code: "console.log(require('lodash').VERSION)", requirements: ["lodash@4.17.21"], timeout: 300 } }));
+  if (r.output !== "4.17.21\n") throw new Error(`lodash: ${JSON.stringify(r)}`);
+  const files = (await api(stack, "GET", `/api/sessions/${id}/files`)).count;
+  await stack.restartExecutor({ fresh: true });
+  const [reuse, r2] = await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: "console.log(require('lodash').VERSION)" }));
+  if (r2.stdout !== "4.17.21\n") throw new Error("lodash after restore");
+  out.npm_lodash = { files, raw_installer_ms: rawNpm, install_and_persist_ms: viaApi, persist_overhead_ms: viaApi - rawNpm, cold_restore_and_import_ms: reuse };
+  goal("npm lodash: persisting adds over the installer's own time", viaApi - rawNpm, 1000, "ms", "single sample each; installer time varies with the registry");
+  const pipDir = join(scratch, "pip-raw");
+  const [rawPip] = spawnTime(env.EDGERUN_PYTHON, ["-m", "pip", "install", "-q", "--target", pipDir, "tabulate==0.9.0"]);
+  const pid = `bench-pip-${Date.now()}`;
+  const [viaPip] = await time(() => api(stack, "POST", `/?session=${pid}`, { plugin: "python", payload: { code: "import tabulate", requirements: ["tabulate==0.9.0"], timeout: 300 } }));
+  out.pip_tabulate = { raw_installer_ms: rawPip, install_and_persist_ms: viaPip, persist_overhead_ms: viaPip - rawPip };
+  return out;
+}
+
+async function concurrency(stack) {
+  const sessions = 32, runs = 10;
+  const ids = [];
+  for (let i = 0; i < sessions; i++) ids.push((await api(stack, "POST", "/api/sessions", { language: "python", data: { n: 0 } })).id);
+  const code = "import json\nd=json.load(open('.session_data.json'))\nd['n']+=1\njson.dump(d,open('.session_data.json','w'))";
+  const lat = [];
+  let errors = 0;
+  const [wall] = await time(() =>
+    Promise.all(ids.map(async (id) => {
+      for (let i = 0; i < runs; i++) {
+        try {
+          const [t, r] = await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code }));
+          if (r.exit_code !== 0) errors++;
+          lat.push(t);
+        } catch {
+          errors++;
+        }
+      }
+    })),
+  );
+  let lost = 0;
+  for (const id of ids) lost += runs - (await api(stack, "GET", `/api/sessions/${id}`)).data.n;
+  goal("concurrency 32×10: errors", errors, 0, "errors");
+  goal("concurrency 32×10: lost updates", lost, 0, "updates");
+  return { sessions, runs, wall_ms: wall, throughput_per_s: (sessions * runs) / (wall / 1000), errors, lost_updates: lost, latency: summary(lat) };
+}
+
+async function memory(stack) {
+  const idle = rssKiB(stack.executor.pid);
+  const id = (await api(stack, "POST", "/api/sessions", { language: "python" })).id;
+  for (let i = 0; i < 100; i++) await api(stack, "POST", `/api/sessions/${id}/run`, { code: "print(1)" });
+  const after = rssKiB(stack.executor.pid);
+  const wasm = readFileSync(join(root, "build/index_bg.wasm"));
+  const js = readFileSync(join(root, "build/index.js"));
+  goal("executor idle RSS", idle / 1024, 15, "MiB");
+  return { executor_rss_idle_kib: idle, executor_rss_after_100_runs_kib: after, worker_wasm_bytes: wasm.length, worker_wasm_gzip_bytes: gzipSync(wasm).length, worker_js_bytes: js.length };
+}
+
+// ---------- main ----------
+const t0 = Date.now();
+log(`${quick ? "quick" : "full"} run: starting the local stack (release executor)…`);
+const stack = await startStack({ executorBin: undefined });
+try {
+  results.warm = await warmOverhead(stack);
+  results.first_result = await firstResult(stack);
+  results.cold_restore = await coldRestore(stack);
+  results.persistence = await persistenceCost(stack);
+  results.installs = await installs(stack);
+  results.concurrency = await concurrency(stack);
+  results.memory = await memory(stack);
+} finally {
+  await stack.stop();
+  rmSync(scratch, { recursive: true, force: true });
+}
+const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
+results.machine = { cores: os.cpus().length, memory_gib: +(os.totalmem() / 2 ** 30).toFixed(1), os: `${os.type()} ${os.release()}`, cpu: os.cpus()[0]?.model };
+results.date = new Date().toISOString();
+results.commit = commit;
+results.mode = quick ? "quick" : "full";
+results.seconds = (Date.now() - t0) / 1000;
+
+// ---------- report ----------
+const lines = [];
+lines.push(`# Benchmarks`, "", `Generated by \`npm run bench${quick ? " -- --quick" : ""}\` on ${results.date} at commit ${commit}; machine: ${results.machine.cores} cores, ${results.machine.memory_gib} GiB, ${results.machine.os} (${results.machine.cpu}). Every figure below comes from that run.`, "");
+lines.push("## Goals", "", "| goal | measured | limit | |", "| --- | --- | --- | --- |");
+for (const g of results.goals) lines.push(`| ${g.name} | ${g.value.toFixed(2)} ${g.unit} | ≤ ${g.limit} ${g.unit} | ${g.pass ? "pass" : "**MISS**"}${g.comment ? ` (${g.comment})` : ""} |`);
+lines.push("", "## Warm runs (hello world), alternating A/B with the raw interpreter", "", "| language | through the stack | raw spawn | overhead |", "| --- | --- | --- | --- |");
+for (const [lang, w] of Object.entries(results.warm)) lines.push(`| ${lang} | ${describe(w.through)} | ${describe(w.raw)} | ${describe(w.overhead)} |`);
+lines.push("", "## Other figures", "", "| scenario | figure |", "| --- | --- |");
+lines.push(`| time to first result (create + run) | ${describe(results.first_result.create_and_run)}; raw spawn ${describe(results.first_result.raw_spawn)} |`);
+for (const [k, v] of Object.entries(results.cold_restore)) lines.push(`| cold restore (executor restarted empty), ${k}, then a run | ${describe(v)} |`);
+for (const [k, v] of Object.entries(results.persistence)) lines.push(`| R2 per run, ${k} files | nothing changed: ${v.unchanged.writes} writes, ${v.unchanged.bytes} B; one file changed: ${v.one_changed.writes} writes, ${v.one_changed.bytes} B |`);
+const n = results.installs.npm_lodash;
+lines.push(`| npm lodash (${n.files} files) | installer alone ${n.raw_installer_ms.toFixed(0)} ms; install + persist through the API ${n.install_and_persist_ms.toFixed(0)} ms; after an empty restart, restore + import ${n.cold_restore_and_import_ms.toFixed(0)} ms |`);
+const p = results.installs.pip_tabulate;
+lines.push(`| pip tabulate | installer alone ${p.raw_installer_ms.toFixed(0)} ms; install + persist through the API ${p.install_and_persist_ms.toFixed(0)} ms |`);
+const c = results.concurrency;
+lines.push(`| concurrency ${c.sessions} sessions × ${c.runs} runs | ${c.throughput_per_s.toFixed(1)} runs/s, ${c.errors} errors, ${c.lost_updates} lost updates, latency ${describe(c.latency)} |`);
+const m = results.memory;
+lines.push(`| memory | executor RSS idle ${(m.executor_rss_idle_kib / 1024).toFixed(1)} MiB, after 100 runs ${(m.executor_rss_after_100_runs_kib / 1024).toFixed(1)} MiB; Worker wasm ${(m.worker_wasm_bytes / 1024).toFixed(0)} KiB (${(m.worker_wasm_gzip_bytes / 1024).toFixed(0)} KiB gzipped) |`);
+const table = lines.join("\n") + "\n";
+console.log(table);
+mkdirSync(join(root, "bench/results"), { recursive: true });
+writeFileSync(join(root, "bench/results/latest.json"), JSON.stringify(results, null, 2));
+const notesPath = join(root, "docs/benchmarks-notes.md");
+let notes = "";
+try {
+  notes = "\n" + readFileSync(notesPath, "utf8");
+} catch {}
+writeFileSync(join(root, "docs/benchmarks.md"), table + notes);
+log(`done in ${results.seconds.toFixed(0)} s; wrote bench/results/latest.json and docs/benchmarks.md`);
