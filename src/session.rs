@@ -32,6 +32,7 @@ pub struct SessionObject {
     pub(crate) setup_active: Cell<bool>,
     pub(crate) last_activity_ms: Cell<f64>,
     swept: Cell<bool>,
+    pub(crate) last_touch_ms: Cell<f64>,
 }
 
 pub fn now_rfc3339() -> String {
@@ -84,6 +85,7 @@ impl DurableObject for SessionObject {
             setup_active: Cell::new(false),
             last_activity_ms: Cell::new(js_sys::Date::now()),
             swept: Cell::new(false),
+            last_touch_ms: Cell::new(0.0),
         }
     }
 

@@ -19,6 +19,8 @@ use worker::Method;
 
 /// Largest setup log kept.
 const SETUP_LOG_BYTES: usize = 16 * 1024;
+/// How stale the listing's `last_run_at` may get.
+const LIST_TOUCH_MS: f64 = 30_000.0;
 /// Timeout of a setup (installs can be slow).
 const SETUP_TIMEOUT_SECS: u64 = 300;
 
@@ -173,12 +175,17 @@ impl SessionObject {
             self.collect_dead_packs().await;
         }
         if counted {
-            // The listing's last_run_at; not worth holding the answer for.
-            let env = self.env.clone();
-            let (id, at) = (sid.to_string(), now.clone());
-            self.state.wait_until(async move {
-                let _ = registry::touch(&env, &id, &at).await;
-            });
+            // The listing's last_run_at, refreshed at most every LIST_TOUCH_MS (a registry hop costs
+            // a few ms per run); the session object's own last_run_at is always exact.
+            let now_ms = js_sys::Date::now();
+            if row.last_run_at.is_none() || now_ms - self.last_touch_ms.get() >= LIST_TOUCH_MS {
+                self.last_touch_ms.set(now_ms);
+                let env = self.env.clone();
+                let (id, at) = (sid.to_string(), now.clone());
+                self.state.wait_until(async move {
+                    let _ = registry::touch(&env, &id, &at).await;
+                });
+            }
             let _ = self.schedule_idle_check().await;
         }
         Ok(RunOutcome { data: new_data.unwrap_or(data), result })

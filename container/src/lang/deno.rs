@@ -1,4 +1,6 @@
-//! Deno: all permissions inside the sandbox; its cache (including `npm:` imports) lives in the workspace.
+//! Deno: all permissions inside the sandbox. Its cache (`DENO_DIR`, under the session's home) is
+//! not persisted: it changes on every run, so keeping it would turn every run into a write.
+//! Packages that must persist go through npm setup into `node_modules`, which Deno resolves.
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 

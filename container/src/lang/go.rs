@@ -29,7 +29,10 @@ impl Plugin for Go {
         h.update(&fs::read(dir.join("go.mod")).unwrap_or_default());
         h.update(&fs::read(dir.join("go.sum")).unwrap_or_default());
         let bin = ctx.ws.join(".sandbox/go/bin").join(&h.finalize().to_hex()[..24]);
-        fs::write(dir.join("main.go"), code)?;
+        if !bin.exists() {
+            // Written only when it is built, so a repeated run leaves the workspace untouched.
+            fs::write(dir.join("main.go"), code)?;
+        }
         let mut build = Step::new(&ctx.runtimes.go, ["build".to_string(), "-o".into(), bin.display().to_string(), ".".into()]);
         build.skip_if_exists = Some(bin.clone());
         build.umask = 0o002;

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 pub const PIP_DIR: &str = ".deps/pip";
 pub const GO_MOD_DIR: &str = ".deps/go";
-pub const DENO_DIR: &str = ".deps/deno";
 
 /// Steps to run and the markers to write once they all succeed.
 #[derive(Debug, Default)]

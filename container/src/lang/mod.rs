@@ -66,7 +66,6 @@ pub fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
         ("PYTHONUNBUFFERED".into(), "1".into()),
         ("NODE_PATH".into(), format!("{ws}/node_modules")),
-        ("DENO_DIR".into(), format!("{ws}/{}", install::DENO_DIR)),
         ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
         ("GOMODCACHE".into(), format!("{ws}/{}", install::GO_MOD_DIR)),
         ("GOPATH".into(), format!("{ws}/.sandbox/gopath")),
