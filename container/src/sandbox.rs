@@ -6,6 +6,11 @@
 //! that uid is then killed at the end of the run with one `kill(-1, SIGKILL)` issued *as that
 //! uid*, which reaches children that called `setsid` or double-forked and cannot be outrun by a
 //! fork bomb. Without root, the process group is killed.
+//!
+//! With a sandbox uid, a watcher samples the uid's processes every 50 ms and ends the run when
+//! they reach the process limit or their resident memory reaches the memory limit, so that
+//! `killed_by` names the limit. `RLIMIT_NPROC` and a data-size `RLIMIT_DATA` (never an
+//! address-space limit, which breaks V8 and Go) stay as per-process backstops.
 
 use edgerun_protocol::KilledBy;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -132,6 +137,51 @@ pub fn kill_uid(id: Identity) {
     let _ = cmd.status();
 }
 
+/// Processes of `uid` and their summed resident memory, read from /proc.
+pub fn usage_of_uid(uid: u32) -> (u64, u64) {
+    let (mut count, mut rss) = (0u64, 0u64);
+    let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{name}/status")) else { continue };
+        let mut is_ours = false;
+        let mut kib = 0;
+        for line in status.lines() {
+            if let Some(rest) = line.strip_prefix("Uid:") {
+                is_ours = rest.split_whitespace().next().and_then(|u| u.parse::<u32>().ok()) == Some(uid);
+            } else if let Some(rest) = line.strip_prefix("VmRSS:") {
+                kib = rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+        if is_ours {
+            count += 1;
+            rss += kib * 1024;
+        }
+    }
+    (count, rss)
+}
+
+/// Watches a sandbox uid while it runs: the run is ended when its processes reach the process
+/// limit or their resident memory together reaches the memory limit, and the limit is named.
+async fn watch_uid(uid: u32, limits: Limits) -> KilledBy {
+    let mut every = tokio::time::interval(Duration::from_millis(50));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let (count, rss) = tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0));
+        if count >= limits.max_processes {
+            return KilledBy::Processes;
+        }
+        if rss >= limits.memory_bytes {
+            return KilledBy::Memory;
+        }
+    }
+}
+
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     mut r: R,
     cap: usize,
@@ -179,8 +229,10 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         cmd.pre_exec(move || {
             libc::setsid();
             libc::umask(umask);
-            set_rlimit(libc::RLIMIT_DATA, limits.memory_bytes)?;
-            set_rlimit(libc::RLIMIT_NPROC, limits.max_processes)?;
+            // A per-process backstop above the watched limit, so that the watcher names the limit.
+            set_rlimit(libc::RLIMIT_DATA, limits.memory_bytes.saturating_mul(3) / 2)?;
+            // Above the watched limit, so that a fork bomb crosses it and is named, not just slowed.
+            set_rlimit(libc::RLIMIT_NPROC, limits.max_processes + 16)?;
             set_rlimit(libc::RLIMIT_FSIZE, limits.file_size_bytes)?;
             set_rlimit(libc::RLIMIT_NOFILE, limits.open_files)?;
             set_rlimit(libc::RLIMIT_CORE, 0)?;
@@ -202,11 +254,26 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         });
     }
     let mut killed_by = None;
+    let watcher = async {
+        match spec.identity {
+            Some(id) => watch_uid(id.uid, limits).await,
+            None => std::future::pending().await,
+        }
+    };
     let status = tokio::select! {
         s = child.wait() => s?,
+        limit = watcher => { killed_by = Some(limit); kill_tree(pgid, spec.identity); child.wait().await? }
         _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); kill_tree(pgid, spec.identity); child.wait().await? }
         _ = notify.notified() => { killed_by = Some(KilledBy::Output); kill_tree(pgid, spec.identity); child.wait().await? }
     };
+    // Left-behind processes at or over the limit (a fork bomb whose parent already returned).
+    if killed_by.is_none() {
+        if let Some(id) = spec.identity {
+            if usage_of_uid(id.uid).0 >= limits.max_processes {
+                killed_by = Some(KilledBy::Processes);
+            }
+        }
+    }
     // The run is over: whatever it left behind (daemons, background jobs) goes with it.
     kill_tree(pgid, spec.identity);
     let collect = async { (out_task.await.unwrap_or_default(), err_task.await.unwrap_or_default()) };

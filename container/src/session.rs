@@ -159,6 +159,11 @@ impl Sessions {
         .map_err(AppError::internal)??;
         let total: u64 = manifest.entries.values().map(|e| e.size).sum();
         let mut result = result;
+        // A file that reached the file-size limit means a write was refused (Python, for one,
+        // ignores SIGXFSZ and raises instead): the disk limit ended the run.
+        if result.killed_by.is_none() && manifest.entries.values().any(|e| e.size >= self.config.limits.file_size_bytes) {
+            result.killed_by = Some(edgerun_protocol::KilledBy::Disk);
+        }
         if total > self.config.max_workspace_bytes || manifest.entries.len() as u64 > self.config.max_workspace_files {
             result.stderr.push_str(&format!(
                 "\n[edgerun] the workspace holds {} bytes in {} entries, over the limit of {} bytes in {} entries: this run's changes are not kept\n",
