@@ -40,6 +40,15 @@ fn sql_err(e: worker::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("registry storage: {e}"))
 }
 
+/// The reference count of a shared pack, if the registry counts it.
+fn refs_of(sql: &SqlStorage, key: &str) -> ApiResult<Option<i64>> {
+    let rows = sql
+        .exec("SELECT refs FROM packrefs WHERE key = ?", vec![V::String(key.to_string())])
+        .and_then(|c| c.to_array::<Refs>())
+        .map_err(sql_err)?;
+    Ok(rows.first().map(|r| r.refs))
+}
+
 impl DurableObject for Registry {
     fn new(state: State, env: Env) -> Self {
         Registry { state, env }
@@ -138,13 +147,8 @@ impl Registry {
             (Method::Post, "/decref") => {
                 let mut free = Vec::new();
                 for k in keys() {
-                    let refs = sql
-                        .exec("SELECT refs FROM packrefs WHERE key = ?", vec![V::String(k.clone())])
-                        .and_then(|c| c.to_array::<Refs>())
-                        .map_err(sql_err)?
-                        .first()
-                        .map(|r| r.refs)
-                        .unwrap_or(1);
+                    // A key the registry never counted has one owner: the caller.
+                    let refs = refs_of(&sql, &k)?.unwrap_or(1);
                     if refs <= 1 {
                         sql.exec("DELETE FROM packrefs WHERE key = ?", vec![V::String(k.clone())]).map_err(sql_err)?;
                         free.push(k);
@@ -158,14 +162,7 @@ impl Registry {
             (Method::Post, "/referenced") => {
                 let mut used = Vec::new();
                 for k in keys() {
-                    let n = sql
-                        .exec("SELECT refs FROM packrefs WHERE key = ?", vec![V::String(k.clone())])
-                        .and_then(|c| c.to_array::<Refs>())
-                        .map_err(sql_err)?
-                        .first()
-                        .map(|r| r.refs)
-                        .unwrap_or(0);
-                    if n > 0 {
+                    if refs_of(&sql, &k)?.unwrap_or(0) > 0 {
                         used.push(k);
                     }
                 }

@@ -288,15 +288,8 @@ pub fn parse_setup(m: &Map<String, Value>) -> ApiResult<SetupSpec> {
 
 pub fn parse_create(body: &[u8]) -> ApiResult<CreateSpec> {
     let m = parse_object(body)?;
-    let id = match opt_str(&m, "id")? {
-        Some(i) => Some(i),
-        None => opt_str(&m, "session_id")?,
-    };
-    if let Some(i) = id {
-        super::ids::check_session_id(i)?;
-    }
     Ok(CreateSpec {
-        id: id.map(String::from),
+        id: id_field(&m)?,
         language: language(req_str(&m, "language")?)?,
         persistent: opt_bool(&m, "persistent")?.unwrap_or(true),
         metadata: bounded_object(&m, "metadata", MAX_METADATA_BYTES)?,
@@ -310,10 +303,14 @@ pub fn parse_duplicate(body: &[u8]) -> ApiResult<Option<String>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let m = parse_object(body)?;
-    let id = match opt_str(&m, "id")? {
+    id_field(&parse_object(body)?)
+}
+
+/// `id` (or its ERA alias `session_id`), validated when present.
+fn id_field(m: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let id = match opt_str(m, "id")? {
         Some(i) => Some(i),
-        None => opt_str(&m, "session_id")?,
+        None => opt_str(m, "session_id")?,
     };
     if let Some(i) = id {
         super::ids::check_session_id(i)?;
