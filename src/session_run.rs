@@ -19,6 +19,8 @@ use worker::Method;
 
 /// Largest setup log kept.
 const SETUP_LOG_BYTES: usize = 16 * 1024;
+/// Live packs beyond which the session's content is compacted into one.
+const COMPACT_AFTER_PACKS: usize = 16;
 /// How stale the listing's `last_run_at` may get.
 const LIST_TOUCH_MS: f64 = 30_000.0;
 /// Timeout of a setup (installs can be slow).
@@ -173,6 +175,12 @@ impl SessionObject {
         })?;
         if changed {
             self.collect_dead_packs().await;
+            if counted && row.persistent != 0 {
+                if let Err(e) = self.compact_if_needed(sid, &exec, &delta.version).await {
+                    // The run is committed either way; compaction is retried after the next run.
+                    worker::console_error!("compaction of {sid} skipped: {e}");
+                }
+            }
         }
         if counted {
             // The listing's last_run_at, refreshed at most every LIST_TOUCH_MS (a registry hop costs
@@ -199,6 +207,39 @@ impl SessionObject {
         if self.state.storage().get_alarm().await?.is_none() {
             self.state.storage().set_alarm(idle).await?;
         }
+        Ok(())
+    }
+
+    /// When the live content is spread over too many packs (each read on a cold restore), rewrites
+    /// it into one: the executor snapshots the committed version, the snapshot is stored as one
+    /// pack, the index is repointed in one commit, and the old packs are collected.
+    async fn compact_if_needed(&self, sid: &str, exec: &Executor, version: &str) -> ApiResult<()> {
+        let live = self.with_store(|s| s.packs())?.len();
+        if live <= COMPACT_AFTER_PACKS {
+            return Ok(());
+        }
+        let body = serde_json::to_vec(&json!({"version": version})).expect("serializes");
+        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/snapshot"), Some(body), "application/json").await?;
+        if ans.status != 200 {
+            return Err(ApiError::from_body(ans.status, &ans.body));
+        }
+        let (snap, tar): (edgerun_protocol::Delta, &[u8]) = split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
+        if snap.version != version {
+            return Err(ApiError::new(ErrorCode::SandboxFailed, "the snapshot is of another version"));
+        }
+        let seq = self.with_store(|s| s.next_pack_seq())?;
+        let key = pack_key(sid, seq, &format!("{version}-compact"));
+        self.bucket()?.put(key.clone(), tar.to_vec()).execute().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the compacted pack: {e}")))?;
+        let rows = rows_from_delta(&snap, &key);
+        let now = now_rfc3339();
+        self.with_store(|s| {
+            // Only if nothing was committed in between (the queue is held, so nothing was).
+            if s.session()?.and_then(|r| r.version).as_deref() != Some(version) {
+                return Err(ApiError::new(ErrorCode::Conflict, "the session moved on during compaction"));
+            }
+            s.commit_run(Some((&key, seq, tar.len() as u64)), &rows, &[], None, None, &now, None)
+        })?;
+        self.collect_dead_packs().await;
         Ok(())
     }
 

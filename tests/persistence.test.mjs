@@ -96,3 +96,19 @@ test("sessions survive restarts of wrangler dev and of the executor together", a
   const list = await call(h.stack, "GET", "/api/sessions?limit=1000");
   assert.ok(list.json.sessions.some((s) => s.id === id));
 });
+
+test("many small changes are compacted: live packs stay bounded and everything reads back", async () => {
+  const id = uid("compact");
+  await call(h.stack, "POST", "/api/sessions", { id, language: "python" });
+  for (let i = 0; i < 24; i++) {
+    const r = await run(id, { code: `open('f${i}.txt','w').write('content ${i}')` });
+    assert.equal(r.json.exit_code, 0, r.text);
+  }
+  const objects = [...(await r2State(h.stack)).objects.keys()].filter((k) => k.startsWith(`packs/${id}/`));
+  assert.ok(objects.length <= 17, `${objects.length} packs after 24 runs`);
+  assert.ok(objects.some((k) => k.endsWith("-compact")), objects.join(", "));
+  await h.stack.restartExecutor({ fresh: true });
+  const r = await run(id, { code: "print(sum(1 for i in range(24) if open(f'f{i}.txt').read() == f'content {i}'))" });
+  assert.equal(r.json.stdout, "24\n", r.text);
+  assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/files/f3.txt`)).text, "content 3");
+});

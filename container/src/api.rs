@@ -4,6 +4,7 @@
 //! - `GET /v1/sessions/{sid}` → which workspace version the executor holds
 //! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
+//! - `POST /v1/sessions/{sid}/snapshot` (`{"version"}`) → framed full `Delta` + tar of that version
 //! - `DELETE /v1/sessions/{sid}`
 use crate::error::{AppError, AppResult};
 use crate::session::{valid_session_id, Sessions};
@@ -26,6 +27,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions/{sid}", get(handle_state).delete(handle_delete))
         .route("/v1/sessions/{sid}/run", post(handle_run))
         .route("/v1/sessions/{sid}/inject", post(handle_inject))
+        .route("/v1/sessions/{sid}/snapshot", post(handle_snapshot))
         .layer(middleware::from_fn_with_state(state.clone(), require_secret))
         .route("/health", get(handle_health))
         .fallback(|| async { AppError::new(ErrorCode::NotFound, "no such route") })
@@ -79,6 +81,15 @@ async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, body: By
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
     Ok((headers, frame(&answer, &tar)).into_response())
+}
+
+async fn handle_snapshot(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {
+    check_sid(&sid)?;
+    let state: SessionState = serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("snapshot request: {e}")))?;
+    let (delta, tar) = s.snapshot(&sid, state.version).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
+    Ok((headers, frame(&delta, &tar)).into_response())
 }
 
 async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Json<SessionState>> {

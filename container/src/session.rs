@@ -337,6 +337,23 @@ impl Sessions {
         }
     }
 
+    /// A full snapshot of the committed version the executor holds (for compaction): every entry
+    /// in one tar, read from disk but described by the manifest, which the marker vouches for.
+    pub async fn snapshot(&self, sid: &str, expect: Option<String>) -> AppResult<(Delta, Vec<u8>)> {
+        let slot_arc = self.slot(sid);
+        let slot = slot_arc.lock().await;
+        let (Some(version), Some(base)) = (slot.version.clone(), slot.base.clone()) else {
+            return Err(AppError::new(ErrorCode::WorkspaceStale, "the executor holds no committed version of this session"));
+        };
+        if expect.as_ref() != Some(&version) {
+            return Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {version}, caller expected {expect:?}")));
+        }
+        let ws = self.root(sid).join("ws");
+        let (mut delta, tar) = tokio::task::spawn_blocking(move || workspace::build_delta(&ws, None, &base)).await.map_err(AppError::internal)??;
+        delta.version = version;
+        Ok((delta, tar))
+    }
+
     /// Replaces a session's workspace with a full snapshot.
     pub async fn inject(&self, sid: &str, req: InjectRequest, body: Vec<u8>) -> AppResult<()> {
         let slot_arc = self.slot(sid);
