@@ -5,12 +5,10 @@
 //! backoff, then the caller gets a 503. A request that may already have run is never retried.
 
 use crate::core::error::{ApiError, ApiResult};
+use crate::core::lifecycle::{self, Health, Sandbox, Sleeper, READY_BUDGET};
 use edgerun_protocol::{ErrorCode, SECRET_HEADER};
 use worker::{Container, Delay, Fetch, Headers, Method, Request, RequestInit};
 
-/// Attempts, and the first backoff, while a freshly started container comes up.
-const READY_ATTEMPTS: u32 = 20;
-const READY_FIRST_DELAY_MS: u64 = 50;
 
 pub enum Target {
     Url(String),
@@ -56,24 +54,11 @@ impl Executor {
         Request::new_with_init(&format!("{base}{path}"), &init).map_err(|e| ApiError::new(ErrorCode::Internal, format!("building executor request: {e}")))
     }
 
-    /// Makes sure a container is running and its executor answers `/health`.
+    /// Makes sure a container is running and its executor answers `/health` (the rules and their
+    /// tests are in `core::lifecycle`).
     pub async fn ensure_ready(&self) -> ApiResult<()> {
         let Target::Container(c) = &self.target else { return Ok(()) };
-        if !c.running() {
-            c.start(None).map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("the sandbox container did not start: {e}")))?;
-        }
-        let mut delay = READY_FIRST_DELAY_MS;
-        let mut last = String::new();
-        for _ in 0..READY_ATTEMPTS {
-            match self.send(Method::Get, "/health", None, "application/json").await {
-                Ok(a) if a.status == 200 => return Ok(()),
-                Ok(a) => last = format!("health answered {}", a.status),
-                Err(e) => last = e.message,
-            }
-            Delay::from(std::time::Duration::from_millis(delay)).await;
-            delay = (delay * 2).min(1000);
-        }
-        Err(ApiError::new(ErrorCode::SandboxUnavailable, format!("the sandbox did not become ready: {last}")))
+        lifecycle::ensure_ready(&ContainerSandbox { exec: self, container: c }, &WorkerSleeper, READY_BUDGET).await
     }
 
     /// Sends one request, once.
@@ -106,5 +91,36 @@ impl Executor {
         if let Target::Container(c) = &self.target {
             let _ = c.destroy(None).await;
         }
+    }
+}
+
+/// The session's container as `core::lifecycle` sees it.
+struct ContainerSandbox<'a> {
+    exec: &'a Executor,
+    container: &'a Container,
+}
+
+impl Sandbox for ContainerSandbox<'_> {
+    fn running(&self) -> bool {
+        self.container.running()
+    }
+    fn start(&self) -> Result<(), String> {
+        self.container.start(None).map_err(|e| e.to_string())
+    }
+    async fn health(&self) -> Health {
+        match self.exec.send(Method::Get, "/health", None, "application/json").await {
+            Ok(a) if a.status == 200 => Health::Ready,
+            Ok(a) if a.status >= 500 => Health::NotReady(format!("health answered {}", a.status)),
+            Ok(a) => Health::Failed(format!("health answered {}", a.status)),
+            Err(e) => lifecycle::classify(&e.message),
+        }
+    }
+}
+
+struct WorkerSleeper;
+
+impl Sleeper for WorkerSleeper {
+    async fn sleep(&self, ms: u64) {
+        Delay::from(std::time::Duration::from_millis(ms)).await;
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
+use crate::core::lifecycle::{idle_action, IdleAction};
 use crate::core::request::{parse_limit, CreateSpec, RunSpec, SetupSpec};
 use crate::core::shape::{plugin_answer, run_answer};
 use crate::registry::client as registry;
@@ -139,13 +140,15 @@ impl DurableObject for SessionObject {
         // Let an idle container sleep: its workspace is committed in R2.
         let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_IDLE_MS);
         if self.state.container().is_some() {
-            let since = js_sys::Date::now() - self.last_activity_ms.get();
-            if since >= idle as f64 {
-                if let Ok(exec) = self.executor() {
-                    exec.destroy().await;
+            match idle_action(js_sys::Date::now(), self.last_activity_ms.get(), idle) {
+                IdleAction::Sleep => {
+                    if let Ok(exec) = self.executor() {
+                        exec.destroy().await;
+                    }
                 }
-            } else {
-                let _ = self.state.storage().set_alarm(idle - since as i64).await;
+                IdleAction::CheckIn(ms) => {
+                    let _ = self.state.storage().set_alarm(ms).await;
+                }
             }
         }
         Response::ok("")

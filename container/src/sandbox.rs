@@ -266,11 +266,21 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); kill_tree(pgid, spec.identity); child.wait().await? }
         _ = notify.notified() => { killed_by = Some(KilledBy::Output); kill_tree(pgid, spec.identity); child.wait().await? }
     };
-    // Left-behind processes at or over the limit (a fork bomb whose parent already returned).
+    // Processes left behind by a main process that already returned: watched a little longer, so
+    // that a fork bomb whose parent exited at once is named by its limit (it reaches it within
+    // milliseconds); quiet leftovers such as a daemon cost at most 100 ms before they are killed.
     if killed_by.is_none() {
         if let Some(id) = spec.identity {
-            if usage_of_uid(id.uid).0 >= limits.max_processes {
-                killed_by = Some(KilledBy::Processes);
+            for _ in 0..10 {
+                let (count, _) = tokio::task::spawn_blocking(move || usage_of_uid(id.uid)).await.unwrap_or((0, 0));
+                if count >= limits.max_processes {
+                    killed_by = Some(KilledBy::Processes);
+                    break;
+                }
+                if count == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }

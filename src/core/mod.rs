@@ -3,6 +3,7 @@
 pub mod error;
 pub mod ids;
 pub mod index;
+pub mod lifecycle;
 pub mod request;
 pub mod route;
 pub mod shape;

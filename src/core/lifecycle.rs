@@ -1,0 +1,209 @@
+//! The container lifecycle rules, free of the platform so they are tested natively against a
+//! fake: start on demand, wait for the executor's health retrying only "not ready" within a
+//! bounded budget with backoff (then 503), and let an idle container sleep.
+use super::error::{ApiError, ApiResult};
+use edgerun_protocol::ErrorCode;
+
+/// What a health probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    /// Still starting (port not listening yet, connection refused, 5xx): worth another try.
+    NotReady(String),
+    /// Anything else: retrying would not help.
+    Failed(String),
+}
+
+/// A sandbox that can be started and probed.
+#[allow(async_fn_in_trait)]
+pub trait Sandbox {
+    fn running(&self) -> bool;
+    fn start(&self) -> Result<(), String>;
+    async fn health(&self) -> Health;
+}
+
+/// Waiting between probes.
+#[allow(async_fn_in_trait)]
+pub trait Sleeper {
+    async fn sleep(&self, ms: u64);
+}
+
+/// Retry budget for readiness.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub attempts: u32,
+    pub first_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+pub const READY_BUDGET: Budget = Budget { attempts: 20, first_delay_ms: 50, max_delay_ms: 1000 };
+
+/// Classifies a failed probe by its error text.
+pub fn classify(error: &str) -> Health {
+    let e = error.to_ascii_lowercase();
+    let starting = ["not listening", "port not found", "connection refused", "not running", "container is starting", "network connection lost"];
+    if starting.iter().any(|s| e.contains(s)) {
+        Health::NotReady(error.to_string())
+    } else {
+        Health::Failed(error.to_string())
+    }
+}
+
+/// Starts the sandbox if needed and waits until it is healthy.
+pub async fn ensure_ready<S: Sandbox, Z: Sleeper>(sandbox: &S, sleeper: &Z, budget: Budget) -> ApiResult<()> {
+    let unavailable = |m: String| ApiError::new(ErrorCode::SandboxUnavailable, m);
+    if !sandbox.running() {
+        sandbox.start().map_err(|e| unavailable(format!("the sandbox container did not start: {e}")))?;
+    }
+    let mut delay = budget.first_delay_ms;
+    let mut last = String::from("no probe made");
+    for attempt in 0..budget.attempts {
+        match sandbox.health().await {
+            Health::Ready => return Ok(()),
+            Health::Failed(e) => return Err(unavailable(format!("the sandbox is not healthy: {e}"))),
+            Health::NotReady(e) => last = e,
+        }
+        if attempt + 1 < budget.attempts {
+            sleeper.sleep(delay).await;
+            delay = (delay * 2).min(budget.max_delay_ms);
+        }
+    }
+    Err(unavailable(format!("the sandbox did not become ready after {} probes: {last}", budget.attempts)))
+}
+
+/// What the idle alarm should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleAction {
+    /// Stop the container: its workspace is committed in R2.
+    Sleep,
+    /// Look again in this many milliseconds.
+    CheckIn(i64),
+}
+
+pub fn idle_action(now_ms: f64, last_activity_ms: f64, idle_ms: i64) -> IdleAction {
+    let since = (now_ms - last_activity_ms).max(0.0) as i64;
+    if since >= idle_ms {
+        IdleAction::Sleep
+    } else {
+        IdleAction::CheckIn(idle_ms - since)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Drives a future whose awaits are all immediately ready (the fakes never block).
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    struct FakeContainer {
+        running: Cell<bool>,
+        starts: Cell<u32>,
+        probes: Cell<u32>,
+        script: RefCell<Vec<Health>>,
+        start_error: Option<String>,
+    }
+
+    impl FakeContainer {
+        fn new(running: bool, script: Vec<Health>) -> Self {
+            FakeContainer { running: Cell::new(running), starts: Cell::new(0), probes: Cell::new(0), script: RefCell::new(script), start_error: None }
+        }
+    }
+
+    impl Sandbox for FakeContainer {
+        fn running(&self) -> bool {
+            self.running.get()
+        }
+        fn start(&self) -> Result<(), String> {
+            if let Some(e) = &self.start_error {
+                return Err(e.clone());
+            }
+            self.starts.set(self.starts.get() + 1);
+            self.running.set(true);
+            Ok(())
+        }
+        async fn health(&self) -> Health {
+            self.probes.set(self.probes.get() + 1);
+            let mut s = self.script.borrow_mut();
+            if s.is_empty() { Health::Ready } else { s.remove(0) }
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeClock {
+        slept: RefCell<Vec<u64>>,
+    }
+
+    impl Sleeper for FakeClock {
+        async fn sleep(&self, ms: u64) {
+            self.slept.borrow_mut().push(ms);
+        }
+    }
+
+    const BUDGET: Budget = Budget { attempts: 5, first_delay_ms: 50, max_delay_ms: 300 };
+
+    #[test]
+    fn a_stopped_container_is_started_once_and_waited_for_with_backoff() {
+        let c = FakeContainer::new(false, vec![classify("container port not found"), classify("connect: connection refused"), Health::Ready]);
+        let clock = FakeClock::default();
+        block_on(ensure_ready(&c, &clock, BUDGET)).unwrap();
+        assert_eq!(c.starts.get(), 1);
+        assert_eq!(c.probes.get(), 3);
+        assert_eq!(*clock.slept.borrow(), vec![50, 100]);
+    }
+
+    #[test]
+    fn a_running_container_is_not_started_again() {
+        let c = FakeContainer::new(true, vec![]);
+        block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!(c.starts.get(), 0);
+        assert_eq!(c.probes.get(), 1);
+    }
+
+    #[test]
+    fn the_budget_ends_in_a_503() {
+        let c = FakeContainer::new(false, (0..10).map(|_| Health::NotReady("not listening".into())).collect());
+        let clock = FakeClock::default();
+        let e = block_on(ensure_ready(&c, &clock, BUDGET)).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert_eq!(c.probes.get(), BUDGET.attempts);
+        assert_eq!(*clock.slept.borrow(), vec![50, 100, 200, 300], "backoff doubles up to its cap, no sleep after the last probe");
+    }
+
+    #[test]
+    fn only_not_ready_is_retried() {
+        let c = FakeContainer::new(true, vec![classify("the executor answered 401: wrong secret")]);
+        let e = block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert_eq!(c.probes.get(), 1);
+    }
+
+    #[test]
+    fn a_container_that_cannot_start_is_a_503_without_probes() {
+        let mut c = FakeContainer::new(false, vec![]);
+        c.start_error = Some("no capacity".into());
+        let e = block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert!(e.message.contains("no capacity"));
+        assert_eq!(c.probes.get(), 0);
+    }
+
+    #[test]
+    fn idle_containers_sleep_after_the_idle_period() {
+        assert_eq!(idle_action(10_000.0, 0.0, 10_000), IdleAction::Sleep);
+        assert_eq!(idle_action(4_000.0, 0.0, 10_000), IdleAction::CheckIn(6_000));
+        assert_eq!(idle_action(0.0, 5.0, 10_000), IdleAction::CheckIn(10_000), "clock skew never sleeps early");
+    }
+}
