@@ -137,9 +137,9 @@ export async function startStack(opts = {}) {
     workRoot,
     executor: await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh: true, extraEnv: opts.executorEnv }),
     wrangler: null,
-    async restartExecutor({ fresh = true, signal = "SIGKILL" } = {}) {
+    async restartExecutor({ fresh = true, signal = "SIGKILL", extraEnv = {} } = {}) {
       await stopProc(this.executor, signal);
-      this.executor = await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh, extraEnv: opts.executorEnv });
+      this.executor = await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh, extraEnv: { ...opts.executorEnv, ...extraEnv } });
     },
     async restartWrangler({ signal = "SIGTERM", vars = opts.vars } = {}) {
       await stopProc(this.wrangler, signal);

@@ -2,8 +2,23 @@
 use edgerun_executor::{app, config::Config, session::Sessions};
 use std::sync::Arc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Few malloc arenas and a bounded blocking pool keep the executor's memory flat under load
+    // (every blocking thread would otherwise grow an arena of its own).
+    // SAFETY: mallopt is called once, before any other thread exists.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(32)
+        .build()
+        .expect("the tokio runtime starts");
+    runtime.block_on(serve());
+}
+
+async fn serve() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EDGERUN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -165,6 +165,26 @@ pub fn usage_of_uid(uid: u32) -> (u64, u64) {
     (count, rss)
 }
 
+/// Kills every process whose uid lies in `[from, to)`; returns how many were signalled.
+pub fn kill_uid_range(from: u32, to: u32) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let mut killed = 0;
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse::<u32>().ok());
+        if uid.is_some_and(|u| (from..to).contains(&u)) {
+            // SAFETY: kill(2) on a pid we just read; harmless if it is gone.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            killed += 1;
+        }
+    }
+    killed
+}
+
 /// Watches a sandbox uid while it runs: the run is ended when its processes reach the process
 /// limit or their resident memory together reaches the memory limit, and the limit is named.
 async fn watch_uid(uid: u32, limits: Limits) -> KilledBy {

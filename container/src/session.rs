@@ -22,6 +22,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Sandbox uids one executor hands out, from its base.
+pub const UID_BLOCK: u32 = 1000;
+
+/// Test-only pauses, named in `EDGERUN_FAILPOINT` (never set in the image): `inject-before-swap`
+/// and `run-before-extract` sleep so that a test can kill the executor at that point.
+fn failpoint_pause(name: &str) -> Option<Duration> {
+    let v = std::env::var("EDGERUN_FAILPOINT").ok()?;
+    v.split(',').any(|f| f == name).then(|| Duration::from_secs(5))
+}
+
 /// Session ids: `[A-Za-z0-9_-]{1,64}`.
 pub fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -56,6 +66,11 @@ impl Sessions {
                 fs::set_permissions(d, fs::Permissions::from_mode(0o2775))?;
             }
             fs::set_permissions(&config.work_root, fs::Permissions::from_mode(0o711))?;
+            // Runs of a previous executor that died with it (SIGKILL) may still be running.
+            let killed = sandbox::kill_uid_range(config.sandbox_uid_base, config.sandbox_uid_base + UID_BLOCK);
+            if killed > 0 {
+                tracing::warn!(killed, "killed processes left by a previous executor");
+            }
         }
         let next_uid = AtomicU32::new(config.sandbox_uid_base);
         // Keep uids stable across restarts: continue after the highest one already handed out.
@@ -148,6 +163,9 @@ impl Sessions {
         if req.restore_after {
             // The committed version is what stays; the Worker injects it again before the next run.
             return Ok((RunAnswer { result, delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() } }, Vec::new()));
+        }
+        if let Some(d) = failpoint_pause("run-before-extract") {
+            tokio::time::sleep(d).await;
         }
         let ws2 = ws.clone();
         let (manifest, delta, tar) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
@@ -378,6 +396,9 @@ impl Sessions {
                 return Err(e);
             }
             fs::set_permissions(&dirs.staging, fs::Permissions::from_mode(0o700))?;
+            if let Some(d) = failpoint_pause("inject-before-swap") {
+                std::thread::sleep(d);
+            }
             workspace::swap_in(&dirs)?;
             Ok(())
         })
