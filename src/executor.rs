@@ -86,6 +86,14 @@ impl Executor {
         Ok(Answer { status, body })
     }
 
+    /// Whether a sandbox is up right now (a local executor always counts as up).
+    pub fn is_up(&self) -> bool {
+        match &self.target {
+            Target::Url(_) => true,
+            Target::Container(c) => c.running(),
+        }
+    }
+
     /// Destroys the container (session deleted); a no-op for a shared local executor.
     pub async fn destroy(&self) {
         if let Target::Container(c) = &self.target {

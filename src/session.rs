@@ -113,7 +113,7 @@ impl DurableObject for SessionObject {
             (Method::Get, "/files") => self.handle_list_files(),
             (Method::Get, "/file") => self.handle_get_file(&query("path").unwrap_or_default()).await,
             (Method::Put, "/file") => self.handle_put_file(&sid, &query("path").unwrap_or_default(), body).await,
-            (Method::Delete, "/file") => self.handle_delete_file(&query("path").unwrap_or_default()).await,
+            (Method::Delete, "/file") => self.handle_delete_file(&sid, &query("path").unwrap_or_default()).await,
             _ => Err(ApiError::not_found("no such session operation")),
         };
         match result {

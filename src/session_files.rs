@@ -5,7 +5,8 @@ use crate::core::ids::check_file_path;
 use crate::core::index::{listed_files, parents, upload_key, FileRow};
 use crate::core::shape::content_type;
 use crate::session::{now_rfc3339, random_hex, Answer, SessionObject};
-use edgerun_protocol::{Entry, EntryKind, ErrorCode};
+use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
+use worker::Method;
 use serde_json::json;
 use worker::Range;
 
@@ -101,6 +102,7 @@ impl SessionObject {
         let key = upload_key(sid, seq, &random_hex()[..12]);
         let size = body.len() as u64;
         let hash = blake3::hash(&body).to_hex().to_string();
+        let content = body.clone();
         self.bucket()?
             .put(key.clone(), body)
             .execute()
@@ -123,13 +125,29 @@ impl SessionObject {
         }
         let version = format!("u{}", random_hex());
         let now = now_rfc3339();
+        let before = self.session()?.version;
         self.with_store(|s| s.commit_run(Some((&key, seq, size)), &new_rows, &[], Some(&version), None, &now, None))?;
         self.collect_dead_packs().await;
+        let mut put: Vec<Entry> = new_rows.into_iter().map(|r| r.entry).collect();
+        put.reverse(); // parents first
+        self.push_to_executor(sid, before, &version, put, content, Vec::new()).await;
         drop(guard);
         Ok(Answer::Json(200, json!({"path": path, "size": size})))
     }
 
-    pub(crate) async fn handle_delete_file(&self, path: &str) -> ApiResult<Answer> {
+    /// Keeps a running executor current after an upload or a deletion by sending just that change;
+    /// when it does not hold the version before the change (or is down), the next run injects.
+    async fn push_to_executor(&self, sid: &str, before: Option<String>, version: &str, put: Vec<Entry>, content: Vec<u8>, delete: Vec<String>) {
+        let Some(expect) = before else { return };
+        let Ok(exec) = self.executor() else { return };
+        if !exec.is_up() {
+            return;
+        }
+        let req = ApplyRequest { expect_version: expect, version: version.to_string(), put, delete };
+        let _ = exec.send(Method::Post, &format!("/v1/sessions/{sid}/apply"), Some(frame(&req, &content)), "application/octet-stream").await;
+    }
+
+    pub(crate) async fn handle_delete_file(&self, sid: &str, path: &str) -> ApiResult<Answer> {
         check_file_path(path)?;
         let guard = self.queue.lock().await;
         let row = self.find_file(path)?;
@@ -139,8 +157,10 @@ impl SessionObject {
         }
         let version = format!("u{}", random_hex());
         let now = now_rfc3339();
+        let before = self.session()?.version;
         self.with_store(|s| s.commit_run(None, &[], &[path.to_string()], Some(&version), None, &now, None))?;
         self.collect_dead_packs().await;
+        self.push_to_executor(sid, before, &version, Vec::new(), Vec::new(), vec![path.to_string()]).await;
         drop(guard);
         Ok(Answer::Json(200, json!({"deleted": path})))
     }

@@ -112,3 +112,21 @@ test("many small changes are compacted: live packs stay bounded and everything r
   assert.equal(r.json.stdout, "24\n", r.text);
   assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/files/f3.txt`)).text, "content 3");
 });
+
+test("uploads and deletions reach a running executor as small deltas, without a full inject", async () => {
+  const { statSync } = await import("node:fs");
+  const id = uid("apply");
+  await call(h.stack, "POST", "/api/sessions", { id, language: "python" });
+  await run(id, { code: "import os\nos.makedirs('big', exist_ok=True)\nfor i in range(500):\n    open(f'big/{i}','w').write('x' * 1000)" });
+  const ws = `${h.stack.workRoot}/${id}/ws`;
+  const inode = statSync(ws).ino;
+  const put = await call(h.stack, "PUT", `/api/sessions/${id}/files/new/dir/up.txt`, "uploaded");
+  assert.equal(put.status, 200);
+  assert.equal((await call(h.stack, "DELETE", `/api/sessions/${id}/files/big/7`)).status, 200);
+  const r = await run(id, { code: "import os\nprint(open('new/dir/up.txt').read(), os.path.exists('big/7'), len(os.listdir('big')))" });
+  assert.equal(r.json.stdout, "uploaded False 499\n", r.text);
+  assert.equal(statSync(ws).ino, inode, "the workspace was updated in place, not re-injected");
+  await h.stack.restartExecutor({ fresh: true });
+  const again = await run(id, { code: "import os\nprint(open('new/dir/up.txt').read(), os.path.exists('big/7'))" });
+  assert.equal(again.json.stdout, "uploaded False\n", again.text);
+});

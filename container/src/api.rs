@@ -4,6 +4,7 @@
 //! - `GET /v1/sessions/{sid}` → which workspace version the executor holds
 //! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
+//! - `POST /v1/sessions/{sid}/apply` (framed [`ApplyRequest`] + file contents) → the new state
 //! - `POST /v1/sessions/{sid}/snapshot` (`{"version"}`) → framed full `Delta` + tar of that version
 //! - `DELETE /v1/sessions/{sid}`
 use crate::error::{AppError, AppResult};
@@ -15,7 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, RunRequest, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, SECRET_HEADER};
+use edgerun_protocol::{frame, split_frame, ApplyRequest, ErrorCode, InjectRequest, RunRequest, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, SECRET_HEADER};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -28,6 +29,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions/{sid}/run", post(handle_run))
         .route("/v1/sessions/{sid}/inject", post(handle_inject))
         .route("/v1/sessions/{sid}/snapshot", post(handle_snapshot))
+        .route("/v1/sessions/{sid}/apply", post(handle_apply))
         .layer(middleware::from_fn_with_state(state.clone(), require_secret))
         .route("/health", get(handle_health))
         .fallback(|| async { AppError::new(ErrorCode::NotFound, "no such route") })
@@ -90,6 +92,14 @@ async fn handle_snapshot(State(s): State<AppState>, Path(sid): Path<String>, bod
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
     Ok((headers, frame(&delta, &tar)).into_response())
+}
+
+async fn handle_apply(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Json<SessionState>> {
+    check_sid(&sid)?;
+    let (req, rest): (ApplyRequest, &[u8]) = split_frame(&body).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let rest = rest.to_vec();
+    s.apply(&sid, req, rest).await?;
+    Ok(Json(SessionState { version: s.version(&sid).await }))
 }
 
 async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Json<SessionState>> {

@@ -12,7 +12,7 @@ use crate::lang::{self, Ctx, Step};
 use crate::sandbox::{self, Identity, Spawn};
 use crate::workspace::{self, Dirs, InjectLimits, Manifest, Owner};
 use edgerun_protocol::{
-    Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, DATA_FILE, MAX_DATA_BYTES,
+    ApplyRequest, Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, DATA_FILE, MAX_DATA_BYTES,
 };
 use std::collections::HashMap;
 use std::fs;
@@ -370,6 +370,34 @@ impl Sessions {
         let (mut delta, tar) = tokio::task::spawn_blocking(move || workspace::build_delta(&ws, None, &base)).await.map_err(AppError::internal)??;
         delta.version = version;
         Ok((delta, tar))
+    }
+
+    /// Applies uploads and deletions to the version the executor holds (see [`workspace::apply_small`]).
+    pub async fn apply(&self, sid: &str, req: ApplyRequest, body: Vec<u8>) -> AppResult<()> {
+        let slot_arc = self.slot(sid);
+        let mut slot = slot_arc.lock().await;
+        if slot.version.as_deref() != Some(req.expect_version.as_str()) {
+            return Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {:?}, caller expected {}", slot.version, req.expect_version)));
+        }
+        let Some(mut base) = slot.base.take() else {
+            return Err(AppError::new(ErrorCode::WorkspaceStale, "the executor holds no manifest for this session"));
+        };
+        slot.version = None;
+        let ws = self.root(sid).join("ws");
+        let owner = self.owner(&slot);
+        let (put, delete) = (req.put.clone(), req.delete.clone());
+        tokio::task::spawn_blocking(move || workspace::apply_small(&ws, &put, &body, &delete, owner)).await.map_err(AppError::internal)??;
+        for p in &req.delete {
+            let prefix = format!("{p}/");
+            base.entries.retain(|k, _| k != p && !k.starts_with(&prefix));
+        }
+        for e in req.put {
+            base.entries.insert(e.path.clone(), e);
+        }
+        base.version = req.version.clone();
+        slot.base = Some(base);
+        slot.version = Some(req.version);
+        Ok(())
     }
 
     /// Replaces a session's workspace with a full snapshot.

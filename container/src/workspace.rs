@@ -451,6 +451,64 @@ fn remove_extras(dir: &Path, rel: &str, wanted: &BTreeMap<&str, &Entry>) -> io::
     Ok(())
 }
 
+/// Applies uploads and deletions to a live workspace: each file is written beside its target,
+/// checked against its entry, then renamed into place, so a file is either old or new, never
+/// half-written. Directories named by `put` entries are created first. The caller clears its
+/// version marker before and sets it after, so an interrupted apply is never taken for current.
+pub fn apply_small(ws: &Path, put: &[Entry], body: &[u8], delete: &[String], owner: Option<Owner>) -> Result<(), SyncError> {
+    let total: u64 = put.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum();
+    if total != body.len() as u64 {
+        return refused("apply body does not match the sizes of its files");
+    }
+    for e in put {
+        check_rel_path(&e.path)?;
+        if e.kind == EntryKind::Symlink {
+            return refused("apply carries files and directories only");
+        }
+    }
+    for p in delete {
+        check_rel_path(p)?;
+    }
+    let mut pos = 0usize;
+    for e in put {
+        let full = ws.join(&e.path);
+        ensure_parent_inside(ws, &full)?;
+        match e.kind {
+            EntryKind::Dir => {
+                if !full.is_dir() {
+                    fs::create_dir(&full)?;
+                }
+            }
+            EntryKind::File => {
+                let bytes = &body[pos..pos + e.size as usize];
+                pos += e.size as usize;
+                if blake3::hash(bytes).to_hex().as_str() != e.hash {
+                    return refused(format!("content of {} does not match its hash", e.path));
+                }
+                let name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+                let tmp = full.with_file_name(format!(".edgerun-tmp-{name}"));
+                fs::write(&tmp, bytes)?;
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(e.mode))?;
+                chown(&tmp, owner)?;
+                set_mtime(&tmp, e.mtime_ns, true)?;
+                fs::rename(&tmp, &full)?;
+            }
+            EntryKind::Symlink => unreachable!("refused above"),
+        }
+        chown(&full, owner)?;
+    }
+    for p in delete {
+        let full = ws.join(p);
+        ensure_parent_inside(ws, &full)?;
+        match fs::symlink_metadata(&full) {
+            Ok(md) if md.is_dir() => fs::remove_dir_all(&full)?,
+            Ok(_) => fs::remove_file(&full)?,
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Paths of a session's directories under its root.
 #[derive(Debug, Clone)]
 pub struct Dirs {

@@ -291,3 +291,32 @@ fn an_inject_interrupted_half_way_rolls_back_to_the_previous_version() {
     assert_eq!(picture(&dirs.ws), before);
     assert!(!dirs.old.exists() && !dirs.staging.exists());
 }
+
+#[test]
+fn small_applies_write_whole_files_and_refuse_bad_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    fs::write(ws.join("keep.txt"), "keep").unwrap();
+    fs::write(ws.join("gone.txt"), "gone").unwrap();
+    let mut e = file_entry("a/b/new.txt", b"hello");
+    e.mode = 0o755;
+    e.mtime_ns = 1_500_000_000_000_000_000;
+    workspace::apply_small(ws, &[e.clone()], b"hello", &["gone.txt".to_string()], None).unwrap();
+    assert_eq!(fs::read(ws.join("a/b/new.txt")).unwrap(), b"hello");
+    let md = fs::metadata(ws.join("a/b/new.txt")).unwrap();
+    assert_eq!(md.permissions().mode() & 0o777, 0o755);
+    assert_eq!(md.modified().unwrap(), UNIX_EPOCH + Duration::from_nanos(1_500_000_000_000_000_000));
+    assert!(!ws.join("gone.txt").exists());
+    assert!(ws.join("keep.txt").exists());
+    let before = picture(ws);
+    for (what, entries, body, delete) in [
+        ("hash mismatch", vec![file_entry("x.txt", b"good")], b"bad!".to_vec(), vec![]),
+        ("size mismatch", vec![file_entry("x.txt", b"good")], b"go".to_vec(), vec![]),
+        ("escaping path", vec![file_entry("../x.txt", b"good")], b"good".to_vec(), vec![]),
+        ("escaping delete", vec![], vec![], vec!["../keep.txt".to_string()]),
+    ] {
+        let r = workspace::apply_small(ws, &entries, &body, &delete, None);
+        assert!(matches!(r, Err(workspace::SyncError::Refused(_))), "{what}: {r:?}");
+        assert_eq!(picture(ws), before, "{what} changed the workspace");
+    }
+}

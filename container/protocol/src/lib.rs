@@ -308,6 +308,19 @@ pub struct InjectRequest {
     pub segments: Vec<Segment>,
 }
 
+/// Header of an `apply` request: a small delta (uploads, deletions) applied to the version the
+/// executor holds, so that it stays current without a full inject. The raw contents of `put`
+/// files follow the header, concatenated in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyRequest {
+    pub expect_version: String,
+    pub version: String,
+    #[serde(default)]
+    pub put: Vec<Entry>,
+    #[serde(default)]
+    pub delete: Vec<String>,
+}
+
 /// Executor's view of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
