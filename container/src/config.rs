@@ -28,6 +28,9 @@ pub struct Config {
     /// First uid/gid for sandbox users; used only when the executor runs as root.
     pub sandbox_uid_base: u32,
     pub sandbox_gid: u32,
+    /// Find a run's processes by their tag rather than by uid (automatic without root; settable
+    /// with `EDGERUN_KILL_MODE=tag` so that the fallback is tested as root too).
+    pub kill_by_tag: bool,
 }
 
 pub const DEFAULT_PASS_ENV: &str = "SSL_CERT_FILE,SSL_CERT_DIR,NODE_EXTRA_CA_CERTS,PIP_CERT,PIP_INDEX_URL,REQUESTS_CA_BUNDLE,CURL_CA_BUNDLE,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,http_proxy,https_proxy,no_proxy,GOPROXY,GOSUMDB,NPM_CONFIG_REGISTRY";
@@ -107,6 +110,7 @@ impl Config {
                 Err(_) => uid_base_for(&work_root),
             },
             sandbox_gid: num("EDGERUN_SANDBOX_GID", 200_000)? as u32,
+            kill_by_tag: std::env::var("EDGERUN_KILL_MODE").is_ok_and(|v| v == "tag"),
         })
     }
 

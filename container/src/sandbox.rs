@@ -65,7 +65,22 @@ pub struct Spawn {
     pub limits: Limits,
     pub identity: Option<Identity>,
     pub umask: u32,
+    /// How the whole tree is found when it must die.
+    pub kill_mode: KillMode,
 }
+
+/// How every process of a run is found when it must die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillMode {
+    /// Everything of the session's uid: `kill(-1)` issued as that uid (needs root to switch uids).
+    Uid,
+    /// Every process whose environment carries the run's tag ([`RUN_TAG_VAR`]), found in /proc —
+    /// the fallback without root, where runs share the executor's uid.
+    Tag,
+}
+
+/// The environment variable carrying a run's tag (not a secret: it only names the run).
+pub const RUN_TAG_VAR: &str = "__SANDBOX_RUN";
 
 /// How a process tree ended.
 #[derive(Debug, Clone, Default)]
@@ -110,14 +125,40 @@ fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
     if unsafe { libc::setrlimit(res, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
-/// Kills every process of the run: the whole uid when running as one, else the process group.
-pub fn kill_tree(pgid: i32, identity: Option<Identity>) {
+/// Kills every process of the run: its process group, then the whole uid or every tagged process.
+pub fn kill_tree(pgid: i32, identity: Option<Identity>, mode: KillMode, tag: &str) {
     // SAFETY: kill(2) on a process group id we created; harmless if it is already gone.
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
     }
-    if let Some(id) = identity {
-        kill_uid(id);
+    match (mode, identity) {
+        (KillMode::Uid, Some(id)) => kill_uid(id),
+        _ => kill_tagged(tag),
+    }
+}
+
+/// SIGKILLs every process whose initial environment holds `RUN_TAG_VAR=tag`, sweeping until none
+/// is left (a process forking during a sweep is caught by the next).
+pub fn kill_tagged(tag: &str) {
+    let needle = format!("{RUN_TAG_VAR}={tag}\0");
+    for _ in 0..20 {
+        let mut found = 0;
+        let Ok(dir) = std::fs::read_dir("/proc") else { return };
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+            if environ.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                // SAFETY: kill(2) on a pid we just read.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+                found += 1;
+            }
+        }
+        if found == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -227,14 +268,26 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     out
 }
 
+/// A few random bits for run tags, from the kernel.
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    // SAFETY: getrandom(2) into a 4-byte stack buffer.
+    unsafe {
+        libc::getrandom(b.as_mut_ptr().cast(), 4, 0);
+    }
+    u32::from_ne_bytes(b)
+}
+
 /// Runs `spec` to completion or to a limit.
 pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     let started = Instant::now();
+    let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(RUN_TAG_VAR, &tag)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -282,9 +335,9 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     };
     let status = tokio::select! {
         s = child.wait() => s?,
-        limit = watcher => { killed_by = Some(limit); kill_tree(pgid, spec.identity); child.wait().await? }
-        _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); kill_tree(pgid, spec.identity); child.wait().await? }
-        _ = notify.notified() => { killed_by = Some(KilledBy::Output); kill_tree(pgid, spec.identity); child.wait().await? }
+        limit = watcher => { killed_by = Some(limit); kill_tree(pgid, spec.identity, spec.kill_mode, &tag); child.wait().await? }
+        _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); kill_tree(pgid, spec.identity, spec.kill_mode, &tag); child.wait().await? }
+        _ = notify.notified() => { killed_by = Some(KilledBy::Output); kill_tree(pgid, spec.identity, spec.kill_mode, &tag); child.wait().await? }
     };
     // Processes left behind by a main process that already returned: watched a little longer, so
     // that a fork bomb whose parent exited at once is named by its limit (it reaches it within
@@ -305,7 +358,7 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         }
     }
     // The run is over: whatever it left behind (daemons, background jobs) goes with it.
-    kill_tree(pgid, spec.identity);
+    kill_tree(pgid, spec.identity, spec.kill_mode, &tag);
     let collect = async { (out_task.await.unwrap_or_default(), err_task.await.unwrap_or_default()) };
     let (stdout, stderr) = match tokio::time::timeout(Duration::from_secs(2), collect).await {
         Ok(v) => v,

@@ -344,6 +344,7 @@ impl Sessions {
             limits: self.config.limits,
             identity,
             umask: step.umask,
+            kill_mode: if identity.is_some() && !self.config.kill_by_tag { sandbox::KillMode::Uid } else { sandbox::KillMode::Tag },
         };
         match sandbox::run(spec).await {
             Ok(o) => Ok(o),

@@ -31,9 +31,15 @@ pub struct Fixture {
 }
 
 pub fn fixture() -> Fixture {
+    fixture_with(|_| {})
+}
+
+pub fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     load_tool_env();
     let dir = tempfile::Builder::new().prefix("edgerun-exec-").tempdir_in("/tmp").expect("tempdir");
-    let sessions = Sessions::new(Config::for_root(dir.path())).expect("sessions");
+    let mut config = Config::for_root(dir.path());
+    tweak(&mut config);
+    let sessions = Sessions::new(config).expect("sessions");
     Fixture { dir, sessions }
 }
 

@@ -91,12 +91,11 @@ async fn user_code_gets_a_scratch_environment() {
     }
 }
 
-#[tokio::test]
-async fn a_timeout_kills_grandchildren_and_setsid_children() {
-    let f = fixture();
+async fn timeout_kills_everything(f: common::Fixture, sid: &str) {
     let started = Instant::now();
-    let code = "sleep 300 & setsid sleep 301 & (sleep 302 &) ; echo started; sleep 600";
-    let r = f.run("timeout", Language::Bash, code, |q| q.timeout_secs = 1).await;
+    let mark = format!("{}", 300 + std::process::id() % 100 + sid.len() as u32);
+    let code = format!("sleep {mark}0 & setsid sleep {mark}1 & (sleep {mark}2 &) ; echo started; sleep 600");
+    let r = f.run(sid, Language::Bash, &code, |q| q.timeout_secs = 1).await;
     let took = started.elapsed();
     assert_eq!(r.killed_by, Some(KilledBy::Timeout));
     assert!(r.timed_out);
@@ -106,12 +105,23 @@ async fn a_timeout_kills_grandchildren_and_setsid_children() {
     assert!(took.as_secs_f64() < 4.0, "answer within a generous bound of the 1 s timeout, took {took:?}");
     let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
-    for s in ["sleep 300", "sleep 301", "sleep 302"] {
+    for s in ["0", "1", "2"].map(|d| format!("sleep {mark}{d}")) {
         assert!(!ps.lines().any(|l| l.trim() == s), "{s} survived the timeout");
     }
     // The session stays usable.
-    let r = f.run("timeout", Language::Bash, "echo next", |_| {}).await;
+    let r = f.run(sid, Language::Bash, "echo next", |_| {}).await;
     assert_eq!(r.stdout, "next\n");
+}
+
+#[tokio::test]
+async fn a_timeout_kills_grandchildren_and_setsid_children() {
+    timeout_kills_everything(fixture(), "timeout-uid").await;
+}
+
+/// The fallback without root: processes are found by the run's tag instead of by uid.
+#[tokio::test]
+async fn a_timeout_kills_setsid_children_in_tag_mode_too() {
+    timeout_kills_everything(common::fixture_with(|c| c.kill_by_tag = true), "timeout-tag").await;
 }
 
 #[tokio::test]
