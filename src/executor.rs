@@ -25,6 +25,19 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+/// A request body: bytes, or a stream (an inject assembled from R2 packs as they are read).
+pub enum Body {
+    Bytes(Vec<u8>),
+    Stream(web_sys::ReadableStream),
+}
+
+/// Turns a Rust byte stream into a JS `ReadableStream` usable as a request body.
+pub fn js_stream(stream: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static) -> web_sys::ReadableStream {
+    use futures_util::TryStreamExt;
+    let js = stream.map_ok(|v| wasm_bindgen::JsValue::from(js_sys::Uint8Array::from(v.as_slice()))).map_err(|e| wasm_bindgen::JsValue::from(e.to_string()));
+    wasm_streams::ReadableStream::from_stream(js).into_raw()
+}
+
 impl Executor {
     pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>) -> ApiResult<Executor> {
         let target = match (container, url) {
@@ -40,7 +53,7 @@ impl Executor {
         Ok(Executor { target, secret })
     }
 
-    fn request(&self, base: &str, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str) -> ApiResult<Request> {
+    fn request(&self, base: &str, method: Method, path: &str, body: Option<Body>, content_type: &str) -> ApiResult<Request> {
         let headers = Headers::new();
         let _ = headers.set("content-type", content_type);
         if let Some(s) = &self.secret {
@@ -48,8 +61,14 @@ impl Executor {
         }
         let mut init = RequestInit::new();
         init.with_method(method).with_headers(headers);
-        if let Some(b) = body {
-            init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
+        match body {
+            Some(Body::Bytes(b)) => {
+                init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
+            }
+            Some(Body::Stream(s)) => {
+                init.with_body(Some(s.into()));
+            }
+            None => {}
         }
         Request::new_with_init(&format!("{base}{path}"), &init).map_err(|e| ApiError::new(ErrorCode::Internal, format!("building executor request: {e}")))
     }
@@ -61,8 +80,16 @@ impl Executor {
         lifecycle::ensure_ready(&ContainerSandbox { exec: self, container: c }, &WorkerSleeper, READY_BUDGET).await
     }
 
-    /// Sends one request, once.
+    /// Sends one request, once, and reads the whole answer.
     pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str) -> ApiResult<Answer> {
+        let mut resp = self.fetch(method, path, body.map(Body::Bytes), content_type).await?;
+        let status = resp.status_code();
+        let body = resp.bytes().await.map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("reading the sandbox's answer: {e}")))?;
+        Ok(Answer { status, body })
+    }
+
+    /// Sends one request, once, and hands back the answer unread (to be streamed on).
+    pub async fn fetch(&self, method: Method, path: &str, body: Option<Body>, content_type: &str) -> ApiResult<worker::Response> {
         let result = match &self.target {
             Target::Url(base) => {
                 let req = self.request(base, method, path, body, content_type)?;
@@ -74,16 +101,13 @@ impl Executor {
                 fetcher.fetch_request(req).await
             }
         };
-        let mut resp = result.map_err(|e| {
+        result.map_err(|e| {
             let hint = match &self.target {
                 Target::Url(u) => format!("no executor answered at {u} ({e}); start the local stack with `npm run dev`"),
                 Target::Container(_) => format!("the sandbox container did not answer ({e})"),
             };
             ApiError::new(ErrorCode::SandboxUnavailable, hint)
-        })?;
-        let status = resp.status_code();
-        let body = resp.bytes().await.map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("reading the sandbox's answer: {e}")))?;
-        Ok(Answer { status, body })
+        })
     }
 
     /// Whether a sandbox is up right now (a local executor always counts as up).

@@ -72,7 +72,7 @@ struct Bundle {
 /// A handler's answer: JSON with a status, or raw bytes with a content type.
 pub enum Answer {
     Json(u16, Value),
-    Bytes(Vec<u8>, &'static str),
+    Stream(worker::ByteStream, &'static str),
 }
 
 impl DurableObject for SessionObject {
@@ -118,8 +118,8 @@ impl DurableObject for SessionObject {
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
-            Ok(Answer::Bytes(bytes, ctype)) => {
-                let resp = Response::from_bytes(bytes)?;
+            Ok(Answer::Stream(stream, ctype)) => {
+                let resp = Response::from_stream(stream)?;
                 let _ = resp.headers().set("content-type", ctype);
                 Ok(resp)
             }

@@ -15,6 +15,8 @@ pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 /// Workspace bounds (the executor enforces the same after runs).
 pub const MAX_WORKSPACE_BYTES: u64 = 1024 * 1024 * 1024;
 pub const MAX_WORKSPACE_FILES: usize = 100_000;
+/// Uploads up to this size are pushed to a running executor right away.
+const PUSH_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 impl SessionObject {
     pub(crate) fn handle_list_files(&self) -> ApiResult<Answer> {
@@ -62,7 +64,8 @@ impl SessionObject {
     pub(crate) async fn handle_get_file(&self, path: &str) -> ApiResult<Answer> {
         let row = self.find_file(path)?;
         if row.entry.size == 0 {
-            return Ok(Answer::Bytes(Vec::new(), content_type(path)));
+            let empty = futures_util::stream::empty::<worker::Result<Vec<u8>>>();
+            return Ok(Answer::Stream(worker::ByteStream::from(crate::executor::js_stream(empty)), content_type(path)));
         }
         let obj = self
             .bucket()?
@@ -72,8 +75,9 @@ impl SessionObject {
             .await
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("the pack holding {path} is missing")))?;
-        let bytes = obj.body().ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty pack body"))?.bytes().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?;
-        Ok(Answer::Bytes(bytes, content_type(path)))
+        // Streamed through: a large file is never held in the object's memory.
+        let stream = obj.body().ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty pack body"))?.stream().map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?;
+        Ok(Answer::Stream(stream, content_type(path)))
     }
 
     pub(crate) async fn handle_put_file(&self, sid: &str, path: &str, body: Vec<u8>) -> ApiResult<Answer> {
@@ -102,7 +106,8 @@ impl SessionObject {
         let key = upload_key(sid, seq, &random_hex()[..12]);
         let size = body.len() as u64;
         let hash = blake3::hash(&body).to_hex().to_string();
-        let content = body.clone();
+        // Small uploads also go to a running executor at once; large ones arrive with the next inject.
+        let content = (body.len() <= PUSH_MAX_BYTES).then(|| body.clone());
         self.bucket()?
             .put(key.clone(), body)
             .execute()
@@ -130,7 +135,9 @@ impl SessionObject {
         self.collect_dead_packs().await;
         let mut put: Vec<Entry> = new_rows.into_iter().map(|r| r.entry).collect();
         put.reverse(); // parents first
-        self.push_to_executor(sid, before, &version, put, content, Vec::new()).await;
+        if let Some(content) = content {
+            self.push_to_executor(sid, before, &version, put, content, Vec::new()).await;
+        }
         drop(guard);
         Ok(Answer::Json(200, json!({"path": path, "size": size})))
     }

@@ -9,7 +9,9 @@ use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
 use crate::core::request::{RunSpec, SetupSpec};
 use crate::core::shape::{tail, with_notice};
-use crate::executor::Executor;
+use crate::executor::{js_stream, Body, Executor};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use worker::{ByteStream, FixedLengthStream, Response};
 use crate::registry::client as registry;
 use crate::session::{now_rfc3339, SessionObject, MAX_WAITING_RUNS};
 use crate::store::{RunRow, SessionRow};
@@ -30,6 +32,30 @@ const SETUP_TIMEOUT_SECS: u64 = 300;
 pub struct RunOutcome {
     pub result: RunResult,
     pub data: Value,
+}
+
+/// Reads a framed answer's header from a streamed response; the rest of the stream (what was
+/// already read past the header, then the remainder) is handed back unread.
+async fn read_framed<T: for<'de> serde::Deserialize<'de>>(resp: &mut Response) -> ApiResult<(T, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
+    let bad = |m: String| ApiError::new(ErrorCode::SandboxFailed, m);
+    let mut body: ByteStream = resp.stream().map_err(|e| bad(format!("sandbox answer: {e}")))?;
+    let mut buf = Vec::new();
+    loop {
+        if buf.len() >= 4 {
+            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            if buf.len() >= 4 + len {
+                break;
+            }
+        }
+        match body.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(bad(format!("reading the sandbox's answer: {e}"))),
+            None => break,
+        }
+    }
+    let (header, rest): (T, &[u8]) = split_frame(&buf).map_err(bad)?;
+    let rest = rest.to_vec();
+    Ok((header, stream::once(async move { Ok::<_, worker::Error>(rest) }).chain(body)))
 }
 
 /// A test-only failpoint, switched on by the `FAILPOINT` var (the deploy dry run asserts it unset).
@@ -121,27 +147,34 @@ impl SessionObject {
             restore_after: row.persistent == 0 && counted,
         };
         let path = format!("/v1/sessions/{sid}/run");
-        let mut ans = exec.send(Method::Post, &path, Some(serde_json::to_vec(&req).expect("serializes")), "application/json").await?;
-        if ans.status == 409 && ApiError::from_body(409, &ans.body).code == ErrorCode::WorkspaceStale {
+        let body = |r: &RunRequest| Some(Body::Bytes(serde_json::to_vec(r).expect("serializes")));
+        let mut resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
+        if resp.status_code() == 409 {
+            let b = resp.bytes().await.unwrap_or_default();
+            if ApiError::from_body(409, &b).code != ErrorCode::WorkspaceStale {
+                return Err(ApiError::from_body(409, &b));
+            }
             // The executor does not hold our version (new or restarted): nothing ran; inject, then run.
             req.expect_version = Some(self.inject(sid, &exec, row).await?);
-            ans = exec.send(Method::Post, &path, Some(serde_json::to_vec(&req).expect("serializes")), "application/json").await?;
+            resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
         }
-        if ans.status != 200 {
-            return Err(ApiError::from_body(ans.status, &ans.body));
+        if resp.status_code() != 200 {
+            let b = resp.bytes().await.unwrap_or_default();
+            return Err(ApiError::from_body(resp.status_code(), &b));
         }
-        let (answer, tar): (RunAnswer, &[u8]) = split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
+        // The answer is streamed on: its header is read here, its tar goes straight to R2.
+        let (answer, tar) = read_framed::<RunAnswer>(&mut resp).await?;
         let (delta, result) = (answer.delta, answer.result);
         let changed = !delta.version.is_empty() && Some(&delta.version) != row.version.as_ref() && !delta.is_empty();
         let mut pack = None;
-        if changed && !tar.is_empty() {
+        if changed && delta.tar_len > 0 {
             let seq = self.with_store(|s| s.next_pack_seq())?;
             let key = pack_key(sid, seq, &delta.version);
             if failpoint(&self.env, "r2-put") {
                 return Err(ApiError::new(ErrorCode::Internal, "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept"));
             }
             self.bucket()?
-                .put(key.clone(), tar.to_vec())
+                .put(key.clone(), FixedLengthStream::wrap(tar, delta.tar_len))
                 .execute()
                 .await
                 .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}")))?;
@@ -149,7 +182,7 @@ impl SessionObject {
                 // Stops between the R2 write and the SQLite commit so that a test can kill workerd there.
                 worker::Delay::from(std::time::Duration::from_secs(3600)).await;
             }
-            pack = Some((key, seq, tar.len() as u64));
+            pack = Some((key, seq, delta.tar_len));
         }
         let rows = if changed { rows_from_delta(&delta, pack.as_ref().map(|(k, _, _)| k.as_str()).unwrap_or("")) } else { Vec::new() };
         let deleted = if changed { delta.deleted.clone() } else { Vec::new() };
@@ -245,35 +278,40 @@ impl SessionObject {
 
     /// Brings the executor to the committed version: the packs holding live content, oldest first.
     pub(crate) async fn inject(&self, sid: &str, exec: &Executor, session: &SessionRow) -> ApiResult<String> {
-        let (rows, packs) = self.with_store(|s| Ok((s.files()?, s.packs()?)))?;
-        let keys = packs_to_read(&rows, &packs);
-        let bucket = self.bucket()?;
-        let mut body = Vec::new();
+        let (rows, packs) = self.with_store(|s| Ok((s.files()?, s.all_packs()?)))?;
+        let seqs = packs.iter().map(|p| (p.key.clone(), p.seq)).collect();
+        let sizes: std::collections::BTreeMap<String, u64> = packs.iter().map(|p| (p.key.clone(), p.size as u64)).collect();
+        let keys = packs_to_read(&rows, &seqs);
         let mut segments = Vec::new();
-        for key in keys {
-            let obj = bucket
-                .get(key.clone())
-                .execute()
-                .await
-                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?
-                .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} is missing from R2")))?;
-            let bytes = match obj.body() {
-                Some(b) => b.bytes().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?,
-                None => Vec::new(),
-            };
+        for key in &keys {
+            let len = *sizes.get(key).ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} has no size")))?;
             // An upload is stored as the file's raw bytes; a run's delta as a tar.
-            let raw_path = if is_upload_key(&key) { rows.iter().find(|r| r.pack == key).map(|r| r.entry.path.clone()) } else { None };
+            let raw_path = if is_upload_key(key) { rows.iter().find(|r| &r.pack == key).map(|r| r.entry.path.clone()) } else { None };
             segments.push(match raw_path {
-                Some(path) => Segment::Raw { path, len: bytes.len() as u64 },
-                None => Segment::Tar { len: bytes.len() as u64 },
+                Some(path) => Segment::Raw { path, len },
+                None => Segment::Tar { len },
             });
-            body.extend_from_slice(&bytes);
         }
         let version = session.version.clone().unwrap_or_else(|| "empty".to_string());
         let req = InjectRequest { version: version.clone(), manifest: rows.into_iter().map(|r| r.entry).collect(), segments };
-        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(frame(&req, &body)), "application/octet-stream").await?;
-        if ans.status != 200 {
-            return Err(ApiError::from_body(ans.status, &ans.body));
+        // One streamed request: the header, then each pack as R2 hands it over, never all in memory.
+        let header = frame(&req, &[]);
+        let bucket = self.bucket()?;
+        let packs_stream = stream::iter(keys).then(move |key| {
+            let bucket = bucket.clone();
+            async move {
+                let obj = bucket.get(key.clone()).execute().await?.ok_or_else(|| worker::Error::RustError(format!("pack {key} is missing from R2")))?;
+                match obj.body() {
+                    Some(b) => b.stream(),
+                    None => Err(worker::Error::RustError(format!("pack {key} has no body"))),
+                }
+            }
+        });
+        let body = stream::once(async move { Ok::<_, worker::Error>(header) }).chain(packs_stream.try_flatten());
+        let mut resp = exec.fetch(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(Body::Stream(js_stream(body))), "application/octet-stream").await?;
+        if resp.status_code() != 200 {
+            let b = resp.bytes().await.unwrap_or_default();
+            return Err(ApiError::from_body(resp.status_code(), &b));
         }
         Ok(version)
     }
