@@ -9,9 +9,12 @@
 //! - `DELETE /v1/sessions/{sid}`
 use crate::error::{AppError, AppResult};
 use crate::session::{valid_session_id, Sessions};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -80,18 +83,27 @@ async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, body: By
         crate::lang::check_specs(list).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
     }
     let (answer, tar) = s.run(&sid, req).await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
-    Ok((headers, frame(&answer, &tar)).into_response())
+    let header = frame(&answer, &[]);
+    let tar = tar.filter(|_| answer.delta.tar_len > 0);
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], framed_stream(header, tar)).into_response())
 }
 
 async fn handle_snapshot(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {
     check_sid(&sid)?;
     let state: SessionState = serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("snapshot request: {e}")))?;
     let (delta, tar) = s.snapshot(&sid, state.version).await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, "application/octet-stream".parse().expect("static"));
-    Ok((headers, frame(&delta, &tar)).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], framed_stream(frame(&delta, &[]), Some(tar))).into_response())
+}
+
+/// A framed answer whose tar streams from its (unlinked) file, never in memory whole.
+fn framed_stream(header: Vec<u8>, tar: Option<std::fs::File>) -> Body {
+    match tar {
+        Some(file) => {
+            let rest = ReaderStream::new(tokio::fs::File::from_std(file));
+            Body::from_stream(stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(header)) }).chain(rest))
+        }
+        None => Body::from(header),
+    }
 }
 
 async fn handle_apply(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Json<SessionState>> {
@@ -102,10 +114,19 @@ async fn handle_apply(State(s): State<AppState>, Path(sid): Path<String>, body: 
     Ok(Json(SessionState { version: s.version(&sid).await }))
 }
 
-async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Json<SessionState>> {
+/// The inject body is applied as it arrives: header first, then the segments, read by the
+/// blocking extractor straight from the request stream.
+async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body: Body) -> AppResult<Json<SessionState>> {
     check_sid(&sid)?;
-    let (req, rest): (InjectRequest, &[u8]) = split_frame(&body).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
-    let rest = rest.to_vec();
-    s.inject(&sid, req, rest).await?;
+    let mut reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let bad = |e: std::io::Error| AppError::new(ErrorCode::BadRequest, format!("inject body: {e}"));
+    let len = reader.read_u32().await.map_err(bad)? as usize;
+    if len > 256 << 20 {
+        return Err(AppError::new(ErrorCode::TooLarge, "inject header too large"));
+    }
+    let mut head = vec![0u8; len];
+    reader.read_exact(&mut head).await.map_err(bad)?;
+    let req: InjectRequest = serde_json::from_slice(&head).map_err(|e| AppError::new(ErrorCode::BadRequest, format!("inject header: {e}")))?;
+    s.inject(&sid, req, Box::new(SyncIoBridge::new(reader))).await?;
     Ok(Json(SessionState { version: s.version(&sid).await }))
 }

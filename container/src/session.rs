@@ -145,7 +145,9 @@ impl Sessions {
     }
 
     /// Runs code (or setup commands) in a session and answers the result plus the workspace delta.
-    pub async fn run(&self, sid: &str, req: RunRequest) -> AppResult<(RunAnswer, Vec<u8>)> {
+    /// The delta's tar is written to a file under the session root and handed back open at its
+    /// start (unlinked, so it goes away with its handle); it is never held in memory whole.
+    pub async fn run(&self, sid: &str, req: RunRequest) -> AppResult<(RunAnswer, Option<fs::File>)> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
         if req.expect_version != slot.version {
@@ -162,16 +164,25 @@ impl Sessions {
         let result = self.execute(&root, &ws, &req, slot.identity).await?;
         if req.restore_after {
             // The committed version is what stays; the Worker injects it again before the next run.
-            return Ok((RunAnswer { result, delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() } }, Vec::new()));
+            return Ok((RunAnswer { result, delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() } }, None));
         }
         if let Some(d) = failpoint_pause("run-before-extract") {
             tokio::time::sleep(d).await;
         }
         let ws2 = ws.clone();
-        let (manifest, delta, tar) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let out_path = root.join("delta.tar");
+        let (max_bytes, max_files) = (self.config.max_workspace_bytes, self.config.max_workspace_files);
+        let (manifest, built) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
             let m = workspace::scan(&ws2, base.as_ref())?;
-            let (d, t) = workspace::build_delta(&ws2, base.as_ref(), &m)?;
-            Ok((m, d, t))
+            let total: u64 = m.entries.values().map(|e| e.size).sum();
+            if total > max_bytes || m.entries.len() as u64 > max_files {
+                return Ok((m, None));
+            }
+            let mut file = fs::File::options().read(true).write(true).create(true).truncate(true).open(&out_path)?;
+            fs::remove_file(&out_path)?;
+            let d = workspace::build_delta_to(&ws2, base.as_ref(), &m, &mut file)?;
+            std::io::Seek::rewind(&mut file)?;
+            Ok((m, Some((d, file))))
         })
         .await
         .map_err(AppError::internal)??;
@@ -182,7 +193,7 @@ impl Sessions {
         if result.killed_by.is_none() && manifest.entries.values().any(|e| e.size >= self.config.limits.file_size_bytes) {
             result.killed_by = Some(edgerun_protocol::KilledBy::Disk);
         }
-        if total > self.config.max_workspace_bytes || manifest.entries.len() as u64 > self.config.max_workspace_files {
+        let Some((delta, tar)) = built else {
             result.stderr.push_str(&format!(
                 "\n[edgerun] the workspace holds {} bytes in {} entries, over the limit of {} bytes in {} entries: this run's changes are not kept\n",
                 total,
@@ -191,11 +202,11 @@ impl Sessions {
                 self.config.max_workspace_files
             ));
             result.killed_by = result.killed_by.or(Some(edgerun_protocol::KilledBy::Disk));
-            return Ok((RunAnswer { result, delta: Delta { version: String::new(), ..Delta::default() } }, Vec::new()));
-        }
+            return Ok((RunAnswer { result, delta: Delta { version: String::new(), ..Delta::default() } }, None));
+        };
         slot.version = Some(manifest.version.clone());
         slot.base = Some(manifest);
-        Ok((RunAnswer { result, delta }, tar))
+        Ok((RunAnswer { result, delta }, Some(tar)))
     }
 
     async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>) -> AppResult<RunResult> {
@@ -358,7 +369,7 @@ impl Sessions {
 
     /// A full snapshot of the committed version the executor holds (for compaction): every entry
     /// in one tar, read from disk but described by the manifest, which the marker vouches for.
-    pub async fn snapshot(&self, sid: &str, expect: Option<String>) -> AppResult<(Delta, Vec<u8>)> {
+    pub async fn snapshot(&self, sid: &str, expect: Option<String>) -> AppResult<(Delta, fs::File)> {
         let slot_arc = self.slot(sid);
         let slot = slot_arc.lock().await;
         let (Some(version), Some(base)) = (slot.version.clone(), slot.base.clone()) else {
@@ -368,7 +379,16 @@ impl Sessions {
             return Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {version}, caller expected {expect:?}")));
         }
         let ws = self.root(sid).join("ws");
-        let (mut delta, tar) = tokio::task::spawn_blocking(move || workspace::build_delta(&ws, None, &base)).await.map_err(AppError::internal)??;
+        let out_path = self.root(sid).join("snapshot.tar");
+        let (mut delta, tar) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            let mut file = fs::File::options().read(true).write(true).create(true).truncate(true).open(&out_path)?;
+            fs::remove_file(&out_path)?;
+            let d = workspace::build_delta_to(&ws, None, &base, &mut file)?;
+            std::io::Seek::rewind(&mut file)?;
+            Ok((d, file))
+        })
+        .await
+        .map_err(AppError::internal)??;
         delta.version = version;
         Ok((delta, tar))
     }
@@ -402,7 +422,7 @@ impl Sessions {
     }
 
     /// Replaces a session's workspace with a full snapshot.
-    pub async fn inject(&self, sid: &str, req: InjectRequest, body: Vec<u8>) -> AppResult<()> {
+    pub async fn inject(&self, sid: &str, req: InjectRequest, mut body: Box<dyn std::io::Read + Send>) -> AppResult<()> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
         self.touch(sid, &mut slot)?;
@@ -419,7 +439,7 @@ impl Sessions {
         let segments = req.segments.clone();
         tokio::task::spawn_blocking(move || -> Result<(), workspace::SyncError> {
             workspace::recover(&dirs)?;
-            let applied = workspace::apply_full(&dirs.staging, &segments, &body, &manifest, limits, owner);
+            let applied = workspace::apply_full_from(&dirs.staging, &segments, &mut body, &manifest, limits, owner);
             if let Err(e) = applied {
                 let _ = fs::remove_dir_all(&dirs.staging);
                 return Err(e);

@@ -210,8 +210,19 @@ fn entry_changed(old: &Entry, new: &Entry) -> bool {
     old.kind != new.kind || old.mode != new.mode || old.mtime_ns != new.mtime_ns || old.hash != new.hash || old.size != new.size
 }
 
-/// Builds the delta from `base` (or from nothing) to `current`: a tar of what changed plus its index.
+/// Builds the delta from `base` (or from nothing) to `current` in memory (tests, snapshots of
+/// small workspaces, benchmarks); see [`build_delta_to`].
 pub fn build_delta(root: &Path, base: Option<&Manifest>, current: &Manifest) -> io::Result<(Delta, Vec<u8>)> {
+    let mut out = io::Cursor::new(Vec::new());
+    let delta = build_delta_to(root, base, current, &mut out)?;
+    let mut tar = out.into_inner();
+    tar.truncate(delta.tar_len as usize); // an empty delta has no body (the builder pads on drop)
+    Ok((delta, tar))
+}
+
+/// Builds the delta from `base` (or from nothing) to `current`: a tar of what changed, written to
+/// `out` file by file (never a whole file in memory), plus its index.
+pub fn build_delta_to<W: io::Write + io::Seek>(root: &Path, base: Option<&Manifest>, current: &Manifest, out: W) -> io::Result<Delta> {
     let empty = BTreeMap::new();
     let base_entries = base.map(|b| &b.entries).unwrap_or(&empty);
     let deleted: Vec<String> = base_entries.keys().filter(|p| !current.entries.contains_key(*p)).cloned().collect();
@@ -220,7 +231,7 @@ pub fn build_delta(root: &Path, base: Option<&Manifest>, current: &Manifest) -> 
         .values()
         .filter(|e| base_entries.get(&e.path).is_none_or(|old| entry_changed(old, e)))
         .collect();
-    let mut builder = tar::Builder::new(Vec::new());
+    let mut builder = tar::Builder::new(out);
     let mut index = Vec::with_capacity(changed.len());
     for e in changed {
         let mut header = tar::Header::new_gnu();
@@ -239,28 +250,21 @@ pub fn build_delta(root: &Path, base: Option<&Manifest>, current: &Manifest) -> 
                 builder.append_link(&mut header, &e.path, e.target.as_deref().unwrap_or(""))?;
             }
             EntryKind::File => {
-                let bytes = fs::read(root.join(&e.path))?;
-                if bytes.len() as u64 != e.size {
+                let file = fs::File::open(root.join(&e.path))?;
+                if file.metadata()?.len() != e.size {
                     return Err(io::Error::other(format!("{} changed while being extracted", e.path)));
                 }
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(e.size);
-                builder.append_data(&mut header, &e.path, bytes.as_slice())?;
-                let end = builder.get_ref().len() as u64;
+                builder.append_data(&mut header, &e.path, io::Read::take(file, e.size))?;
+                let end = builder.get_mut().stream_position()?;
                 offset = end - e.size.div_ceil(512) * 512;
             }
         }
         index.push(PackEntry { entry: e.clone(), offset });
     }
-    let tar = if index.is_empty() { Vec::new() } else { builder.into_inner()? };
-    let delta = Delta {
-        base: base.map(|b| b.version.clone()),
-        version: current.version.clone(),
-        tar_len: tar.len() as u64,
-        entries: index,
-        deleted,
-    };
-    Ok((delta, tar))
+    let tar_len = if index.is_empty() { 0 } else { builder.into_inner()?.stream_position()? };
+    Ok(Delta { base: base.map(|b| b.version.clone()), version: current.version.clone(), tar_len, entries: index, deleted })
 }
 
 /// Ownership applied to injected entries (the session's sandbox user), if any.
@@ -300,10 +304,20 @@ fn set_symlink_mtime(path: &Path, mtime_ns: i64) -> io::Result<()> {
 /// Applies a full snapshot (the segments of a pack list, oldest first) into an empty `staging`
 /// directory, then checks it against `manifest`: files of the manifest must be present with the
 /// same size and hash; anything not in the manifest is removed; modes and mtimes are set last.
-pub fn apply_full(
+pub fn apply_full(staging: &Path, segments: &[Segment], body: &[u8], manifest: &[Entry], limits: InjectLimits, owner: Option<Owner>) -> Result<(), SyncError> {
+    let mut reader = body;
+    apply_full_from(staging, segments, &mut reader, manifest, limits, owner)?;
+    if !reader.is_empty() {
+        return refused("inject body is longer than its segments say");
+    }
+    Ok(())
+}
+
+/// [`apply_full`] reading the segments from a stream (an inject request as it arrives).
+pub fn apply_full_from<R: Read>(
     staging: &Path,
     segments: &[Segment],
-    body: &[u8],
+    body: &mut R,
     manifest: &[Entry],
     limits: InjectLimits,
     owner: Option<Owner>,
@@ -326,15 +340,13 @@ pub fn apply_full(
         }
     }
     fs::create_dir_all(staging)?;
-    let mut pos = 0usize;
     for seg in segments {
         let len = match seg {
             Segment::Tar { len } | Segment::Raw { len, .. } => *len,
         };
-        let end = pos.checked_add(len as usize).filter(|&e| e <= body.len());
-        let Some(end) = end else { return refused("inject body is shorter than its segments say") };
+        let mut part = body.by_ref().take(len);
         match seg {
-            Segment::Tar { .. } => apply_tar(staging, &body[pos..end], &wanted, limits)?,
+            Segment::Tar { .. } => apply_tar(staging, &mut part, &wanted, limits)?,
             Segment::Raw { path, .. } => {
                 check_rel_path(path)?;
                 if len > limits.max_file_bytes {
@@ -344,14 +356,15 @@ pub fn apply_full(
                     let full = staging.join(path);
                     ensure_parent_inside(staging, &full)?;
                     let _ = fs::remove_file(&full);
-                    fs::write(&full, &body[pos..end])?;
+                    io::copy(&mut part, &mut fs::File::create(&full)?)?;
                 }
             }
         }
-        pos = end;
-    }
-    if pos != body.len() {
-        return refused("inject body is longer than its segments say");
+        // Whatever the segment holds past its archive (padding, superseded content) is skipped.
+        io::copy(&mut part, &mut io::sink())?;
+        if part.limit() != 0 {
+            return refused("inject body is shorter than its segments say");
+        }
     }
     // Directories and symlinks come from the manifest itself; files must have arrived.
     for e in manifest {
@@ -389,7 +402,7 @@ pub fn apply_full(
     Ok(())
 }
 
-fn apply_tar(staging: &Path, tar_bytes: &[u8], wanted: &BTreeMap<&str, &Entry>, limits: InjectLimits) -> Result<(), SyncError> {
+fn apply_tar<R: Read>(staging: &Path, tar_bytes: &mut R, wanted: &BTreeMap<&str, &Entry>, limits: InjectLimits) -> Result<(), SyncError> {
     let mut archive = tar::Archive::new(tar_bytes);
     for item in archive.entries().map_err(|e| SyncError::Refused(format!("unreadable tar: {e}")))? {
         let mut item = item.map_err(|e| SyncError::Refused(format!("unreadable tar entry: {e}")))?;
