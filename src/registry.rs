@@ -3,8 +3,8 @@
 //!
 //! Create adds the listing entry *before* the session object is created, and delete removes it
 //! *after* the object is gone, so a session that exists is never missing from the list; an entry
-//! whose object does not exist (a crash between the two writes) is removed when a listing or
-//! `GET` finds the object empty (`/forget`).
+//! whose object does not exist (a crash between the two writes) is removed by the periodic sweep,
+//! which also repairs the pack reference counts and collects objects that no session holds.
 use crate::core::error::{ApiError, ApiResult};
 use crate::rpc::internal;
 use crate::session::{error_response, json_response};
@@ -16,8 +16,10 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 #[durable_object]
 pub struct Registry {
     state: State,
-    #[allow(dead_code)]
     env: Env,
+    /// Reference-count changes seen by this instance; a sweep that overlapped one skips its
+    /// count repair (its view of the holders may predate the change).
+    ref_changes: std::cell::Cell<u64>,
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -51,7 +53,7 @@ fn refs_of(sql: &SqlStorage, key: &str) -> ApiResult<Option<i64>> {
 
 impl DurableObject for Registry {
     fn new(state: State, env: Env) -> Self {
-        Registry { state, env }
+        Registry { state, env, ref_changes: std::cell::Cell::new(0) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -59,15 +61,119 @@ impl DurableObject for Registry {
         let method = req.method();
         let body: Value = if method == Method::Get { Value::Null } else { req.json().await.unwrap_or(Value::Null) };
         let url = req.url()?;
+        let is_add = path == "/add";
         let result = self.dispatch(method, &path, &body, &url);
+        if is_add {
+            self.schedule_sweep().await;
+        }
         match result {
             Ok(v) => json_response(200, &v),
             Err(e) => error_response(&e),
         }
     }
+
+    async fn alarm(&self) -> Result<Response> {
+        match self.sweep().await {
+            Ok(report) => worker::console_warn!("registry sweep: {report}"),
+            Err(e) => worker::console_error!("registry sweep failed, retried at the next interval: {e}"),
+        }
+        let _ = self.state.storage().set_alarm(self.sweep_interval_ms()).await;
+        Response::ok("")
+    }
 }
 
+/// How often the sweep runs, and how old an unreferenced object must be before it is collected
+/// (younger ones may belong to a run between its R2 write and its commit).
+const SWEEP_INTERVAL_MS: i64 = 6 * 3600 * 1000;
+const ORPHAN_MIN_AGE_MS: f64 = 3600.0 * 1000.0;
+
 impl Registry {
+    fn sweep_interval_ms(&self) -> i64 {
+        self.env.var("SWEEP_INTERVAL_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(SWEEP_INTERVAL_MS)
+    }
+
+    /// Schedules the sweep unless one is due within the interval (a shorter interval configured
+    /// since the last schedule takes effect at once).
+    async fn schedule_sweep(&self) {
+        let interval = self.sweep_interval_ms();
+        let latest = js_sys::Date::now() as i64 + interval;
+        match self.state.storage().get_alarm().await {
+            Ok(Some(at)) if at <= latest => {}
+            Ok(_) => {
+                let _ = self.state.storage().set_alarm(interval).await;
+            }
+            Err(e) => worker::console_error!("registry sweep not scheduled: {e}"),
+        }
+    }
+
+    /// The periodic repair: asks every listed session which packs it holds, drops listing entries
+    /// whose session is gone, sets every shared pack's count to its real number of holders, and
+    /// deletes objects under `packs/` that no session holds (once they are old enough).
+    async fn sweep(&self) -> ApiResult<String> {
+        let sql = self.sql()?;
+        let changes_at_start = self.ref_changes.get();
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let ids: Vec<Id> = sql.exec("SELECT id FROM sessions", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        let mut holders: std::collections::BTreeMap<String, i64> = Default::default();
+        let mut gone = 0;
+        for Id { id } in &ids {
+            let req = crate::rpc::object_request(Method::Get, "/packs", id, None, "application/json")?;
+            let mut resp = crate::rpc::send(&self.env, "SESSIONS", id, req).await?;
+            let v: Value = resp.json().await.map_err(internal)?;
+            if v["exists"] == Value::Bool(false) {
+                sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(id.clone())]).map_err(sql_err)?;
+                gone += 1;
+                continue;
+            }
+            for k in v["keys"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                *holders.entry(k.to_string()).or_default() += 1;
+            }
+        }
+        // Counts: shared packs get their real number of holders; single holders need no count.
+        let counts_repaired = self.ref_changes.get() == changes_at_start;
+        if counts_repaired {
+            sql.exec("DELETE FROM packrefs", None).map_err(sql_err)?;
+            for (k, n) in holders.iter().filter(|(_, n)| **n > 1) {
+                sql.exec("INSERT INTO packrefs (key, refs) VALUES (?, ?)", vec![V::String(k.clone()), V::Integer(*n)]).map_err(sql_err)?;
+            }
+        }
+        // Orphans: objects nobody holds.
+        let min_age = self.env.var("ORPHAN_MIN_AGE_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(ORPHAN_MIN_AGE_MS);
+        let bucket = self.env.bucket("FILES").map_err(internal)?;
+        let now = js_sys::Date::now();
+        let mut orphans = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = bucket.list().prefix("packs/");
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(internal)?;
+            for o in page.objects() {
+                if !holders.contains_key(&o.key()) && now - o.uploaded().as_millis() as f64 >= min_age {
+                    orphans.push(o.key());
+                }
+            }
+            match (page.truncated(), page.cursor()) {
+                (true, Some(c)) => cursor = Some(c),
+                _ => break,
+            }
+        }
+        for chunk in orphans.chunks(1000) {
+            bucket.delete_multiple(chunk.to_vec()).await.map_err(internal)?;
+        }
+        Ok(format!(
+            "{} sessions, {gone} gone, {} shared packs (counts {}), {} orphans collected",
+            ids.len(),
+            holders.values().filter(|n| **n > 1).count(),
+            if counts_repaired { "repaired" } else { "left for the next sweep" },
+            orphans.len()
+        ))
+    }
+
     fn sql(&self) -> ApiResult<SqlStorage> {
         let sql = self.state.storage().sql();
         sql.exec(
@@ -134,6 +240,7 @@ impl Registry {
             }
             // A pack now also used by another session: counts start at 2 (its first owner and the new one).
             (Method::Post, "/addref") => {
+                self.ref_changes.set(self.ref_changes.get() + 1);
                 for k in keys() {
                     sql.exec(
                         "INSERT INTO packrefs (key, refs) VALUES (?, 2) ON CONFLICT(key) DO UPDATE SET refs = refs + 1",
@@ -145,6 +252,7 @@ impl Registry {
             }
             // Returns the keys no session uses any more: only those may be deleted from R2.
             (Method::Post, "/decref") => {
+                self.ref_changes.set(self.ref_changes.get() + 1);
                 let mut free = Vec::new();
                 for k in keys() {
                     // A key the registry never counted has one owner: the caller.

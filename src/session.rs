@@ -97,8 +97,10 @@ impl DurableObject for SessionObject {
         let url = req.url()?;
         let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
         let body = req.bytes().await.unwrap_or_default();
-        self.resume_interrupted_setup().await;
-        self.sweep_once(&sid).await;
+        if path != "/packs" {
+            self.resume_interrupted_setup().await;
+            self.sweep_once(&sid).await;
+        }
         let result = match (method, path.as_str()) {
             (Method::Post, "/create") => self.handle_create(&sid, &body).await,
             (Method::Post, "/plugin") => self.handle_plugin(&sid, &body).await,
@@ -111,6 +113,7 @@ impl DurableObject for SessionObject {
             (Method::Post, "/duplicate") => self.handle_duplicate(&sid, &body).await,
             (Method::Post, "/import") => self.handle_import(&sid, &body),
             (Method::Get, "/files") => self.handle_list_files(),
+            (Method::Get, "/packs") => self.handle_packs(),
             (Method::Get, "/file") => self.handle_get_file(&query("path").unwrap_or_default()).await,
             (Method::Put, "/file") => self.handle_put_file(&sid, &query("path").unwrap_or_default(), body).await,
             (Method::Delete, "/file") => self.handle_delete_file(&sid, &query("path").unwrap_or_default()).await,
@@ -256,6 +259,13 @@ impl SessionObject {
         Ok(Answer::Json(201, self.session_object(&self.session()?)?))
     }
 
+    /// For the registry's sweep: which packs this session holds (and whether it exists at all).
+    fn handle_packs(&self) -> ApiResult<Answer> {
+        let exists = self.with_store(|s| s.session())?.is_some();
+        let keys: Vec<String> = if exists { self.with_store(|s| s.all_packs())?.into_iter().map(|p| p.key).collect() } else { Vec::new() };
+        Ok(Answer::Json(200, json!({"exists": exists, "keys": keys})))
+    }
+
     fn handle_get(&self) -> ApiResult<Answer> {
         Ok(Answer::Json(200, self.session_object(&self.session()?)?))
     }
@@ -349,7 +359,7 @@ impl SessionObject {
                 Err(e) => worker::console_error!("pack reference counts not updated: {e}"),
             }
         }
-        if free.is_empty() {
+        if free.is_empty() || crate::session_run::failpoint(&self.env, "keep-packs-on-delete") {
             return;
         }
         if let Ok(bucket) = self.bucket() {

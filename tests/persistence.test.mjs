@@ -130,3 +130,28 @@ test("uploads and deletions reach a running executor as small deltas, without a 
   const again = await run(id, { code: "import os\nprint(open('new/dir/up.txt').read(), os.path.exists('big/7'))" });
   assert.equal(again.json.stdout, "uploaded False\n", again.text);
 });
+
+test("the periodic sweep collects what a failed deletion left behind and keeps shared packs", async () => {
+  const id = uid("sweep");
+  await call(h.stack, "POST", "/api/sessions", { id, language: "python" });
+  await run(id, { code: "open('a.txt','w').write('doomed')" });
+  const tpl = uid("sweeptpl");
+  await call(h.stack, "POST", "/api/sessions", { id: tpl, language: "python" });
+  await run(tpl, { code: "open('shared.txt','w').write('shared')" });
+  const copy = (await call(h.stack, "POST", `/api/sessions/${tpl}/duplicate`, {})).json.id;
+  const keysOf = async (sid) => [...(await r2State(h.stack)).objects.keys()].filter((k) => k.startsWith(`packs/${sid}/`));
+  await h.stack.restartWrangler({ vars: { FAILPOINT: "keep-packs-on-delete" } });
+  assert.equal((await call(h.stack, "DELETE", `/api/sessions/${id}`)).status, 200);
+  assert.ok((await keysOf(id)).length > 0, "the failed deletion left its packs behind");
+  await h.stack.restartWrangler({ vars: { SWEEP_INTERVAL_MS: "500", ORPHAN_MIN_AGE_MS: "0" } });
+  await call(h.stack, "POST", "/api/sessions", { language: "bash" }); // wakes the registry, which schedules its sweep
+  const until = Date.now() + 30_000;
+  while ((await keysOf(id)).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+  assert.deepEqual(await keysOf(id), [], "orphaned packs collected by the sweep");
+  assert.ok((await keysOf(tpl)).length > 0, "packs held by a template and its copy are kept");
+  await h.stack.restartWrangler({ vars: {} });
+  assert.equal((await call(h.stack, "DELETE", `/api/sessions/${tpl}`)).status, 200);
+  await h.stack.restartExecutor({ fresh: true });
+  const r = await run(copy, { code: "print(open('shared.txt').read())" });
+  assert.equal(r.json.stdout, "shared\n", r.text);
+});
