@@ -9,8 +9,8 @@ use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
 use crate::core::request::{RunSpec, SetupSpec};
 use crate::core::shape::{tail, with_notice};
-use crate::executor::{js_stream, Body, Executor};
-use futures_util::{stream, StreamExt, TryStreamExt};
+use crate::executor::{Body, Executor};
+use futures_util::{stream, StreamExt};
 use worker::{ByteStream, FixedLengthStream, Response};
 use crate::registry::client as registry;
 use crate::session::{now_rfc3339, SessionObject, MAX_WAITING_RUNS};
@@ -21,6 +21,8 @@ use worker::Method;
 
 /// Largest setup log kept.
 const SETUP_LOG_BYTES: usize = 16 * 1024;
+/// Injects up to this size are read whole and sent as one body; larger ones are streamed.
+const BUFFERED_INJECT_MAX: u64 = 32 * 1024 * 1024;
 /// Live packs beyond which the session's content is compacted into one.
 const COMPACT_AFTER_PACKS: usize = 16;
 /// How stale the listing's `last_run_at` may get.
@@ -56,6 +58,47 @@ async fn read_framed<T: for<'de> serde::Deserialize<'de>>(resp: &mut Response) -
     let (header, rest): (T, &[u8]) = split_frame(&buf).map_err(bad)?;
     let rest = rest.to_vec();
     Ok((header, stream::once(async move { Ok::<_, worker::Error>(rest) }).chain(body)))
+}
+
+/// A stream of `header` followed by the R2 objects `keys`, each piped in as R2 streams it.
+fn pipe_packs(bucket: worker::Bucket, header: Vec<u8>, keys: Vec<String>) -> ApiResult<web_sys::ReadableStream> {
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_futures::JsFuture;
+    let js_err = |e: JsValue| ApiError::new(ErrorCode::Internal, format!("inject stream: {e:?}"));
+    let pipe = web_sys::TransformStream::new().map_err(js_err)?;
+    let readable = pipe.readable();
+    let writable = pipe.writable();
+    wasm_bindgen_futures::spawn_local(async move {
+        let fed: Result<(), JsValue> = async {
+            let writer = writable.get_writer()?;
+            JsFuture::from(writer.write_with_chunk(&js_sys::Uint8Array::from(header.as_slice()))).await?;
+            writer.release_lock();
+            let options = web_sys::StreamPipeOptions::new();
+            options.set_prevent_close(true);
+            for key in keys {
+                let missing = || JsValue::from(format!("pack {key} is missing from R2"));
+                let obj = bucket.get(key.clone()).execute().await.map_err(|e| JsValue::from(e.to_string()))?.ok_or_else(missing)?;
+                match obj.body().ok_or_else(missing)?.response_body().map_err(|e| JsValue::from(e.to_string()))? {
+                    worker::ResponseBody::Stream(s) => JsFuture::from(s.pipe_to_with_options(&writable, &options)).await?,
+                    worker::ResponseBody::Body(b) => {
+                        let writer = writable.get_writer()?;
+                        let chunk = JsFuture::from(writer.write_with_chunk(&js_sys::Uint8Array::from(b.as_slice()))).await?;
+                        writer.release_lock();
+                        chunk
+                    }
+                    worker::ResponseBody::Empty => JsValue::UNDEFINED,
+                };
+            }
+            JsFuture::from(writable.close()).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = fed {
+            worker::console_error!("inject stream failed: {e:?}");
+            let _ = writable.abort_with_reason(&e);
+        }
+    });
+    Ok(readable)
 }
 
 /// A test-only failpoint, switched on by the `FAILPOINT` var (the deploy dry run asserts it unset).
@@ -294,21 +337,27 @@ impl SessionObject {
         }
         let version = session.version.clone().unwrap_or_else(|| "empty".to_string());
         let req = InjectRequest { version: version.clone(), manifest: rows.into_iter().map(|r| r.entry).collect(), segments };
-        // One streamed request: the header, then each pack as R2 hands it over, never all in memory.
-        let header = frame(&req, &[]);
-        let bucket = self.bucket()?;
-        let packs_stream = stream::iter(keys).then(move |key| {
-            let bucket = bucket.clone();
-            async move {
-                let obj = bucket.get(key.clone()).execute().await?.ok_or_else(|| worker::Error::RustError(format!("pack {key} is missing from R2")))?;
-                match obj.body() {
-                    Some(b) => b.stream(),
-                    None => Err(worker::Error::RustError(format!("pack {key} has no body"))),
+        let total: u64 = req.segments.iter().map(|s| match s {
+            Segment::Tar { len } | Segment::Raw { len, .. } => *len,
+        }).sum();
+        let body = if total <= BUFFERED_INJECT_MAX {
+            // Small workspaces: read the packs, send one body (the fastest path measured here).
+            let bucket = self.bucket()?;
+            let mut body = frame(&req, &[]);
+            for key in &keys {
+                let obj = bucket.get(key.clone()).execute().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?;
+                let obj = obj.ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} is missing from R2")))?;
+                if let Some(b) = obj.body() {
+                    body.extend(b.bytes().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?);
                 }
             }
-        });
-        let body = stream::once(async move { Ok::<_, worker::Error>(header) }).chain(packs_stream.try_flatten());
-        let mut resp = exec.fetch(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(Body::Stream(js_stream(body))), "application/octet-stream").await?;
+            Body::Bytes(body)
+        } else {
+            // Large ones: one streamed request, each pack piped from R2 as it arrives; the bytes
+            // stay in the runtime's streams (never copied through wasm, never all in memory).
+            Body::Stream(pipe_packs(self.bucket()?, frame(&req, &[]), keys)?)
+        };
+        let mut resp = exec.fetch(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(body), "application/octet-stream").await?;
         if resp.status_code() != 200 {
             let b = resp.bytes().await.unwrap_or_default();
             return Err(ApiError::from_body(resp.status_code(), &b));

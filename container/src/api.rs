@@ -19,11 +19,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgerun_protocol::{frame, split_frame, ApplyRequest, ErrorCode, InjectRequest, RunRequest, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, SECRET_HEADER};
+use edgerun_protocol::{frame, split_frame, ApplyRequest, ErrorCode, Segment, InjectRequest, RunRequest, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, SECRET_HEADER};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 pub type AppState = Arc<Sessions>;
+
+/// Injects up to this size are read into memory before they are applied; larger ones stream.
+const IN_MEMORY_INJECT_MAX: u64 = 64 * 1024 * 1024;
 
 pub fn app(state: AppState) -> Router {
     let body_limit = (state.config.max_workspace_bytes + (64 << 20)) as usize;
@@ -127,6 +130,18 @@ async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body:
     let mut head = vec![0u8; len];
     reader.read_exact(&mut head).await.map_err(bad)?;
     let req: InjectRequest = serde_json::from_slice(&head).map_err(|e| AppError::new(ErrorCode::BadRequest, format!("inject header: {e}")))?;
-    s.inject(&sid, req, Box::new(SyncIoBridge::new(reader))).await?;
+    let total: u64 = req.segments.iter().map(|seg| match seg {
+        Segment::Tar { len } | Segment::Raw { len, .. } => *len,
+    }).sum();
+    let body: Box<dyn std::io::Read + Send> = if total <= IN_MEMORY_INJECT_MAX {
+        // Measured here: extracting from memory is several times faster than from the bridged
+        // request stream, so workspaces up to this size are read whole first.
+        let mut all = Vec::with_capacity(total as usize);
+        reader.read_to_end(&mut all).await.map_err(bad)?;
+        Box::new(std::io::Cursor::new(all))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, SyncIoBridge::new(reader)))
+    };
+    s.inject(&sid, req, body).await?;
     Ok(Json(SessionState { version: s.version(&sid).await }))
 }
