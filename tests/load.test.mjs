@@ -41,6 +41,7 @@ test(`32 sessions × runs plus 10 writers on one session for ${SECONDS} s: no er
   };
   await Promise.all([...sessions.map(sessionWorker), ...Array.from({ length: 10 }, sharedWriter)]);
   clearInterval(sampler);
+  await new Promise((r) => setTimeout(r, 2000)); // let in-flight answers finish and their buffers go
   const endRss = rss(h.stack.executor.pid);
   assert.deepEqual(errors, []);
   for (const id of sessions) {
