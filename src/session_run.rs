@@ -290,7 +290,7 @@ impl SessionObject {
     /// it into one: the executor snapshots the committed version, the snapshot is stored as one
     /// pack, the index is repointed in one commit, and the old packs are collected.
     async fn compact_if_needed(&self, sid: &str, exec: &Executor, version: &str) -> ApiResult<()> {
-        let live = self.with_store(|s| s.packs())?.len();
+        let live = self.with_store(|s| s.all_packs())?.len();
         if live <= COMPACT_AFTER_PACKS {
             return Ok(());
         }

@@ -87,12 +87,6 @@ struct FileSql {
 }
 
 #[derive(Deserialize)]
-struct PackSql {
-    key: String,
-    seq: i64,
-}
-
-#[derive(Deserialize)]
 struct Count {
     n: i64,
 }
@@ -168,11 +162,6 @@ impl Store {
                 offset: r.offset as u64,
             })
             .collect())
-    }
-
-    pub fn packs(&self) -> ApiResult<BTreeMap<String, i64>> {
-        let rows: Vec<PackSql> = self.sql.exec("SELECT key, seq FROM packs", None).and_then(|c| c.to_array()).map_err(sql_err)?;
-        Ok(rows.into_iter().map(|p| (p.key, p.seq)).collect())
     }
 
     pub fn next_pack_seq(&self) -> ApiResult<i64> {

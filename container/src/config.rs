@@ -69,12 +69,12 @@ impl Runtimes {
     }
 }
 
-/// A block of 1,000 sandbox uids chosen by the work root, so that several executors on one machine
+/// A block of [`UID_BLOCK`] sandbox uids chosen by the work root, so that several executors on one machine
 /// (a dev stack and a test stack) do not hand out the same uids, whose processes they kill.
 pub fn uid_base_for(work_root: &Path) -> u32 {
     let h = blake3::hash(work_root.as_os_str().as_encoded_bytes());
     let n = u32::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1], h.as_bytes()[2], h.as_bytes()[3]]);
-    100_000 + (n % 4_000) * 1_000
+    100_000 + (n % 4_000) * crate::session::UID_BLOCK
 }
 
 impl Config {

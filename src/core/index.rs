@@ -46,11 +46,6 @@ pub fn rows_from_delta(delta: &Delta, pack_key: &str) -> Vec<FileRow> {
         .collect()
 }
 
-/// Paths a delta removes, including everything below a removed directory.
-pub fn deleted_paths(delta: &Delta) -> Vec<String> {
-    delta.deleted.clone()
-}
-
 /// Packs that hold live content, in the order they must be applied (their sequence numbers).
 pub fn packs_to_read(rows: &[FileRow], pack_seq: &BTreeMap<String, i64>) -> Vec<String> {
     let live: BTreeSet<&str> = rows.iter().filter(|r| !r.pack.is_empty()).map(|r| r.pack.as_str()).collect();
@@ -96,7 +91,7 @@ mod tests {
         assert_eq!(rows[0].pack, "");
         assert_eq!(rows[1].pack, "packs/s/1");
         assert_eq!(rows[1].offset, 1024);
-        assert_eq!(deleted_paths(&d), vec!["old".to_string()]);
+        assert!(rows.iter().all(|r| r.entry.path != "old"), "deleted paths get no rows");
     }
 
     #[test]
