@@ -93,3 +93,11 @@ test("user code cannot read another session's workspace or reach the executor wi
   assert.doesNotMatch(env.json.stdout, /EDGERUN_SECRET|EXECUTOR_SECRET|x-edgerun/);
   assert.ok(!env.json.stdout.includes(h.stack.secret), "the executor secret is not in the environment of user code");
 });
+
+test("the executor contains runs in cgroups where it runs as root", async () => {
+  const health = await (await fetch(`${h.stack.executorUrl}/health`)).json();
+  // Root on these machines (and in the container) may make cgroups: the limits above were the
+  // kernel's. Without root, the tag fallback is all there is.
+  if (process.getuid() === 0) assert.match(health.isolation, /^cgroup \(.*memory.*\)$/, JSON.stringify(health));
+  else assert.equal(health.isolation, "tag");
+});

@@ -5,11 +5,13 @@
 //!   spawning the same interpreter on the same file directly, alternating A/B;
 //! - restoring 1,000 files / 20 MB into an empty work root (one inject);
 //! - extracting the delta of one changed file in a 10,000-file workspace;
-//! - the executor binary's idle RSS.
+//! - the executor binary's idle RSS;
+//! - in cgroup mode, what making and removing one run's groups costs (part of the warm overhead).
 //!
 //! Prints a table and, with `--json`, one JSON object on the last line.
 use axum::body::Body;
 use axum::http::Request;
+use edgerun_executor::cgroup::{self, Cgroups};
 use edgerun_executor::workspace::{self, Manifest};
 use edgerun_executor::{app, config::Config, session::Sessions};
 use edgerun_protocol::{frame, split_frame, InjectRequest, RunAnswer, Segment};
@@ -160,6 +162,19 @@ fn release_binary() -> PathBuf {
     root.join("target/release/edgerun-executor")
 }
 
+/// Making and removing one run's groups (no process in them), where cgroups can be used.
+fn cgroup_cost(root: &Path, rounds: usize) -> Option<serde_json::Value> {
+    let cg = Cgroups::detect(&cgroup::name_for(root)).ok()?;
+    let mut took = Vec::new();
+    for i in 0..rounds {
+        let t = Instant::now();
+        let group = cg.create(&format!("bench{i}"), 256 << 20, 64).expect("group");
+        drop(group);
+        took.push(ms(t.elapsed()));
+    }
+    Some(stats(took))
+}
+
 fn main() {
     load_tool_env();
     let json_out = std::env::args().any(|a| a == "--json");
@@ -168,7 +183,10 @@ fn main() {
     let work = tempfile::Builder::new().prefix("edgerun-bench-").tempdir_in("/tmp").expect("tempdir");
     let config = Config::for_root(&work.path().join("root"));
     let python = config.runtimes.python.clone();
-    let router = app(Arc::new(Sessions::new(config).expect("sessions")));
+    let sessions = Arc::new(Sessions::new(config).expect("sessions"));
+    let isolation = sessions.isolation();
+    eprintln!("[bench] runs contained by: {isolation}");
+    let router = app(sessions);
 
     eprintln!("[bench] warm-run overhead (python hello world, through the executor vs direct spawn)…");
     let warm = rt.block_on(warm_overhead(&router, work.path(), &python, if quick { 30 } else { 60 }));
@@ -182,6 +200,7 @@ fn main() {
     let extract = extract_delta(&big, if quick { 10 } else { 30 });
     eprintln!("[bench] idle RSS of the release executor…");
     let rss = idle_rss_kib(&release_binary());
+    let groups = cgroup_cost(&work.path().join("cg"), if quick { 30 } else { 100 });
 
     let verdict = |ok: bool| if ok { "pass" } else { "MISS" };
     let w = warm["overhead_ms"]["median"].as_f64().unwrap_or(f64::NAN);
@@ -199,11 +218,14 @@ fn main() {
     );
     println!("| restore {} files / {:.1} MB (n={}) | {r:.1} ms | ≤ 1000 ms | {} |", restored["files"], restored["bytes"].as_f64().unwrap_or(0.0) / 1e6, restored["restore_ms"]["n"], verdict(r <= 1000.0));
     println!("| delta of 1 changed file in {} files (n={}) | {e:.1} ms | ≤ 50 ms | {} |", extract["files"], extract["extract_ms"]["n"], verdict(e <= 50.0));
+    if let Some(g) = &groups {
+        println!("| cgroups: make + remove one run's groups (n={}) | {:.2} ms | (inside the warm overhead) | |", g["n"], g["median"].as_f64().unwrap_or(f64::NAN));
+    }
     match rss_mib {
         Some(m) => println!("| executor idle RSS | {m:.1} MiB | ≤ 15 MiB | {} |", verdict(m <= 15.0)),
         None => println!("| executor idle RSS | not measured | ≤ 15 MiB | MISS |"),
     }
     if json_out {
-        println!("{}", json!({"warm": warm, "restore": restored, "extract": extract, "idle_rss_kib": rss}));
+        println!("{}", json!({"isolation": isolation, "warm": warm, "restore": restored, "extract": extract, "idle_rss_kib": rss, "cgroup_ms": groups}));
     }
 }

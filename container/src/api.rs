@@ -1,6 +1,6 @@
 //! The executor's HTTP API, spoken only by the Worker (shared secret, constant-time check).
 //!
-//! - `GET /health`
+//! - `GET /health` → status, version, and how runs are contained (`isolation`)
 //! - `GET /v1/sessions/{sid}` → which workspace version the executor holds
 //! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
@@ -61,8 +61,8 @@ fn check_sid(sid: &str) -> AppResult<()> {
     }
 }
 
-async fn handle_health() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+async fn handle_health(State(s): State<AppState>) -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "isolation": s.isolation()}))
 }
 
 async fn handle_state(State(s): State<AppState>, Path(sid): Path<String>) -> AppResult<Json<SessionState>> {

@@ -28,9 +28,32 @@ pub struct Config {
     /// First uid/gid for sandbox users; used only when the executor runs as root.
     pub sandbox_uid_base: u32,
     pub sandbox_gid: u32,
-    /// Find a run's processes by their tag rather than by uid (automatic without root; settable
-    /// with `EDGERUN_KILL_MODE=tag` so that the fallback is tested as root too).
-    pub kill_by_tag: bool,
+    /// How a run's processes are contained and killed (`EDGERUN_KILL_MODE`).
+    pub kill_mode: KillSetting,
+}
+
+/// `EDGERUN_KILL_MODE`: `auto` (default) takes the strongest mode this machine allows — cgroups
+/// where the executor may make them, else the session uid when root, else the run's tag; the
+/// other values force one mode (`cgroup` refuses to start without usable cgroups), so that each
+/// fallback can be tested on a machine that has the stronger ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSetting {
+    Auto,
+    Cgroup,
+    Uid,
+    Tag,
+}
+
+impl KillSetting {
+    fn parse(v: &str) -> Result<KillSetting, String> {
+        match v {
+            "" | "auto" => Ok(KillSetting::Auto),
+            "cgroup" => Ok(KillSetting::Cgroup),
+            "uid" => Ok(KillSetting::Uid),
+            "tag" => Ok(KillSetting::Tag),
+            _ => Err(format!("EDGERUN_KILL_MODE must be auto, cgroup, uid or tag, got {v:?}")),
+        }
+    }
 }
 
 pub const DEFAULT_PASS_ENV: &str = "SSL_CERT_FILE,SSL_CERT_DIR,NODE_EXTRA_CA_CERTS,PIP_CERT,PIP_INDEX_URL,REQUESTS_CA_BUNDLE,CURL_CA_BUNDLE,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,http_proxy,https_proxy,no_proxy,GOPROXY,GOSUMDB,NPM_CONFIG_REGISTRY";
@@ -110,7 +133,7 @@ impl Config {
                 Err(_) => uid_base_for(&work_root),
             },
             sandbox_gid: num("EDGERUN_SANDBOX_GID", 200_000)? as u32,
-            kill_by_tag: std::env::var("EDGERUN_KILL_MODE").is_ok_and(|v| v == "tag"),
+            kill_mode: KillSetting::parse(std::env::var("EDGERUN_KILL_MODE").unwrap_or_default().trim())?,
         })
     }
 

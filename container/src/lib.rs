@@ -1,6 +1,7 @@
 //! The edgerun executor: runs session code under limits and moves session workspaces in and
 //! out as packed deltas. `main.rs` is glue; everything here is testable in-process.
 pub mod api;
+pub mod cgroup;
 pub mod config;
 pub mod error;
 pub mod lang;

@@ -46,6 +46,7 @@ async fn serve() {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
+    tracing::info!(isolation = %sessions.isolation(), "runs contained");
     // One line on stdout so that whoever started us knows where we listen.
     println!("edgerun-executor listening on http://{addr}");
     let shutdown = async {

@@ -1,17 +1,24 @@
 //! Running one process tree under limits, and killing all of it.
 //!
-//! Each run gets its own process group and session, a scratch environment, rlimits (data size,
-//! processes, file size, open files), captured stdout/stderr with a cap, and a timeout. When the
-//! executor runs as root, user code runs as the session's unprivileged uid; every process of
-//! that uid is then killed at the end of the run with one `kill(-1, SIGKILL)` issued *as that
-//! uid*, which reaches children that called `setsid` or double-forked and cannot be outrun by a
-//! fork bomb. Without root, the process group is killed.
+//! Each run gets its own process group and session, a scratch environment, rlimits (file size,
+//! open files, core), captured stdout/stderr with a cap, and a timeout. When the executor runs as
+//! root, user code runs as the session's unprivileged uid. How the whole tree is found, limited
+//! and killed depends on the [`KillMode`]:
 //!
-//! With a sandbox uid, a watcher samples the uid's processes every 50 ms and ends the run when
-//! they reach the process limit or their resident memory reaches the memory limit, so that
-//! `killed_by` names the limit. `RLIMIT_NPROC` and a data-size `RLIMIT_DATA` (never an
-//! address-space limit, which breaks V8 and Go) stay as per-process backstops.
+//! - **cgroup** (preferred, automatic where groups can be made): the child joins the run's own
+//!   groups before exec ([`crate::cgroup`]); memory and process limits are the kernel's, the
+//!   limit hit is read from the groups' event counters, and one write to `cgroup.kill` ends
+//!   every process, whatever it did to escape its session or parent.
+//! - **uid** (root without usable cgroups): every process of the session's uid is killed with
+//!   one `kill(-1, SIGKILL)` issued *as that uid*, which reaches `setsid` and double-forked
+//!   children and cannot be outrun by a fork bomb. A watcher samples the uid's processes every
+//!   50 ms and ends the run at the process limit or when their resident memory reaches the memory
+//!   limit; `RLIMIT_NPROC` and a data-size `RLIMIT_DATA` (never an address-space limit, which
+//!   breaks V8 and Go) stay as per-process backstops.
+//! - **tag** (no root): every process whose environment carries the run's tag, found in /proc,
+//!   plus the process group; rlimits are the only limits.
 
+use crate::cgroup::{Cgroups, RunGroup};
 use edgerun_protocol::KilledBy;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -25,7 +32,8 @@ use tokio::sync::Notify;
 /// Per-run resource limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Data segment size (heap): `RLIMIT_DATA`, never an address-space limit (V8 and Go reserve a lot).
+    /// The run's memory: the cgroup's charge where there is one, else the watched resident size
+    /// with a data-size `RLIMIT_DATA` backstop; never an address-space limit (V8 and Go reserve a lot).
     pub memory_bytes: u64,
     pub max_processes: u64,
     pub file_size_bytes: u64,
@@ -70,8 +78,10 @@ pub struct Spawn {
 }
 
 /// How every process of a run is found when it must die.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KillMode {
+    /// The run's own cgroups: exact limits and `cgroup.kill`.
+    Cgroup(Arc<Cgroups>),
     /// Everything of the session's uid: `kill(-1)` issued as that uid (needs root to switch uids).
     Uid,
     /// Every process whose environment carries the run's tag ([`RUN_TAG_VAR`]), found in /proc —
@@ -125,15 +135,84 @@ fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
     if unsafe { libc::setrlimit(res, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
-/// Kills every process of the run: its process group, then the whole uid or every tagged process.
-pub fn kill_tree(pgid: i32, identity: Option<Identity>, mode: KillMode, tag: &str) {
-    // SAFETY: kill(2) on a process group id we created; harmless if it is already gone.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
+/// How one run's processes are found: its groups, its uid, or its tag.
+enum Tree {
+    Group(RunGroup),
+    Uid(Identity),
+    Tag(String),
+}
+
+impl Tree {
+    /// Kills every process of the run: its process group, then everything the mode can find.
+    fn kill(&self, pgid: i32) {
+        // SAFETY: kill(2) on a process group id we created; harmless if it is already gone.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        match self {
+            Tree::Group(g) => g.kill(),
+            Tree::Uid(id) => kill_uid(*id),
+            Tree::Tag(tag) => kill_tagged(tag),
+        }
     }
-    match (mode, identity) {
-        (KillMode::Uid, Some(id)) => kill_uid(id),
-        _ => kill_tagged(tag),
+
+    /// Resolves when the run reaches a watched limit, naming it; never without a watcher.
+    async fn watch(&self, limits: Limits) -> KilledBy {
+        let mut every = tokio::time::interval(Duration::from_millis(50));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match self {
+                Tree::Group(g) => {
+                    if let Some(limit) = g.tripped() {
+                        return limit;
+                    }
+                }
+                Tree::Uid(id) => {
+                    let uid = id.uid;
+                    let (count, rss) = tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0));
+                    if count >= limits.max_processes {
+                        return KilledBy::Processes;
+                    }
+                    if rss >= limits.memory_bytes {
+                        return KilledBy::Memory;
+                    }
+                }
+                Tree::Tag(_) => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// After the main process returned: the limit its leftovers hit, if any. Leftovers are
+    /// watched a little longer, so that a fork bomb whose parent exited at once is named by its
+    /// limit (it reaches it within milliseconds); quiet leftovers such as a daemon cost at most
+    /// 100 ms before they are killed.
+    async fn leftovers(&self, limits: Limits) -> Option<KilledBy> {
+        for _ in 0..10 {
+            match self {
+                Tree::Group(g) => {
+                    if let Some(limit) = g.tripped() {
+                        return Some(limit);
+                    }
+                    if g.alive() == 0 {
+                        return None;
+                    }
+                }
+                Tree::Uid(id) => {
+                    let uid = id.uid;
+                    let (count, _) = tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0));
+                    if count >= limits.max_processes {
+                        return Some(KilledBy::Processes);
+                    }
+                    if count == 0 {
+                        return None;
+                    }
+                }
+                Tree::Tag(_) => return None,
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
     }
 }
 
@@ -162,23 +241,32 @@ pub fn kill_tagged(tag: &str) {
     }
 }
 
-/// Sends SIGKILL to every process of `id.uid`, from a short-lived process running as that uid.
+/// Sends SIGKILL to every process of `id.uid`, from a short-lived process running as that uid,
+/// until none is left (up to 2 s): the next run must not find the last one's processes.
 pub fn kill_uid(id: Identity) {
-    let mut cmd = std::process::Command::new("/bin/true");
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    cmd.gid(id.gid).uid(id.uid);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            // Linux excludes the caller from kill(-1): this kills every *other* process of the uid.
-            libc::kill(-1, libc::SIGKILL);
-            Ok(())
-        });
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut cmd = std::process::Command::new("/bin/true");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.gid(id.gid).uid(id.uid);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Linux excludes the caller from kill(-1): this kills every *other* process of the uid.
+                libc::kill(-1, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let _ = cmd.status();
+        if usage_of_uid(id.uid).0 == 0 || Instant::now() > until {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
-    let _ = cmd.status();
 }
 
-/// Processes of `uid` and their summed resident memory, read from /proc.
+/// Processes of `uid` (zombies included: they hold their slot until reaped) and their summed
+/// resident memory, read from /proc.
 pub fn usage_of_uid(uid: u32) -> (u64, u64) {
     let (mut count, mut rss) = (0u64, 0u64);
     let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
@@ -226,23 +314,6 @@ pub fn kill_uid_range(from: u32, to: u32) -> usize {
     killed
 }
 
-/// Watches a sandbox uid while it runs: the run is ended when its processes reach the process
-/// limit or their resident memory together reaches the memory limit, and the limit is named.
-async fn watch_uid(uid: u32, limits: Limits) -> KilledBy {
-    let mut every = tokio::time::interval(Duration::from_millis(50));
-    every.tick().await;
-    loop {
-        every.tick().await;
-        let (count, rss) = tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0));
-        if count >= limits.max_processes {
-            return KilledBy::Processes;
-        }
-        if rss >= limits.memory_bytes {
-            return KilledBy::Memory;
-        }
-    }
-}
-
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     mut r: R,
     cap: usize,
@@ -282,6 +353,12 @@ fn rand_u32() -> u32 {
 pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     let started = Instant::now();
     let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
+    let limits = spec.limits;
+    let tree = match (&spec.kill_mode, spec.identity) {
+        (KillMode::Cgroup(cg), _) => Tree::Group(cg.create(&tag, limits.memory_bytes, limits.max_processes)?),
+        (KillMode::Uid, Some(id)) => Tree::Uid(id),
+        _ => Tree::Tag(tag.clone()),
+    };
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
@@ -295,17 +372,25 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     if let Some(id) = spec.identity {
         cmd.gid(id.gid).uid(id.uid);
     }
-    let limits = spec.limits;
     let umask = spec.umask;
-    // SAFETY: only async-signal-safe calls (setsid, setrlimit, umask) between fork and exec.
+    let group_fds = match &tree {
+        Tree::Group(g) => g.join_fds(),
+        _ => Vec::new(),
+    };
+    let in_groups = !group_fds.is_empty();
+    // SAFETY: only async-signal-safe calls (write, setsid, umask, setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            // First, before anything can fork: into the run's groups.
+            RunGroup::join(&group_fds)?;
             libc::setsid();
             libc::umask(umask);
-            // A per-process backstop above the watched limit, so that the watcher names the limit.
-            set_rlimit(libc::RLIMIT_DATA, limits.memory_bytes.saturating_mul(3) / 2)?;
-            // Above the watched limit, so that a fork bomb crosses it and is named, not just slowed.
-            set_rlimit(libc::RLIMIT_NPROC, limits.max_processes + 16)?;
+            if !in_groups {
+                // A per-process backstop above the watched limit, so that the watcher names the limit.
+                set_rlimit(libc::RLIMIT_DATA, limits.memory_bytes.saturating_mul(3) / 2)?;
+                // Above the watched limit, so that a fork bomb crosses it and is named, not just slowed.
+                set_rlimit(libc::RLIMIT_NPROC, limits.max_processes + 16)?;
+            }
             set_rlimit(libc::RLIMIT_FSIZE, limits.file_size_bytes)?;
             set_rlimit(libc::RLIMIT_NOFILE, limits.open_files)?;
             set_rlimit(libc::RLIMIT_CORE, 0)?;
@@ -327,38 +412,18 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         });
     }
     let mut killed_by = None;
-    let watcher = async {
-        match spec.identity {
-            Some(id) => watch_uid(id.uid, limits).await,
-            None => std::future::pending().await,
-        }
-    };
     let status = tokio::select! {
         s = child.wait() => s?,
-        limit = watcher => { killed_by = Some(limit); kill_tree(pgid, spec.identity, spec.kill_mode, &tag); child.wait().await? }
-        _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); kill_tree(pgid, spec.identity, spec.kill_mode, &tag); child.wait().await? }
-        _ = notify.notified() => { killed_by = Some(KilledBy::Output); kill_tree(pgid, spec.identity, spec.kill_mode, &tag); child.wait().await? }
+        limit = tree.watch(limits) => { killed_by = Some(limit); tree.kill(pgid); child.wait().await? }
+        _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); tree.kill(pgid); child.wait().await? }
+        _ = notify.notified() => { killed_by = Some(KilledBy::Output); tree.kill(pgid); child.wait().await? }
     };
-    // Processes left behind by a main process that already returned: watched a little longer, so
-    // that a fork bomb whose parent exited at once is named by its limit (it reaches it within
-    // milliseconds); quiet leftovers such as a daemon cost at most 100 ms before they are killed.
     if killed_by.is_none() {
-        if let Some(id) = spec.identity {
-            for _ in 0..10 {
-                let (count, _) = tokio::task::spawn_blocking(move || usage_of_uid(id.uid)).await.unwrap_or((0, 0));
-                if count >= limits.max_processes {
-                    killed_by = Some(KilledBy::Processes);
-                    break;
-                }
-                if count == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+        killed_by = tree.leftovers(limits).await;
     }
     // The run is over: whatever it left behind (daemons, background jobs) goes with it.
-    kill_tree(pgid, spec.identity, spec.kill_mode, &tag);
+    tree.kill(pgid);
+    drop(tree);
     let collect = async { (out_task.await.unwrap_or_default(), err_task.await.unwrap_or_default()) };
     let (stdout, stderr) = match tokio::time::timeout(Duration::from_secs(2), collect).await {
         Ok(v) => v,

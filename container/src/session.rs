@@ -6,7 +6,8 @@
 //! Worker then injects the committed version again. On first touch after start-up a session's
 //! leftover directories are rolled back and wiped for the same reason.
 
-use crate::config::Config;
+use crate::cgroup::{self, Cgroups};
+use crate::config::{Config, KillSetting};
 use crate::error::{AppError, AppResult};
 use crate::lang::{self, Ctx, Step};
 use crate::sandbox::{self, Identity, Spawn};
@@ -32,6 +33,25 @@ fn failpoint_pause(name: &str) -> Option<Duration> {
     v.split(',').any(|f| f == name).then(|| Duration::from_secs(5))
 }
 
+/// The strongest containment the configuration allows and the machine offers.
+fn resolve_kill_mode(config: &Config, is_root: bool) -> std::io::Result<sandbox::KillMode> {
+    let detect = || Cgroups::detect(&cgroup::name_for(&config.work_root));
+    Ok(match config.kill_mode {
+        KillSetting::Cgroup => sandbox::KillMode::Cgroup(Arc::new(
+            detect().map_err(|e| std::io::Error::other(format!("EDGERUN_KILL_MODE=cgroup, but cgroups cannot be used here: {e}")))?,
+        )),
+        KillSetting::Auto => match detect() {
+            Ok(cg) => sandbox::KillMode::Cgroup(Arc::new(cg)),
+            Err(why) => {
+                tracing::info!(%why, "cgroups not used");
+                if is_root { sandbox::KillMode::Uid } else { sandbox::KillMode::Tag }
+            }
+        },
+        KillSetting::Uid if is_root => sandbox::KillMode::Uid,
+        KillSetting::Uid | KillSetting::Tag => sandbox::KillMode::Tag,
+    })
+}
+
 /// Session ids: `[A-Za-z0-9_-]{1,64}`.
 pub fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -50,6 +70,8 @@ pub struct Sessions {
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     next_uid: AtomicU32,
     is_root: bool,
+    /// How runs are contained and killed, resolved once from the configuration and the machine.
+    kill_mode: sandbox::KillMode,
 }
 
 impl Sessions {
@@ -83,7 +105,17 @@ impl Sessions {
                 }
             }
         }
-        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), next_uid, is_root })
+        let kill_mode = resolve_kill_mode(&config, is_root)?;
+        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), next_uid, is_root, kill_mode })
+    }
+
+    /// How runs are contained, for logs and `/health`: `cgroup (v2 kill, v1 memory, v1 pids)`, `uid`, `tag`.
+    pub fn isolation(&self) -> String {
+        match &self.kill_mode {
+            sandbox::KillMode::Cgroup(cg) => format!("cgroup ({})", cg.describe()),
+            sandbox::KillMode::Uid => "uid".into(),
+            sandbox::KillMode::Tag => "tag".into(),
+        }
     }
 
     fn slot(&self, sid: &str) -> Arc<tokio::sync::Mutex<Slot>> {
@@ -356,7 +388,7 @@ impl Sessions {
             limits: self.config.limits,
             identity,
             umask: step.umask,
-            kill_mode: if identity.is_some() && !self.config.kill_by_tag { sandbox::KillMode::Uid } else { sandbox::KillMode::Tag },
+            kill_mode: self.kill_mode.clone(),
         };
         match sandbox::run(spec).await {
             Ok(o) => Ok(o),

@@ -1,0 +1,410 @@
+//! Cgroups for runs: exact memory and process limits, and one write that kills a whole run.
+//!
+//! Where the executor may create cgroups (root in a container with a delegated or private cgroup
+//! tree, or a root-run development machine), each run gets a group of its own in every hierarchy
+//! that helps: the unified (v2) one for `cgroup.kill` and, where its controllers are there, for
+//! `memory.max` and `pids.max`; v1 `memory` and `pids` hierarchies otherwise (hybrid machines
+//! bind those controllers to v1). The child joins its groups between fork and exec, before it can
+//! fork, so nothing it starts — `setsid`, double forks, daemons — leaves them.
+//!
+//! A run's limit is named from the groups' own event counters: `oom_kill` (memory) and the
+//! `pids` controller's `max` (a fork refused at the process limit). Memory is the cgroup's
+//! charge, page cache included, and never an address-space limit, so V8 and Go run normally.
+//!
+//! Layout: `<the executor's own group>/edgerun-<name>/<run tag>`, per hierarchy; `<name>` is
+//! derived from the work root, so several executors on one machine keep apart, and groups left by
+//! an executor that died are emptied and removed when the next one starts.
+use edgerun_protocol::KilledBy;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One hierarchy the runs' groups are made in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hierarchy {
+    /// `.../edgerun-<name>`: the parent of every run group of this executor.
+    base: PathBuf,
+    v2: bool,
+    memory: bool,
+    pids: bool,
+}
+
+/// Where cgroup hierarchies are mounted and which group this process is in, per hierarchy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The directory of this process's own v2 group, if a v2 hierarchy is mounted.
+    pub v2: Option<PathBuf>,
+    /// The directories of this process's own v1 `memory` and `pids` groups.
+    pub v1_memory: Option<PathBuf>,
+    pub v1_pids: Option<PathBuf>,
+}
+
+/// Finds this process's groups from the texts of `/proc/self/mountinfo` and `/proc/self/cgroup`.
+pub fn placement(mountinfo: &str, proc_cgroup: &str) -> Placement {
+    // (hierarchy: None for v2, or the v1 controller) → path of our group inside it
+    let mut v2_path = None;
+    let mut v1_paths: Vec<(String, String)> = Vec::new();
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if id == "0" && ctrls.is_empty() {
+            v2_path = Some(path.to_string());
+        } else {
+            for c in ctrls.split(',') {
+                v1_paths.push((c.to_string(), path.to_string()));
+            }
+        }
+    }
+    let mut out = Placement::default();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 5 || right.len() < 3 {
+            continue;
+        }
+        let (root, mountpoint) = (left[3], Path::new(left[4]));
+        let dir_of = |path: &str| -> Option<PathBuf> {
+            // The mount shows the hierarchy from `root` down: our group must lie inside it.
+            let rel = if root == "/" { path } else { path.strip_prefix(root).filter(|r| r.is_empty() || r.starts_with('/'))? };
+            Some(mountpoint.join(rel.trim_start_matches('/')))
+        };
+        match right[0] {
+            "cgroup2" if out.v2.is_none() => out.v2 = v2_path.as_deref().and_then(dir_of),
+            "cgroup" => {
+                let opts: Vec<&str> = right[2].split(',').collect();
+                for (ctrl, slot) in [("memory", &mut out.v1_memory), ("pids", &mut out.v1_pids)] {
+                    if slot.is_none() && opts.contains(&ctrl) {
+                        *slot = v1_paths.iter().find(|(c, _)| c == ctrl).and_then(|(_, p)| dir_of(p));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The cgroups this executor makes its runs' groups in. Dropping it removes its (empty) bases.
+#[derive(Debug)]
+pub struct Cgroups {
+    hierarchies: Vec<Hierarchy>,
+}
+
+fn write(path: &Path, value: &str) -> io::Result<()> {
+    fs::write(path, value)
+}
+
+/// The number after `key ` in a flat-keyed cgroup file (`memory.events`, `pids.events`, …).
+fn counter(path: &Path, key: &str) -> u64 {
+    let Ok(text) = fs::read_to_string(path) else { return 0 };
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn pids_in(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Kills every process of the group at `dir` and waits (up to 2 s) until none is left.
+fn empty_group(dir: &Path, v2: bool) {
+    let killed_at_once = v2 && write(&dir.join("cgroup.kill"), "1").is_ok();
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let pids = pids_in(dir);
+        if pids.is_empty() || Instant::now() > until {
+            return;
+        }
+        if !killed_at_once {
+            for pid in pids {
+                // SAFETY: kill(2) on a pid listed in the group; harmless if it is already gone.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Removes a group directory; it may take a moment to become removable after its processes die.
+fn remove_group(dir: &Path) {
+    for _ in 0..50 {
+        match fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(2)),
+            _ => return,
+        }
+    }
+}
+
+/// Makes sure `controllers` are enabled for the children of the v2 group `dir`. A group that
+/// holds processes cannot enable controllers for children (v2's no-internal-process rule): when
+/// `dir` is the root of this container's own cgroup namespace, its processes move to a leaf
+/// `edgerun-init` group first, as container inits do; elsewhere they are left alone.
+fn enable_v2(dir: &Path, controllers: &[&str], may_evacuate: bool) -> io::Result<()> {
+    let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let missing: Vec<&str> = controllers.iter().copied().filter(|c| !enabled.split_whitespace().any(|e| e == *c)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let line = missing.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
+    match write(&dir.join("cgroup.subtree_control"), &line) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) && may_evacuate => {
+            let init = dir.join("edgerun-init");
+            fs::create_dir_all(&init)?;
+            for pid in pids_in(dir) {
+                let _ = write(&init.join("cgroup.procs"), &pid.to_string());
+            }
+            write(&dir.join("cgroup.subtree_control"), &line)
+        }
+        r => r,
+    }
+}
+
+impl Cgroups {
+    /// Sets up this executor's groups, or says why cgroups cannot be used here. Usable means: a
+    /// memory and a pids controller in some hierarchy where this process may create groups.
+    pub fn detect(name: &str) -> Result<Cgroups, String> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+        let own = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+        let at = placement(&mountinfo, &own);
+        let ns_root = own.lines().any(|l| l == "0::/");
+        let dir_name = format!("edgerun-{name}");
+        let mut hierarchies = Vec::new();
+        let mut errors = Vec::new();
+        if let Some(own_dir) = &at.v2 {
+            let available = fs::read_to_string(own_dir.join("cgroup.controllers")).unwrap_or_default();
+            let wanted: Vec<&str> = ["memory", "pids"].into_iter().filter(|c| available.split_whitespace().any(|a| a == *c)).collect();
+            // The hierarchy's real root has no cgroup.kill and no no-internal-process rule.
+            let real_root = !own_dir.join("cgroup.kill").exists();
+            let base = own_dir.join(&dir_name);
+            let made = enable_v2(own_dir, &wanted, ns_root && !real_root)
+                .and_then(|()| fs::create_dir_all(&base))
+                .and_then(|()| enable_v2(&base, &wanted, false));
+            match made {
+                Ok(()) if base.join("cgroup.kill").exists() => hierarchies.push(Hierarchy {
+                    base,
+                    v2: true,
+                    memory: wanted.contains(&"memory"),
+                    pids: wanted.contains(&"pids"),
+                }),
+                Ok(()) => errors.push("v2: no cgroup.kill (kernel older than 5.14)".to_string()),
+                Err(e) => errors.push(format!("v2 at {}: {e}", own_dir.display())),
+            }
+        }
+        let have = |hs: &[Hierarchy], f: fn(&Hierarchy) -> bool| hs.iter().any(f);
+        for (ctrl, dir, is) in [("memory", &at.v1_memory, true), ("pids", &at.v1_pids, false)] {
+            let Some(dir) = dir else { continue };
+            if (is && have(&hierarchies, |h| h.memory)) || (!is && have(&hierarchies, |h| h.pids)) {
+                continue;
+            }
+            let base = dir.join(&dir_name);
+            match fs::create_dir_all(&base) {
+                Ok(()) => hierarchies.push(Hierarchy { base, v2: false, memory: is, pids: !is }),
+                Err(e) => errors.push(format!("v1 {ctrl} at {}: {e}", dir.display())),
+            }
+        }
+        let cg = Cgroups { hierarchies };
+        if !have(&cg.hierarchies, |h| h.memory) || !have(&cg.hierarchies, |h| h.pids) {
+            let why = if errors.is_empty() { "no memory and pids controllers are mounted".to_string() } else { errors.join("; ") };
+            return Err(why);
+        }
+        // Groups of runs whose executor died with them: their processes die now.
+        for h in &cg.hierarchies {
+            if let Ok(rd) = fs::read_dir(&h.base) {
+                for e in rd.flatten().filter(|e| e.path().is_dir()) {
+                    empty_group(&e.path(), h.v2);
+                    remove_group(&e.path());
+                }
+            }
+        }
+        Ok(cg)
+    }
+
+    /// A short description for logs and `/health`, e.g. `v2 kill, v1 memory, v1 pids`.
+    pub fn describe(&self) -> String {
+        self.hierarchies
+            .iter()
+            .map(|h| {
+                let what: Vec<&str> = [(h.v2, "kill"), (h.memory, "memory"), (h.pids, "pids")].into_iter().filter(|(on, _)| *on).map(|(_, w)| w).collect();
+                format!("{} {}", if h.v2 { "v2" } else { "v1" }, what.join("+"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Makes the groups of one run with its limits; the child joins them with [`RunGroup::join`].
+    pub fn create(&self, tag: &str, memory_bytes: u64, max_processes: u64) -> io::Result<RunGroup> {
+        let mut group = RunGroup { dirs: Vec::new(), procs: Vec::new() };
+        for h in &self.hierarchies {
+            let dir = h.base.join(tag);
+            fs::create_dir(&dir)?;
+            group.dirs.push((dir.clone(), h.clone()));
+            if h.memory && h.v2 {
+                write(&dir.join("memory.max"), &memory_bytes.to_string())?;
+                let _ = write(&dir.join("memory.swap.max"), "0");
+                // An OOM kill takes the whole run, not one process picked from it.
+                let _ = write(&dir.join("memory.oom.group"), "1");
+            } else if h.memory {
+                write(&dir.join("memory.limit_in_bytes"), &memory_bytes.to_string())?;
+                let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &memory_bytes.to_string());
+            }
+            if h.pids {
+                write(&dir.join("pids.max"), &max_processes.to_string())?;
+            }
+            let procs = fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
+            group.procs.push(procs.into());
+        }
+        Ok(group)
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        for h in &self.hierarchies {
+            let _ = fs::remove_dir(&h.base);
+        }
+    }
+}
+
+/// The groups of one run. Dropping it kills whatever is left in them and removes them.
+#[derive(Debug)]
+pub struct RunGroup {
+    dirs: Vec<(PathBuf, Hierarchy)>,
+    /// `cgroup.procs` of each group, opened (close-on-exec) by the executor so that the child can
+    /// join after it dropped privileges: the kernel checks the opener's credentials.
+    procs: Vec<OwnedFd>,
+}
+
+impl RunGroup {
+    /// The file descriptors the child writes `0` (itself) into, between fork and exec.
+    pub fn join_fds(&self) -> Vec<i32> {
+        self.procs.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// Called in the child between fork and exec: moves it into every group of the run.
+    /// Only async-signal-safe calls (write(2)).
+    pub fn join(fds: &[i32]) -> io::Result<()> {
+        for &fd in fds {
+            // SAFETY: write(2) of a 1-byte static buffer to an fd the parent opened.
+            if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Which limit the run hit, if any: an OOM kill in the group, or a fork refused at the
+    /// process limit.
+    pub fn tripped(&self) -> Option<KilledBy> {
+        for (dir, h) in &self.dirs {
+            if h.memory {
+                let file = if h.v2 { "memory.events" } else { "memory.oom_control" };
+                if counter(&dir.join(file), "oom_kill") > 0 {
+                    return Some(KilledBy::Memory);
+                }
+            }
+        }
+        for (dir, h) in &self.dirs {
+            if h.pids && counter(&dir.join("pids.events"), "max") > 0 {
+                return Some(KilledBy::Processes);
+            }
+        }
+        None
+    }
+
+    /// How many processes of the run are alive (zombies not counted).
+    pub fn alive(&self) -> usize {
+        self.dirs.first().map(|(dir, _)| pids_in(dir).len()).unwrap_or(0)
+    }
+
+    /// Kills every process of the run, waiting until none is left.
+    pub fn kill(&self) {
+        // v2 first: one write kills everything; the v1 groups then hold nothing.
+        let mut dirs: Vec<&(PathBuf, Hierarchy)> = self.dirs.iter().collect();
+        dirs.sort_by_key(|(_, h)| !h.v2);
+        for (dir, h) in dirs {
+            empty_group(dir, h.v2);
+        }
+    }
+}
+
+impl Drop for RunGroup {
+    fn drop(&mut self) {
+        self.kill();
+        self.procs.clear();
+        for (dir, _) in &self.dirs {
+            remove_group(dir);
+        }
+    }
+}
+
+/// A stable short name for an executor's groups, from its work root.
+pub fn name_for(work_root: &Path) -> String {
+    let h = blake3::hash(work_root.as_os_str().as_bytes());
+    h.to_hex()[..12].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MOUNTS: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw";
+
+    #[test]
+    fn hybrid_machine_uses_v2_for_kill_and_v1_for_limits() {
+        let own = "8:pids:/\n4:memory:/process_api/867c\n1:cpu,cpuacct:/\n0::/\n";
+        let p = placement(HYBRID_MOUNTS, own);
+        assert_eq!(p.v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+        assert_eq!(p.v1_memory.as_deref(), Some(Path::new("/sys/fs/cgroup/memory/process_api/867c")));
+        assert_eq!(p.v1_pids.as_deref(), Some(Path::new("/sys/fs/cgroup/pids")));
+    }
+
+    #[test]
+    fn pure_v2_container_with_its_own_namespace() {
+        let mounts = "1200 1100 0:40 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate";
+        let p = placement(mounts, "0::/\n");
+        assert_eq!(p, Placement { v2: Some("/sys/fs/cgroup".into()), ..Default::default() });
+    }
+
+    #[test]
+    fn a_mount_that_shows_part_of_the_hierarchy_is_resolved_relative_to_its_root() {
+        // A container without a cgroup namespace: the mount shows /docker/abc, /proc says the full path.
+        let mounts = "50 40 0:40 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+                      51 40 0:41 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids";
+        let p = placement(mounts, "3:pids:/docker/abc/sub\n0::/docker/abc\n");
+        assert_eq!(p.v2.as_deref(), Some(Path::new("/sys/fs/cgroup")));
+        assert_eq!(p.v1_pids.as_deref(), Some(Path::new("/sys/fs/cgroup/pids/sub")));
+        // A group outside what the mount shows cannot be reached through it.
+        let p = placement(mounts, "0::/other\n3:pids:/docker/abcdef\n");
+        assert_eq!(p, Placement::default());
+    }
+
+    #[test]
+    fn no_cgroups_mounted() {
+        assert_eq!(placement("22 1 0:21 / /proc rw - proc proc rw", "0::/\n"), Placement::default());
+    }
+
+    #[test]
+    fn counters_are_read_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("memory.events");
+        fs::write(&f, "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n").unwrap();
+        assert_eq!(counter(&f, "oom_kill"), 1);
+        assert_eq!(counter(&f, "max"), 12);
+        assert_eq!(counter(&f, "oom"), 1);
+        assert_eq!(counter(&dir.path().join("missing"), "max"), 0);
+    }
+}
