@@ -32,6 +32,33 @@ struct Hierarchy {
     pids: bool,
 }
 
+impl Hierarchy {
+    /// Makes the base group; in v2 its children get the memory and pids controllers it uses.
+    fn make_base(&self) -> io::Result<()> {
+        fs::create_dir_all(&self.base)?;
+        let wanted: Vec<&str> = [(self.memory, "memory"), (self.pids, "pids")].into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
+        if self.v2 {
+            enable_v2(&self.base, &wanted, false)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the empty bases of other executors on this machine that ended without removing
+    /// theirs (killed, or stopped without cleanup). A base in use holds run groups and cannot be
+    /// removed; an idle executor whose base goes makes it again at its next run.
+    fn sweep_unused(&self) {
+        let Some(parent) = self.base.parent() else { return };
+        let Ok(rd) = fs::read_dir(parent) else { return };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("edgerun-") && name != "edgerun-init" && e.path() != self.base {
+                let _ = fs::remove_dir(e.path());
+            }
+        }
+    }
+}
+
 /// Where cgroup hierarchies are mounted and which group this process is in, per hierarchy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placement {
@@ -184,17 +211,9 @@ impl Cgroups {
             let wanted: Vec<&str> = ["memory", "pids"].into_iter().filter(|c| available.split_whitespace().any(|a| a == *c)).collect();
             // The hierarchy's real root has no cgroup.kill and no no-internal-process rule.
             let real_root = !own_dir.join("cgroup.kill").exists();
-            let base = own_dir.join(&dir_name);
-            let made = enable_v2(own_dir, &wanted, ns_root && !real_root)
-                .and_then(|()| fs::create_dir_all(&base))
-                .and_then(|()| enable_v2(&base, &wanted, false));
-            match made {
-                Ok(()) if base.join("cgroup.kill").exists() => hierarchies.push(Hierarchy {
-                    base,
-                    v2: true,
-                    memory: wanted.contains(&"memory"),
-                    pids: wanted.contains(&"pids"),
-                }),
+            let h = Hierarchy { base: own_dir.join(&dir_name), v2: true, memory: wanted.contains(&"memory"), pids: wanted.contains(&"pids") };
+            match enable_v2(own_dir, &wanted, ns_root && !real_root).and_then(|()| h.make_base()) {
+                Ok(()) if h.base.join("cgroup.kill").exists() => hierarchies.push(h),
                 Ok(()) => errors.push("v2: no cgroup.kill (kernel older than 5.14)".to_string()),
                 Err(e) => errors.push(format!("v2 at {}: {e}", own_dir.display())),
             }
@@ -205,9 +224,9 @@ impl Cgroups {
             if (is && have(&hierarchies, |h| h.memory)) || (!is && have(&hierarchies, |h| h.pids)) {
                 continue;
             }
-            let base = dir.join(&dir_name);
-            match fs::create_dir_all(&base) {
-                Ok(()) => hierarchies.push(Hierarchy { base, v2: false, memory: is, pids: !is }),
+            let h = Hierarchy { base: dir.join(&dir_name), v2: false, memory: is, pids: !is };
+            match h.make_base() {
+                Ok(()) => hierarchies.push(h),
                 Err(e) => errors.push(format!("v1 {ctrl} at {}: {e}", dir.display())),
             }
         }
@@ -218,6 +237,7 @@ impl Cgroups {
         }
         // Groups of runs whose executor died with them: their processes die now.
         for h in &cg.hierarchies {
+            h.sweep_unused();
             if let Ok(rd) = fs::read_dir(&h.base) {
                 for e in rd.flatten().filter(|e| e.path().is_dir()) {
                     empty_group(&e.path(), h.v2);
@@ -245,7 +265,14 @@ impl Cgroups {
         let mut group = RunGroup { dirs: Vec::new(), procs: Vec::new() };
         for h in &self.hierarchies {
             let dir = h.base.join(tag);
-            fs::create_dir(&dir)?;
+            match fs::create_dir(&dir) {
+                // Another executor swept our base as unused (see `sweep_unused`): make it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    h.make_base()?;
+                    fs::create_dir(&dir)?;
+                }
+                r => r?,
+            }
             group.dirs.push((dir.clone(), h.clone()));
             if h.memory && h.v2 {
                 write(&dir.join("memory.max"), &memory_bytes.to_string())?;
@@ -395,6 +422,42 @@ mod tests {
     #[test]
     fn no_cgroups_mounted() {
         assert_eq!(placement("22 1 0:21 / /proc rw - proc proc rw", "0::/\n"), Placement::default());
+    }
+
+    /// An executor killed mid-run leaves its run's groups and processes; the next one to start
+    /// with the same work root kills those processes and removes the groups.
+    #[test]
+    fn groups_left_by_a_dead_executor_are_emptied_at_start() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: cgroups are not tested here");
+            return;
+        }
+        let name = format!("unit-{}", std::process::id());
+        let cg = Cgroups::detect(&name).expect("root-run machines can make cgroups");
+        let group = cg.create("stale", 64 << 20, 16).expect("group");
+        let dirs: Vec<PathBuf> = group.dirs.iter().map(|(d, _)| d.clone()).collect();
+        let fds = group.join_fds();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("600");
+        // SAFETY: join only calls write(2).
+        unsafe { cmd.pre_exec(move || RunGroup::join(&fds)) };
+        let mut child = cmd.spawn().expect("sleep starts");
+        assert_eq!(group.alive(), 1, "the child is in the run's group");
+        // The executor dies: nothing is cleaned up.
+        std::mem::forget(group);
+        std::mem::forget(cg);
+        let next = Cgroups::detect(&name).expect("cgroups again");
+        assert_eq!(child.wait().expect("reaped").signal(), Some(libc::SIGKILL));
+        for d in dirs {
+            assert!(!d.exists(), "{} removed", d.display());
+        }
+        let bases: Vec<PathBuf> = next.hierarchies.iter().map(|h| h.base.clone()).collect();
+        drop(next);
+        for b in bases {
+            assert!(!b.exists(), "{} removed with the executor", b.display());
+        }
     }
 
     #[test]
