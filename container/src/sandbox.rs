@@ -152,7 +152,10 @@ impl Tree {
         match self {
             Tree::Group(g) => g.kill(),
             Tree::Uid(id) => kill_uid(*id),
-            Tree::Tag(tag) => kill_tagged(tag),
+            Tree::Tag(tag) => {
+                kill_tagged(tag);
+                reaper::sweep(pgid);
+            }
         }
     }
 
@@ -213,6 +216,112 @@ impl Tree {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         None
+    }
+}
+
+/// The tag mode's second net: the executor is a child subreaper ([`reaper::enable`]), so that
+/// orphans of its runs — double-forked or `setsid` daemons, even ones that scrubbed their
+/// environment — become its children instead of init's. When a run ends and no other run is in
+/// flight, every descendant of the executor is one of that run's leftovers and is killed, and the
+/// zombies it adopted are reaped (tokio reaps only its own children, by pid).
+pub mod reaper {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    static ENABLED: AtomicBool = AtomicBool::new(false);
+    /// Main pids of the runs in flight. Spawning and sweeping hold this lock, so a sweep never
+    /// meets a child that was just forked, nor reaps one that tokio is waiting for.
+    static IN_FLIGHT: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+    /// Makes this process a child subreaper (Linux ≥ 3.4).
+    pub fn enable() {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
+            ENABLED.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Spawns `cmd` and records its pid as in flight, under the lock.
+    pub fn spawn(cmd: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        let mut live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn()?;
+        live.push(child.id().unwrap_or(0) as i32);
+        Ok(child)
+    }
+
+    /// Removes a run from the in-flight list when it is dropped (the run's end, or its failure).
+    pub struct InFlight(pub i32);
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            let mut live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+            live.retain(|p| *p != self.0);
+        }
+    }
+
+    /// (pid, parent pid, is a zombie) of every process, from /proc/*/stat.
+    fn processes() -> Vec<(i32, i32, bool)> {
+        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+        dir.flatten()
+            .filter_map(|e| {
+                let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+                let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+                let state = rest.next()?;
+                let ppid = rest.next()?.parse().ok()?;
+                Some((pid, ppid, state == "Z"))
+            })
+            .collect()
+    }
+
+    /// Kills every descendant of this process but the run's main child `main` (its caller kills
+    /// and reaps that one), and reaps adopted zombies — only when `main`'s run is the only one in
+    /// flight; up to 2 s.
+    pub fn sweep(main: i32) {
+        if !ENABLED.load(Ordering::SeqCst) {
+            return;
+        }
+        let live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if live.iter().any(|p| *p != main) {
+            return;
+        }
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        let until = Instant::now() + Duration::from_secs(2);
+        loop {
+            let procs = processes();
+            let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+            for (pid, ppid, _) in &procs {
+                children.entry(*ppid).or_default().push(*pid);
+            }
+            let mut stack = vec![me];
+            let mut alive = 0;
+            while let Some(p) = stack.pop() {
+                for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+                    stack.push(c);
+                    let zombie = procs.iter().any(|(pid, _, z)| *pid == c && *z);
+                    if c == main {
+                        continue;
+                    }
+                    if zombie && p == me {
+                        // An adopted orphan that died: ours to reap (not tokio's: it is not `main`).
+                        // SAFETY: waitpid on a zombie child of ours, without blocking.
+                        unsafe { libc::waitpid(c, std::ptr::null_mut(), libc::WNOHANG) };
+                    } else if !zombie {
+                        // SAFETY: kill(2) on a descendant of this process.
+                        unsafe { libc::kill(c, libc::SIGKILL) };
+                        alive += 1;
+                    }
+                }
+            }
+            if alive == 0 || Instant::now() > until {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -397,8 +506,9 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
+    let mut child = reaper::spawn(&mut cmd)?;
     let pgid = child.id().unwrap_or(0) as i32;
+    let _in_flight = reaper::InFlight(pgid);
     let over = Arc::new(AtomicBool::new(false));
     let notify = Arc::new(Notify::new());
     let stdout = child.stdout.take().expect("piped");

@@ -33,10 +33,11 @@ fn failpoint_pause(name: &str) -> Option<Duration> {
     v.split(',').any(|f| f == name).then(|| Duration::from_secs(5))
 }
 
-/// The strongest containment the configuration allows and the machine offers.
+/// The strongest containment the configuration allows and the machine offers. The tag mode also
+/// makes this process a child subreaper (for the whole process: one executor, one mode).
 fn resolve_kill_mode(config: &Config, is_root: bool) -> std::io::Result<sandbox::KillMode> {
     let detect = || Cgroups::detect(&cgroup::name_for(&config.work_root));
-    Ok(match config.kill_mode {
+    let mode = match config.kill_mode {
         KillSetting::Cgroup => sandbox::KillMode::Cgroup(Arc::new(
             detect().map_err(|e| std::io::Error::other(format!("EDGERUN_KILL_MODE=cgroup, but cgroups cannot be used here: {e}")))?,
         )),
@@ -49,7 +50,11 @@ fn resolve_kill_mode(config: &Config, is_root: bool) -> std::io::Result<sandbox:
         },
         KillSetting::Uid if is_root => sandbox::KillMode::Uid,
         KillSetting::Uid | KillSetting::Tag => sandbox::KillMode::Tag,
-    })
+    };
+    if matches!(mode, sandbox::KillMode::Tag) {
+        sandbox::reaper::enable();
+    }
+    Ok(mode)
 }
 
 /// Session ids: `[A-Za-z0-9_-]{1,64}`.

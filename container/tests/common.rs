@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 use edgerun_executor::config::Config;
 use edgerun_executor::session::Sessions;
-use edgerun_protocol::{Install, Language, RunRequest, RunResult};
+use edgerun_protocol::{Install, KilledBy, Language, RunRequest, RunResult};
+use std::time::Instant;
 use std::sync::Once;
 
 static ENV: Once = Once::new();
@@ -58,4 +59,30 @@ impl Fixture {
         let (answer, _tar) = self.sessions.run(sid, req).await.expect("run accepted");
         answer.result
     }
+}
+
+/// A run that starts a background child, a `setsid` child, a double-forked grandchild and a
+/// double-forked `setsid` grandchild with an emptied environment (no tag to find it by), then
+/// times out: the answer comes within a generous bound of the timeout, none of them survives, and
+/// the session runs normally afterwards.
+pub async fn timeout_kills_everything(f: Fixture, sid: &str) {
+    let started = Instant::now();
+    let mark = format!("{}", 300 + std::process::id() % 100 + sid.len() as u32);
+    let code = format!("sleep {mark}0 & setsid sleep {mark}1 & (sleep {mark}2 &) ; (setsid env -i sleep {mark}3 &) ; echo started; sleep 600");
+    let r = f.run(sid, Language::Bash, &code, |q| q.timeout_secs = 1).await;
+    let took = started.elapsed();
+    assert_eq!(r.killed_by, Some(KilledBy::Timeout));
+    assert!(r.timed_out);
+    assert_eq!(r.signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(r.exit_code, 128 + 9);
+    assert_eq!(r.stdout, "started\n");
+    assert!(took.as_secs_f64() < 4.0, "answer within a generous bound of the 1 s timeout, took {took:?}");
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    for s in ["0", "1", "2", "3"].map(|d| format!("sleep {mark}{d}")) {
+        assert!(!ps.lines().any(|l| l.trim() == s), "{s} survived the timeout");
+    }
+    // The session stays usable.
+    let r = f.run(sid, Language::Bash, "echo next", |_| {}).await;
+    assert_eq!(r.stdout, "next\n");
 }

@@ -92,28 +92,6 @@ async fn user_code_gets_a_scratch_environment() {
     }
 }
 
-async fn timeout_kills_everything(f: common::Fixture, sid: &str) {
-    let started = Instant::now();
-    let mark = format!("{}", 300 + std::process::id() % 100 + sid.len() as u32);
-    let code = format!("sleep {mark}0 & setsid sleep {mark}1 & (sleep {mark}2 &) ; echo started; sleep 600");
-    let r = f.run(sid, Language::Bash, &code, |q| q.timeout_secs = 1).await;
-    let took = started.elapsed();
-    assert_eq!(r.killed_by, Some(KilledBy::Timeout));
-    assert!(r.timed_out);
-    assert_eq!(r.signal.as_deref(), Some("SIGKILL"));
-    assert_eq!(r.exit_code, 128 + 9);
-    assert_eq!(r.stdout, "started\n");
-    assert!(took.as_secs_f64() < 4.0, "answer within a generous bound of the 1 s timeout, took {took:?}");
-    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    let ps = String::from_utf8_lossy(&ps.stdout);
-    for s in ["0", "1", "2"].map(|d| format!("sleep {mark}{d}")) {
-        assert!(!ps.lines().any(|l| l.trim() == s), "{s} survived the timeout");
-    }
-    // The session stays usable.
-    let r = f.run(sid, Language::Bash, "echo next", |_| {}).await;
-    assert_eq!(r.stdout, "next\n");
-}
-
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -143,7 +121,7 @@ fn cgroup_fixture() -> Option<common::Fixture> {
 #[tokio::test]
 async fn a_timeout_kills_grandchildren_and_setsid_children_in_cgroup_mode() {
     if let Some(f) = cgroup_fixture() {
-        timeout_kills_everything(f, "timeout-cgroup").await;
+        common::timeout_kills_everything(f, "timeout-cgroup").await;
     }
 }
 
@@ -151,15 +129,7 @@ async fn a_timeout_kills_grandchildren_and_setsid_children_in_cgroup_mode() {
 async fn a_timeout_kills_grandchildren_and_setsid_children_in_uid_mode() {
     let f = fixture_in(KillSetting::Uid);
     assert_eq!(f.sessions.isolation(), if is_root() { "uid" } else { "tag" });
-    timeout_kills_everything(f, "timeout-uid").await;
-}
-
-/// The fallback without root: processes are found by the run's tag instead of by uid.
-#[tokio::test]
-async fn a_timeout_kills_setsid_children_in_tag_mode_too() {
-    let f = fixture_in(KillSetting::Tag);
-    assert_eq!(f.sessions.isolation(), "tag");
-    timeout_kills_everything(f, "timeout-tag").await;
+    common::timeout_kills_everything(f, "timeout-uid").await;
 }
 
 /// A fork bomb and a memory hog are each ended by their own limit, named, well before the
