@@ -5,7 +5,7 @@ use crate::core::ids::{check_session_id, session_id_from_bytes};
 use crate::core::request::{parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, language, req_str};
 use crate::core::route::{parse as parse_route, percent_encode, Route};
 use crate::registry::client as registry;
-use crate::rpc::{internal, object_request, send};
+use crate::rpc::{internal, object_request, object_request_with, send};
 use crate::session::{error_response, json_response, now_rfc3339, random_bytes};
 use crate::session_files::MAX_UPLOAD_BYTES;
 use edgerun_protocol::ErrorCode;
@@ -137,8 +137,24 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::GetFile(sid, path) => forward(env, &sid, Method::Get, &format!("/file?path={}", percent_encode(&path)), &[]).await,
         Route::DeleteFile(sid, path) => forward(env, &sid, Method::Delete, &format!("/file?path={}", percent_encode(&path)), &[]).await,
         Route::PutFile(sid, path) => {
-            let body = read_body(&mut req, MAX_UPLOAD_BYTES).await?;
-            forward(env, &sid, Method::Put, &format!("/file?path={}", percent_encode(&path)), &body).await
+            let op = format!("/file?path={}", percent_encode(&path));
+            let declared = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
+            let (body, length) = match declared {
+                // A body of known length streams through to R2: no Worker or object holds it whole.
+                Some(len) if len <= MAX_UPLOAD_BYTES as u64 => match req.inner().body() {
+                    Some(stream) => (Some(stream.into()), len),
+                    None => (None, 0),
+                },
+                Some(_) => return Err(ApiError::new(ErrorCode::TooLarge, format!("a file may be at most {MAX_UPLOAD_BYTES} bytes"))),
+                // Chunked, without a length: read (bounded), then sent on with its length.
+                None => {
+                    let bytes = read_body(&mut req, MAX_UPLOAD_BYTES).await?;
+                    let len = bytes.len() as u64;
+                    (Some(js_sys::Uint8Array::from(bytes.as_slice()).into()), len)
+                }
+            };
+            let req = object_request_with(Method::Put, &op, &sid, body, "application/octet-stream", Some(length))?;
+            send(env, "SESSIONS", &sid, req).await
         }
         Route::Execute => {
             let body = read_body(&mut req, MAX_JSON_BODY).await?;

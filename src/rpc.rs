@@ -13,15 +13,28 @@ pub fn internal(e: worker::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("worker error: {e}"))
 }
 
+/// Header carrying an upload's length from the Worker to the object, whether its body arrives
+/// whole or as a stream.
+pub const LENGTH_HEADER: &str = "x-edgerun-length";
+
 /// Builds a request to an object (the host is ignored by the object).
 pub fn object_request(method: Method, path: &str, sid: &str, body: Option<&[u8]>, content_type: &str) -> ApiResult<Request> {
+    object_request_with(method, path, sid, body.map(|b| js_sys::Uint8Array::from(b).into()), content_type, None)
+}
+
+/// [`object_request`] with any body the runtime takes (bytes or a `ReadableStream`) and, for
+/// uploads, the body's length in [`LENGTH_HEADER`].
+pub fn object_request_with(method: Method, path: &str, sid: &str, body: Option<wasm_bindgen::JsValue>, content_type: &str, length: Option<u64>) -> ApiResult<Request> {
     let headers = Headers::new();
     let _ = headers.set(SESSION_HEADER, sid);
     let _ = headers.set("content-type", content_type);
+    if let Some(n) = length {
+        let _ = headers.set(LENGTH_HEADER, &n.to_string());
+    }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
     if let Some(b) = body {
-        init.with_body(Some(js_sys::Uint8Array::from(b).into()));
+        init.with_body(Some(b));
     }
     Request::new_with_init(&format!("https://object{path}"), &init).map_err(internal)
 }

@@ -96,7 +96,9 @@ impl DurableObject for SessionObject {
         let method = req.method();
         let url = req.url()?;
         let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
-        let body = req.bytes().await.unwrap_or_default();
+        // An upload's body is read by its handler, as a stream when it is large.
+        let is_upload = method == Method::Put && path == "/file";
+        let body = if is_upload { Vec::new() } else { req.bytes().await.unwrap_or_default() };
         if path != "/packs" {
             self.resume_interrupted_setup().await;
             self.sweep_once(&sid).await;
@@ -115,7 +117,7 @@ impl DurableObject for SessionObject {
             (Method::Get, "/files") => self.handle_list_files(),
             (Method::Get, "/packs") => self.handle_packs(),
             (Method::Get, "/file") => self.handle_get_file(&query("path").unwrap_or_default()).await,
-            (Method::Put, "/file") => self.handle_put_file(&sid, &query("path").unwrap_or_default(), body).await,
+            (Method::Put, "/file") => self.handle_put_file(&sid, &query("path").unwrap_or_default(), req).await,
             (Method::Delete, "/file") => self.handle_delete_file(&sid, &query("path").unwrap_or_default()).await,
             _ => Err(ApiError::not_found("no such session operation")),
         };

@@ -6,9 +6,12 @@ use crate::core::index::{listed_files, parents, upload_key, FileRow};
 use crate::core::shape::content_type;
 use crate::session::{now_rfc3339, random_hex, Answer, SessionObject};
 use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
-use worker::Method;
+use crate::rpc::LENGTH_HEADER;
+use futures_util::TryStreamExt;
 use serde_json::json;
-use worker::Range;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{FixedLengthStream, Method, Range};
 
 /// Largest upload.
 pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
@@ -80,9 +83,15 @@ impl SessionObject {
         Ok(Answer::Stream(stream, content_type(path)))
     }
 
-    pub(crate) async fn handle_put_file(&self, sid: &str, path: &str, body: Vec<u8>) -> ApiResult<Answer> {
+    /// Stores an upload as one R2 object. Up to [`PUSH_MAX_BYTES`] the body is read whole (and
+    /// pushed to a running executor); beyond, it streams into R2 with its declared length while
+    /// it is hashed, so memory stays flat whatever its size. A body that ends early or runs
+    /// over its length fails the R2 write, and nothing is committed.
+    pub(crate) async fn handle_put_file(&self, sid: &str, path: &str, mut req: worker::Request) -> ApiResult<Answer> {
         check_file_path(path)?;
-        if body.len() > MAX_UPLOAD_BYTES {
+        let declared = req.headers().get(LENGTH_HEADER).ok().flatten().and_then(|l| l.parse::<u64>().ok());
+        let len = declared.ok_or_else(|| ApiError::new(ErrorCode::Internal, "forwarded upload without its length"))?;
+        if len > MAX_UPLOAD_BYTES as u64 {
             return Err(ApiError::new(ErrorCode::TooLarge, format!("a file may be at most {MAX_UPLOAD_BYTES} bytes")));
         }
         let guard = self.queue.lock().await;
@@ -97,22 +106,43 @@ impl SessionObject {
                 return Err(ApiError::new(ErrorCode::Conflict, format!("{p:?} is a file, so {path:?} cannot be created below it")));
             }
         }
-        let total: u64 = rows.iter().filter(|r| r.entry.path != path).map(|r| r.entry.size).sum::<u64>() + body.len() as u64;
+        let total: u64 = rows.iter().filter(|r| r.entry.path != path).map(|r| r.entry.size).sum::<u64>() + len;
         if total > MAX_WORKSPACE_BYTES || rows.len() + 1 > MAX_WORKSPACE_FILES {
             return Err(ApiError::new(ErrorCode::TooLarge, "the workspace would exceed its limit of 1 GiB in 100,000 files"));
         }
         let now_ns = (js_sys::Date::now() as i64) * 1_000_000;
         let seq = self.with_store(|s| s.next_pack_seq())?;
         let key = upload_key(sid, seq, &random_hex()[..12]);
-        let size = body.len() as u64;
-        let hash = blake3::hash(&body).to_hex().to_string();
+        let size = len;
+        let stored = |e: worker::Error| ApiError::new(ErrorCode::Internal, format!("storing {path} in R2 failed: {e}"));
+        let short = |got: u64| ApiError::bad(format!("the upload ended after {got} of its {len} bytes"));
         // Small uploads also go to a running executor at once; large ones arrive with the next inject.
-        let content = (body.len() <= PUSH_MAX_BYTES).then(|| body.clone());
-        self.bucket()?
-            .put(key.clone(), body)
-            .execute()
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing {path} in R2 failed: {e}")))?;
+        let (hash, content) = if len <= PUSH_MAX_BYTES as u64 {
+            let body = req.bytes().await.map_err(|e| ApiError::bad(format!("unreadable upload: {e}")))?;
+            if body.len() as u64 != len {
+                return Err(short(body.len() as u64));
+            }
+            self.bucket()?.put(key.clone(), body.clone()).execute().await.map_err(stored)?;
+            (blake3::hash(&body).to_hex().to_string(), Some(body))
+        } else {
+            let hasher = Rc::new(RefCell::new((blake3::Hasher::new(), 0u64)));
+            let tap = hasher.clone();
+            let body = req.stream().map_err(|e| ApiError::bad(format!("unreadable upload: {e}")))?.map_ok(move |chunk| {
+                let mut t = tap.borrow_mut();
+                t.0.update(&chunk);
+                t.1 += chunk.len() as u64;
+                chunk
+            });
+            let put = self.bucket()?.put(key.clone(), FixedLengthStream::wrap(body, len)).execute().await;
+            let (hasher, got) = &*hasher.borrow();
+            match put {
+                Ok(_) if *got == len => {}
+                Ok(_) => return Err(short(*got)),
+                Err(_) if *got != len => return Err(short(*got)),
+                Err(e) => return Err(stored(e)),
+            }
+            (hasher.finalize().to_hex().to_string(), None)
+        };
         let mode = existing.map(|r| r.entry.mode).unwrap_or(0o644);
         let mut new_rows = vec![FileRow {
             entry: Entry { path: path.to_string(), kind: EntryKind::File, mode, mtime_ns: now_ns, size, hash, target: None },
