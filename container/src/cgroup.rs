@@ -218,20 +218,21 @@ impl Cgroups {
                 Err(e) => errors.push(format!("v2 at {}: {e}", own_dir.display())),
             }
         }
-        let have = |hs: &[Hierarchy], f: fn(&Hierarchy) -> bool| hs.iter().any(f);
-        for (ctrl, dir, is) in [("memory", &at.v1_memory, true), ("pids", &at.v1_pids, false)] {
+        // v1 for whichever of memory and pids v2 does not provide.
+        for (ctrl, dir) in [("memory", &at.v1_memory), ("pids", &at.v1_pids)] {
+            let memory = ctrl == "memory";
             let Some(dir) = dir else { continue };
-            if (is && have(&hierarchies, |h| h.memory)) || (!is && have(&hierarchies, |h| h.pids)) {
+            if hierarchies.iter().any(|h: &Hierarchy| if memory { h.memory } else { h.pids }) {
                 continue;
             }
-            let h = Hierarchy { base: dir.join(&dir_name), v2: false, memory: is, pids: !is };
+            let h = Hierarchy { base: dir.join(&dir_name), v2: false, memory, pids: !memory };
             match h.make_base() {
                 Ok(()) => hierarchies.push(h),
                 Err(e) => errors.push(format!("v1 {ctrl} at {}: {e}", dir.display())),
             }
         }
         let cg = Cgroups { hierarchies };
-        if !have(&cg.hierarchies, |h| h.memory) || !have(&cg.hierarchies, |h| h.pids) {
+        if !cg.hierarchies.iter().any(|h| h.memory) || !cg.hierarchies.iter().any(|h| h.pids) {
             let why = if errors.is_empty() { "no memory and pids controllers are mounted".to_string() } else { errors.join("; ") };
             return Err(why);
         }

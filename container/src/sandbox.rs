@@ -135,6 +135,11 @@ fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
     if unsafe { libc::setrlimit(res, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
+/// [`usage_of_uid`] off the async threads (it reads all of /proc).
+async fn uid_usage(uid: u32) -> (u64, u64) {
+    tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0))
+}
+
 /// How one run's processes are found: its groups, its uid, or its tag.
 enum Tree {
     Group(RunGroup),
@@ -172,8 +177,7 @@ impl Tree {
                     }
                 }
                 Tree::Uid(id) => {
-                    let uid = id.uid;
-                    let (count, rss) = tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0));
+                    let (count, rss) = uid_usage(id.uid).await;
                     if count >= limits.max_processes {
                         return KilledBy::Processes;
                     }
@@ -202,8 +206,7 @@ impl Tree {
                     }
                 }
                 Tree::Uid(id) => {
-                    let uid = id.uid;
-                    let (count, _) = tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0));
+                    let (count, _) = uid_usage(id.uid).await;
                     if count >= limits.max_processes {
                         return Some(KilledBy::Processes);
                     }
@@ -292,17 +295,16 @@ pub mod reaper {
         let me = unsafe { libc::getpid() };
         let until = Instant::now() + Duration::from_secs(2);
         loop {
-            let procs = processes();
-            let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-            for (pid, ppid, _) in &procs {
-                children.entry(*ppid).or_default().push(*pid);
+            // parent → its children, each with whether it is a zombie
+            let mut children: HashMap<i32, Vec<(i32, bool)>> = HashMap::new();
+            for (pid, ppid, zombie) in processes() {
+                children.entry(ppid).or_default().push((pid, zombie));
             }
             let mut stack = vec![me];
             let mut alive = 0;
             while let Some(p) = stack.pop() {
-                for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+                for &(c, zombie) in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
                     stack.push(c);
-                    let zombie = procs.iter().any(|(pid, _, z)| *pid == c && *z);
                     if c == main {
                         continue;
                     }
