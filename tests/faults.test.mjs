@@ -42,29 +42,29 @@ async function afterKill(id, before, pending) {
   assert.deepEqual(next.json.data, { n: 1 });
 }
 
-test("executor killed in the middle of a run", async () => {
+/** Starts a run on a committed session (with the executor paused at `failpoint`, if given),
+ * kills the executor 1.5 s in, and checks what is left. */
+async function killedMidway(code, { failpoint, fresh = false } = {}) {
   const { id, before } = await committedSession();
-  const pending = run(id, { code: "import json, time\nopen('a.txt','w').write('v2')\njson.dump({'n': 2}, open('.session_data.json','w'))\ntime.sleep(30)" });
+  if (failpoint) await h.stack.restartExecutor({ fresh, extraEnv: { EDGERUN_FAILPOINT: failpoint } });
+  const pending = run(id, { code });
   await sleep(1500);
   await afterKill(id, before, pending);
+  return id;
+}
+
+test("executor killed in the middle of a run", async () => {
+  const id = await killedMidway("import json, time\nopen('a.txt','w').write('v2')\njson.dump({'n': 2}, open('.session_data.json','w'))\ntime.sleep(30)");
   const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
   assert.ok(!ps.includes(`${id}/ws/.sandbox/run/main.py`), "the run's processes were killed when the executor started again");
 });
 
 test("executor killed in the middle of an inject", async () => {
-  const { id, before } = await committedSession();
-  await h.stack.restartExecutor({ fresh: true, extraEnv: { EDGERUN_FAILPOINT: "inject-before-swap" } });
-  const pending = run(id, { code: "print('never')" });
-  await sleep(1500);
-  await afterKill(id, before, pending);
+  const id = await killedMidway("print('never')", { failpoint: "inject-before-swap", fresh: true });
   const root = join(h.stack.workRoot, id);
   assert.ok(!existsSync(join(root, "ws.new")) && !existsSync(join(root, "ws.old")), readdirSync(root).join(","));
 });
 
 test("executor killed in the middle of an extract", async () => {
-  const { id, before } = await committedSession();
-  await h.stack.restartExecutor({ fresh: false, extraEnv: { EDGERUN_FAILPOINT: "run-before-extract" } });
-  const pending = run(id, { code: "import json\nopen('a.txt','w').write('v2')\nopen('new.txt','w').write('x')\njson.dump({'n': 2}, open('.session_data.json','w'))" });
-  await sleep(1500);
-  await afterKill(id, before, pending);
+  await killedMidway("import json\nopen('a.txt','w').write('v2')\nopen('new.txt','w').write('x')\njson.dump({'n': 2}, open('.session_data.json','w'))", { failpoint: "run-before-extract" });
 });

@@ -61,7 +61,9 @@ impl Remote {
 }
 
 /// A comparable picture of a tree: kind, mode, mtime, content or link target per path.
-fn picture(root: &Path) -> BTreeMap<String, (EntryKind, u32, i64, Vec<u8>)> {
+type Picture = BTreeMap<String, (EntryKind, u32, i64, Vec<u8>)>;
+
+fn picture(root: &Path) -> Picture {
     let m = workspace::scan(root, None).unwrap();
     m.entries
         .into_values()
@@ -217,18 +219,23 @@ fn tar_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A session directory whose workspace holds one file, and the picture of that workspace.
+fn workspace_holding(name: &str, content: &str) -> (tempfile::TempDir, Dirs, Picture) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = Dirs::new(&tmp.path().join("s"));
+    fs::create_dir_all(&dirs.ws).unwrap();
+    fs::write(dirs.ws.join(name), content).unwrap();
+    let before = picture(&dirs.ws);
+    (tmp, dirs, before)
+}
+
 fn file_entry(path: &str, content: &[u8]) -> Entry {
     Entry { path: path.into(), kind: EntryKind::File, mode: 0o644, mtime_ns: 1_000_000_000, size: content.len() as u64, hash: blake3::hash(content).to_hex().to_string(), target: None }
 }
 
 #[test]
 fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("s");
-    let dirs = Dirs::new(&root);
-    fs::create_dir_all(&dirs.ws).unwrap();
-    fs::write(dirs.ws.join("keep.txt"), "precious").unwrap();
-    let before = picture(&dirs.ws);
+    let (tmp, dirs, before) = workspace_holding("keep.txt", "precious");
 
     let raw_header = |path: &[u8], kind: u8, link: &[u8], size: u64| {
         let mut h = tar::Header::new_old();
@@ -272,12 +279,7 @@ fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
 
 #[test]
 fn an_inject_interrupted_half_way_rolls_back_to_the_previous_version() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("s");
-    let dirs = Dirs::new(&root);
-    fs::create_dir_all(&dirs.ws).unwrap();
-    fs::write(dirs.ws.join("v1.txt"), "version one").unwrap();
-    let before = picture(&dirs.ws);
+    let (_tmp, dirs, before) = workspace_holding("v1.txt", "version one");
     // Crash after staging was half written.
     fs::create_dir_all(&dirs.staging).unwrap();
     fs::write(dirs.staging.join("partial"), "half").unwrap();
