@@ -56,7 +56,7 @@ async function killedMidway(code, { failpoint, fresh = false } = {}) {
 test("executor killed in the middle of a run", async () => {
   const id = await killedMidway("import json, time\nopen('a.txt','w').write('v2')\njson.dump({'n': 2}, open('.session_data.json','w'))\ntime.sleep(30)");
   const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
-  assert.ok(!ps.includes(`${id}/ws/.sandbox/run/main.py`), "the run's processes were killed when the executor started again");
+  assert.ok(!ps.includes(`${id}/code/main.py`), "the run's processes were killed when the executor started again");
 });
 
 test("executor killed in the middle of an inject", async () => {

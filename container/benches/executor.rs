@@ -180,7 +180,7 @@ fn main() {
     let json_out = std::env::args().any(|a| a == "--json");
     let quick = std::env::args().any(|a| a == "--quick");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let work = tempfile::Builder::new().prefix("edgerun-bench-").tempdir_in("/tmp").expect("tempdir");
+    let work = tempfile::Builder::new().prefix("edgerun-bench-").tempdir_in("/var/tmp").expect("tempdir");
     let config = Config::for_root(&work.path().join("root"));
     let python = config.runtimes.python.clone();
     let sessions = Arc::new(Sessions::new(config).expect("sessions"));

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod cgroup;
 pub mod config;
+pub mod confine;
 pub mod error;
 pub mod lang;
 pub mod sandbox;

@@ -30,6 +30,12 @@ async fn serve() {
             std::process::exit(2);
         }
     };
+    if config.secret.is_none() && std::env::var("EDGERUN_ALLOW_NO_SECRET").as_deref() != Ok("1") {
+        // Anything that reaches the port — user code beside the executor, first of all — could
+        // run code as any session: without a secret the executor does not serve.
+        eprintln!("edgerun-executor: EDGERUN_SECRET is not set; refusing to serve an open API (EDGERUN_ALLOW_NO_SECRET=1 allows it for tests)");
+        std::process::exit(2);
+    }
     let listen = config.listen.clone();
     let sessions = match Sessions::new(config) {
         Ok(s) => Arc::new(s),

@@ -20,8 +20,10 @@
 
 use crate::cgroup::{Cgroups, RunGroup};
 use edgerun_protocol::KilledBy;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -75,6 +77,116 @@ pub struct Spawn {
     pub umask: u32,
     /// How the whole tree is found when it must die.
     pub kill_mode: KillMode,
+    /// The session's own `/tmp` and `/dev/shm`, mounted for the run in a mount namespace of its
+    /// own together with a `/proc` that shows only the user's processes (needs root).
+    pub private: Option<Private>,
+}
+
+/// A session's private directories, bound over `/tmp` and `/dev/shm` for its runs.
+#[derive(Debug, Clone)]
+pub struct Private {
+    pub tmp: PathBuf,
+    pub shm: PathBuf,
+}
+
+/// What the child does between fork and exec, prepared before the fork (no allocation after it).
+struct Prepared {
+    cwd: CString,
+    private: Option<(CString, CString)>,
+    identity: Option<Identity>,
+    umask: u32,
+    limits: Limits,
+    group_fds: Vec<i32>,
+}
+
+fn cstring(p: &Path) -> std::io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::other(format!("{} holds a NUL byte", p.display())))
+}
+
+fn check(rc: libc::c_int, what: &'static str) -> std::io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        let e = std::io::Error::last_os_error();
+        Err(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+    }
+}
+
+impl Prepared {
+    /// Called in the child between fork and exec; only async-signal-safe calls.
+    ///
+    /// Order matters: into the run's groups first (before anything can fork); the private mounts
+    /// while still root; limits; every descriptor beyond stdio marked close-on-exec; then the
+    /// uid switch (groups, gid, uid — all three ids, so none can be regained), and only then the
+    /// working directory, resolved with the user's authority.
+    fn enter(&self) -> std::io::Result<()> {
+        RunGroup::join(&self.group_fds)?;
+        // SAFETY: plain system calls on C strings prepared before the fork.
+        unsafe {
+            if let Some((tmp, shm)) = &self.private {
+                check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
+                let none = c"none".as_ptr();
+                check(libc::mount(none, c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()), "making mounts private")?;
+                check(libc::mount(tmp.as_ptr(), c"/tmp".as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), "binding /tmp")?;
+                check(libc::mount(shm.as_ptr(), c"/dev/shm".as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), "binding /dev/shm")?;
+                let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                check(libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, c"hidepid=invisible".as_ptr().cast()), "mounting /proc")?;
+            }
+            libc::setsid();
+            libc::umask(self.umask);
+        }
+        if self.group_fds.is_empty() {
+            // A per-process backstop above the watched limit, so that the watcher names the limit.
+            set_rlimit(libc::RLIMIT_DATA, self.limits.memory_bytes.saturating_mul(3) / 2)?;
+            // Above the watched limit, so that a fork bomb crosses it and is named, not just slowed.
+            set_rlimit(libc::RLIMIT_NPROC, self.limits.max_processes + 16)?;
+        }
+        set_rlimit(libc::RLIMIT_FSIZE, self.limits.file_size_bytes)?;
+        set_rlimit(libc::RLIMIT_NOFILE, self.limits.open_files)?;
+        set_rlimit(libc::RLIMIT_CORE, 0)?;
+        // SAFETY: as above.
+        unsafe {
+            // Whatever the executor inherited or opened stays out of user code (Linux ≥ 5.11;
+            // the executor's own descriptors are close-on-exec already).
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            if let Some(id) = self.identity {
+                check(libc::setgroups(0, std::ptr::null()), "setgroups")?;
+                check(libc::setresgid(id.gid, id.gid, id.gid), "setresgid")?;
+                check(libc::setresuid(id.uid, id.uid, id.uid), "setresuid")?;
+            }
+            check(libc::chdir(self.cwd.as_ptr()), "chdir to the working directory")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether runs can have private mounts here: a child does what a run's child would, on `dir`.
+pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
+    let (tmp, shm) = (dir.join("tmp"), dir.join("shm"));
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::create_dir_all(&shm)?;
+    let prepared = Prepared {
+        cwd: cstring(dir)?,
+        private: Some((cstring(&tmp)?, cstring(&shm)?)),
+        identity: None,
+        umask: 0o077,
+        limits: Limits::default(),
+        group_fds: Vec::new(),
+    };
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "test -r /proc/self/status && : > /tmp/probe && : > /dev/shm/probe"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // SAFETY: `enter` makes only async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(move || prepared.enter());
+    }
+    let out = cmd.output()?;
+    let landed = tmp.join("probe").exists() && shm.join("probe").exists();
+    let _ = std::fs::remove_dir_all(dir);
+    if out.status.success() && landed {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("a probe run could not use private mounts ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())))
+    }
 }
 
 /// How every process of a run is found when it must die.
@@ -470,9 +582,22 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         (KillMode::Uid, Some(id)) => Tree::Uid(id),
         _ => Tree::Tag(tag.clone()),
     };
+    let prepared = Prepared {
+        cwd: cstring(&spec.cwd)?,
+        private: match &spec.private {
+            Some(p) => Some((cstring(&p.tmp)?, cstring(&p.shm)?)),
+            None => None,
+        },
+        identity: spec.identity,
+        umask: spec.umask,
+        limits,
+        group_fds: match &tree {
+            Tree::Group(g) => g.join_fds(),
+            _ => Vec::new(),
+        },
+    };
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
-        .current_dir(&spec.cwd)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .env(RUN_TAG_VAR, &tag)
@@ -480,33 +605,9 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(id) = spec.identity {
-        cmd.gid(id.gid).uid(id.uid);
-    }
-    let umask = spec.umask;
-    let group_fds = match &tree {
-        Tree::Group(g) => g.join_fds(),
-        _ => Vec::new(),
-    };
-    let in_groups = !group_fds.is_empty();
-    // SAFETY: only async-signal-safe calls (write, setsid, umask, setrlimit) between fork and exec.
+    // SAFETY: `enter` makes only async-signal-safe calls between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            // First, before anything can fork: into the run's groups.
-            RunGroup::join(&group_fds)?;
-            libc::setsid();
-            libc::umask(umask);
-            if !in_groups {
-                // A per-process backstop above the watched limit, so that the watcher names the limit.
-                set_rlimit(libc::RLIMIT_DATA, limits.memory_bytes.saturating_mul(3) / 2)?;
-                // Above the watched limit, so that a fork bomb crosses it and is named, not just slowed.
-                set_rlimit(libc::RLIMIT_NPROC, limits.max_processes + 16)?;
-            }
-            set_rlimit(libc::RLIMIT_FSIZE, limits.file_size_bytes)?;
-            set_rlimit(libc::RLIMIT_NOFILE, limits.open_files)?;
-            set_rlimit(libc::RLIMIT_CORE, 0)?;
-            Ok(())
-        });
+        cmd.pre_exec(move || prepared.enter());
     }
     let mut child = reaper::spawn(&mut cmd)?;
     let pgid = child.id().unwrap_or(0) as i32;

@@ -8,23 +8,74 @@
 
 use crate::cgroup::{self, Cgroups};
 use crate::config::{Config, KillSetting};
+use crate::confine::{self, as_user};
 use crate::error::{AppError, AppResult};
 use crate::lang::{self, Ctx, Step};
 use crate::sandbox::{self, Identity, Spawn};
-use crate::workspace::{self, Dirs, InjectLimits, Manifest, Owner};
+use crate::workspace::{self, Dirs, InjectLimits, Manifest};
 use edgerun_protocol::{
     ApplyRequest, Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, DATA_FILE, MAX_DATA_BYTES,
 };
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Sandbox uids one executor hands out, from its base.
-pub const UID_BLOCK: u32 = 1000;
+/// Sandbox uids one executor hands out, from its base; never one twice (see [`UidCounter`]).
+pub const UID_BLOCK: u32 = 100_000;
+
+/// Hands out sandbox uids from `[base, base + UID_BLOCK)`, each at most once over the life of the
+/// work root: the high-water mark is written (and synced) before a uid is used, so a restarted
+/// executor never gives a new session the uid of a deleted one, whose files could linger
+/// wherever that uid could write.
+struct UidCounter {
+    mark: PathBuf,
+    base: u32,
+    next: Mutex<u32>,
+}
+
+impl UidCounter {
+    fn open(work_root: &Path, base: u32) -> std::io::Result<UidCounter> {
+        let mark = work_root.join(".uid-next");
+        let mut next = base;
+        if let Ok(s) = fs::read_to_string(&mark) {
+            next = next.max(s.trim().parse().map_err(|_| std::io::Error::other(format!("{} is not a number", mark.display())))?);
+        }
+        // Work roots written before the mark existed: continue after every uid on record.
+        for e in fs::read_dir(work_root)?.flatten() {
+            if let Some(u) = fs::read_to_string(e.path().join("uid")).ok().and_then(|s| s.trim().parse::<u32>().ok()) {
+                next = next.max(u + 1);
+            }
+        }
+        Ok(UidCounter { mark, base, next: Mutex::new(next) })
+    }
+
+    fn take(&self) -> AppResult<u32> {
+        let mut next = self.next.lock().expect("uid counter lock");
+        let uid = *next;
+        if uid >= self.base + UID_BLOCK {
+            return Err(AppError::new(
+                ErrorCode::SandboxUnavailable,
+                format!("this executor has handed out all of its {UID_BLOCK} sandbox uids (they are never reused); give it a new work root"),
+            ));
+        }
+        let tmp = self.mark.with_extension("tmp");
+        let mut f = fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, (uid + 1).to_string().as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &self.mark)?;
+        *next = uid + 1;
+        Ok(uid)
+    }
+}
+
+/// Where a session's runs may not keep a work root: the directories they get privately.
+fn under_private_mounts(p: &Path) -> bool {
+    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    p.starts_with("/tmp") || p.starts_with("/dev/shm") || p.starts_with("/proc")
+}
 
 /// Test-only pauses, named in `EDGERUN_FAILPOINT` (never set in the image): `inject-before-swap`
 /// and `run-before-extract` sleep so that a test can kill the executor at that point.
@@ -73,8 +124,11 @@ struct Slot {
 pub struct Sessions {
     pub config: Config,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
-    next_uid: AtomicU32,
+    uids: UidCounter,
     is_root: bool,
+    /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
+    /// user's processes (root with mount namespaces; probed at start).
+    private_mounts: bool,
     /// How runs are contained and killed, resolved once from the configuration and the machine.
     kill_mode: sandbox::KillMode,
 }
@@ -92,6 +146,7 @@ impl Sessions {
                 std::os::unix::fs::chown(d, Some(0), Some(config.sandbox_gid))?;
                 fs::set_permissions(d, fs::Permissions::from_mode(0o2775))?;
             }
+            std::os::unix::fs::chown(&config.work_root, Some(0), Some(0))?;
             fs::set_permissions(&config.work_root, fs::Permissions::from_mode(0o711))?;
             // Runs of a previous executor that died with it (SIGKILL) may still be running.
             let killed = sandbox::kill_uid_range(config.sandbox_uid_base, config.sandbox_uid_base + UID_BLOCK);
@@ -99,27 +154,36 @@ impl Sessions {
                 tracing::warn!(killed, "killed processes left by a previous executor");
             }
         }
-        let next_uid = AtomicU32::new(config.sandbox_uid_base);
-        // Keep uids stable across restarts: continue after the highest one already handed out.
-        if let Ok(rd) = fs::read_dir(&config.work_root) {
-            for e in rd.flatten() {
-                if let Ok(s) = fs::read_to_string(e.path().join("uid")) {
-                    if let Ok(u) = s.trim().parse::<u32>() {
-                        next_uid.fetch_max(u + 1, Ordering::SeqCst);
-                    }
+        let uids = UidCounter::open(&config.work_root, config.sandbox_uid_base)?;
+        let private_mounts = is_root
+            && match sandbox::private_mounts_work(&config.work_root.join(".probe")) {
+                Ok(()) if under_private_mounts(&config.work_root) => {
+                    return Err(std::io::Error::other(format!(
+                        "the work root {} lies under /tmp or /dev/shm, which every run gets privately: choose another (EDGERUN_WORK_ROOT)",
+                        config.work_root.display()
+                    )))
                 }
-            }
-        }
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "runs share the machine's /tmp, /dev/shm and /proc");
+                    false
+                }
+            };
         let kill_mode = resolve_kill_mode(&config, is_root)?;
-        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), next_uid, is_root, kill_mode })
+        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), uids, is_root, private_mounts, kill_mode })
     }
 
     /// How runs are contained, for logs and `/health`: `cgroup (v2 kill, v1 memory, v1 pids)`, `uid`, `tag`.
     pub fn isolation(&self) -> String {
-        match &self.kill_mode {
+        let mode = match &self.kill_mode {
             sandbox::KillMode::Cgroup(cg) => format!("cgroup ({})", cg.describe()),
             sandbox::KillMode::Uid => "uid".into(),
             sandbox::KillMode::Tag => "tag".into(),
+        };
+        if self.private_mounts {
+            format!("{mode}, private /tmp /dev/shm /proc")
+        } else {
+            mode
         }
     }
 
@@ -136,9 +200,18 @@ impl Sessions {
     }
 
     /// Brings a session's directories to a known state the first time it is touched.
+    ///
+    /// The session root is the runtime's (root, 0711: not listable), and so is `code/`, where
+    /// the run's code is written. The user's directories sit directly under it: `ws` (the
+    /// workspace), `home`, `tmp` and `shm` (its private `/tmp` and `/dev/shm`), and `stage`
+    /// (where uploads are written before they are renamed into place). User code can never
+    /// replace one of these names, only what is inside them.
     fn touch(&self, sid: &str, slot: &mut Slot) -> AppResult<()> {
         let root = self.root(sid);
-        fs::create_dir_all(&root)?;
+        if !root.exists() {
+            fs::create_dir(&root)?;
+            fs::set_permissions(&root, fs::Permissions::from_mode(if self.is_root { 0o711 } else { 0o700 }))?;
+        }
         if !slot.touched {
             let dirs = Dirs::new(&root);
             workspace::recover(&dirs)?;
@@ -150,7 +223,7 @@ impl Sessions {
                 let uid = match fs::read_to_string(&uid_file).ok().and_then(|s| s.trim().parse().ok()) {
                     Some(u) => u,
                     None => {
-                        let u = self.next_uid.fetch_add(1, Ordering::SeqCst);
+                        let u = self.uids.take()?;
                         fs::write(&uid_file, u.to_string())?;
                         u
                     }
@@ -159,22 +232,24 @@ impl Sessions {
             }
             slot.touched = true;
         }
-        let owner = self.owner(slot);
-        for d in ["ws", "home", "tmp"] {
+        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false)] {
             let p = root.join(d);
             if !p.exists() {
-                fs::create_dir_all(&p)?;
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o700))?;
-                if let Some(o) = owner {
-                    std::os::unix::fs::chown(&p, Some(o.uid), Some(o.gid))?;
+                fs::create_dir(&p)?;
+                match slot.identity.filter(|_| users) {
+                    Some(id) => std::os::unix::fs::chown(&p, Some(id.uid), Some(id.gid))?,
+                    None if self.is_root => std::os::unix::fs::chown(&p, Some(0), Some(0))?,
+                    None => {}
                 }
+                let mode = if users || !self.is_root { 0o700 } else { 0o711 };
+                fs::set_permissions(&p, fs::Permissions::from_mode(mode))?;
             }
         }
         Ok(())
     }
 
-    fn owner(&self, slot: &Slot) -> Option<Owner> {
-        slot.identity.map(|i| Owner { uid: i.uid, gid: i.gid })
+    fn private(&self, root: &Path) -> Option<sandbox::Private> {
+        self.private_mounts.then(|| sandbox::Private { tmp: root.join("tmp"), shm: root.join("shm") })
     }
 
     pub async fn version(&self, sid: &str) -> Option<String> {
@@ -198,7 +273,8 @@ impl Sessions {
         slot.version = None;
         let root = self.root(sid);
         let ws = root.join("ws");
-        let result = self.execute(&root, &ws, &req, slot.identity).await?;
+        let identity = slot.identity;
+        let result = self.execute(&root, &ws, &req, identity).await?;
         if req.restore_after {
             // The committed version is what stays; the Worker injects it again before the next run.
             return Ok((RunAnswer { result, delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() } }, None));
@@ -206,39 +282,50 @@ impl Sessions {
         if let Some(d) = failpoint_pause("run-before-extract") {
             tokio::time::sleep(d).await;
         }
-        let ws2 = ws.clone();
-        let out_path = root.join("delta.tar");
+        // The tar is made in the runtime's session root (a name user code cannot plant), then
+        // written, like every read of the workspace, with the session user's authority.
+        let mut file = unlinked_file(&root.join("delta.tar"))?;
         let (max_bytes, max_files) = (self.config.max_workspace_bytes, self.config.max_workspace_files);
-        let (manifest, built) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            let m = workspace::scan(&ws2, base.as_ref())?;
-            let total: u64 = m.entries.values().map(|e| e.size).sum();
-            if total > max_bytes || m.entries.len() as u64 > max_files {
-                return Ok((m, None));
-            }
-            let mut file = fs::File::options().read(true).write(true).create(true).truncate(true).open(&out_path)?;
-            fs::remove_file(&out_path)?;
-            let d = workspace::build_delta_to(&ws2, base.as_ref(), &m, &mut file)?;
-            std::io::Seek::rewind(&mut file)?;
-            Ok((m, Some((d, file))))
+        let scratch: Vec<PathBuf> = ["home", "tmp", "shm"].iter().map(|d| root.join(d)).collect();
+        let (manifest, unkept, scratch_use, built) = tokio::task::spawn_blocking(move || {
+            as_user(identity, move || -> std::io::Result<_> {
+                let (m, unkept) = workspace::scan_report(&ws, base.as_ref())?;
+                let scratch_use = scratch.iter().map(|d| confine::usage(d)).fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
+                let bytes = m.entries.values().map(|e| e.size).sum::<u64>() + unkept.bytes + scratch_use.0;
+                let count = m.entries.len() as u64 + unkept.count + scratch_use.1;
+                if bytes > max_bytes || count > max_files {
+                    return Ok((m, unkept, scratch_use, None));
+                }
+                let d = workspace::build_delta_to(&ws, base.as_ref(), &m, &mut file)?;
+                std::io::Seek::rewind(&mut file)?;
+                Ok((m, unkept, scratch_use, Some((d, file))))
+            })?
         })
         .await
         .map_err(AppError::internal)??;
-        let total: u64 = manifest.entries.values().map(|e| e.size).sum();
         let mut result = result;
+        if let Some(note) = unkept.note() {
+            result.stderr.push_str(&note);
+        }
         // A file that reached the file-size limit means a write was refused (Python, for one,
         // ignores SIGXFSZ and raises instead): the disk limit ended the run.
         if result.killed_by.is_none() && manifest.entries.values().any(|e| e.size >= self.config.limits.file_size_bytes) {
             result.killed_by = Some(edgerun_protocol::KilledBy::Disk);
         }
         let Some((delta, tar)) = built else {
+            let bytes = manifest.entries.values().map(|e| e.size).sum::<u64>() + unkept.bytes;
+            let count = manifest.entries.len() as u64 + unkept.count;
             result.stderr.push_str(&format!(
-                "\n[edgerun] the workspace holds {} bytes in {} entries, over the limit of {} bytes in {} entries: this run's changes are not kept\n",
-                total,
-                manifest.entries.len(),
+                "\n[edgerun] the session holds {} bytes in {} entries (workspace {bytes} in {count}; $HOME, /tmp and /dev/shm {} in {}), over the limit of {} bytes in {} entries: this run's changes are not kept and $HOME, /tmp and /dev/shm are emptied\n",
+                bytes + scratch_use.0,
+                count + scratch_use.1,
+                scratch_use.0,
+                scratch_use.1,
                 self.config.max_workspace_bytes,
                 self.config.max_workspace_files
             ));
             result.killed_by = result.killed_by.or(Some(edgerun_protocol::KilledBy::Disk));
+            self.empty_scratch(&root, identity).await?;
             return Ok((RunAnswer { result, delta: Delta { version: String::new(), ..Delta::default() } }, None));
         };
         slot.version = Some(manifest.version.clone());
@@ -247,13 +334,37 @@ impl Sessions {
         Ok((RunAnswer { result, delta }, Some(tar)))
     }
 
+    /// Empties the session's `$HOME`, `/tmp` and `/dev/shm` (as its user): they are scratch, and
+    /// over the session's limit they go first.
+    async fn empty_scratch(&self, root: &Path, identity: Option<Identity>) -> AppResult<()> {
+        let dirs: Vec<PathBuf> = ["home", "tmp", "shm"].iter().map(|d| root.join(d)).collect();
+        tokio::task::spawn_blocking(move || {
+            as_user(identity, move || -> std::io::Result<()> {
+                for d in dirs {
+                    for e in fs::read_dir(&d)?.flatten() {
+                        let p = e.path();
+                        if e.file_type()?.is_dir() { fs::remove_dir_all(&p)? } else { fs::remove_file(&p)? }
+                    }
+                }
+                Ok(())
+            })?
+        })
+        .await
+        .map_err(AppError::internal)??;
+        Ok(())
+    }
+
     async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>) -> AppResult<RunResult> {
-        let ctx = Ctx { ws, runtimes: &self.config.runtimes, shared: &self.shared() };
+        let code_dir = root.join("code");
+        let ctx = Ctx { ws, runtimes: &self.config.runtimes, shared: &self.shared(), code: &code_dir, identity };
         let data_path = ws.join(DATA_FILE);
+        let mut data_note = None;
         if let Some(data) = &req.data {
-            fs::write(&data_path, serde_json::to_vec(data).map_err(AppError::internal)?)?;
-            if let Some(i) = identity {
-                std::os::unix::fs::chown(&data_path, Some(i.uid), Some(i.gid))?;
+            let bytes = serde_json::to_vec(data).map_err(AppError::internal)?;
+            let p = data_path.clone();
+            // As the user, and unlinking whatever user code left at that name (a link, a FIFO).
+            if let Err(e) = as_user(identity, move || confine::replace_file(&p, &bytes, 0o600))? {
+                data_note = Some(format!("\n[edgerun] {DATA_FILE} could not be written ({e}): the previous data is kept\n"));
             }
         }
         let lang = req.language.unwrap_or(Language::Bash);
@@ -264,16 +375,16 @@ impl Sessions {
         let mut logs = Vec::new();
         let mut combined = RunResult::default();
         let started = std::time::Instant::now();
+        let private = self.private(root);
 
         // 1. Installs, each set once.
         let plan = lang::install_steps(&ctx, &req.install)?;
-        chown_sandbox_dir(ws, identity)?;
         for s in &plan.skipped {
             logs.push(format!("[{s}] requirements already installed"));
         }
         let mut install_ok = true;
         for step in &plan.steps {
-            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity).await?;
+            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private).await?;
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             logs.extend(text.lines().map(str::to_string));
             if out.exit_code != 0 || out.killed_by.is_some() {
@@ -285,14 +396,20 @@ impl Sessions {
             }
         }
         if install_ok {
-            for m in &plan.markers {
-                fs::create_dir_all(m.parent().expect("marker has a parent"))?;
-                fs::write(m, b"")?;
-            }
-            // 2. Setup commands, then the code.
+            let markers = plan.markers.clone();
+            as_user(identity, move || -> std::io::Result<()> {
+                for m in &markers {
+                    fs::create_dir_all(m.parent().expect("marker has a parent"))?;
+                    confine::replace_file(m, b"", 0o644)?;
+                }
+                Ok(())
+            })??;
+            // 2. Setup commands (each a script only the session's user can read, never a
+            // command line another process could see), then the code.
             let mut steps = Vec::new();
-            for c in &req.commands {
-                steps.push(Step::new(&self.config.runtimes.bash, ["-c".to_string(), c.clone()]));
+            for (i, c) in req.commands.iter().enumerate() {
+                let script = lang::write_code(&ctx, &format!("setup-{i}.sh"), c)?;
+                steps.push(Step::new(&self.config.runtimes.bash, [script.display().to_string()]));
             }
             if req.commands.is_empty() || !req.code.is_empty() {
                 if req.code.is_empty() && req.language.is_none() {
@@ -301,14 +418,16 @@ impl Sessions {
                     steps.extend(plugin.steps(&ctx, &req.code)?);
                 }
             }
-            chown_sandbox_dir(ws, identity)?;
             let mut stdout = String::new();
             let mut stderr = String::new();
             for step in &steps {
-                if step.skip_if_exists.as_ref().is_some_and(|p| p.exists()) {
-                    continue;
+                if let Some(p) = &step.skip_if_exists {
+                    let p = p.clone();
+                    if as_user(identity, move || fs::symlink_metadata(&p).is_ok())? {
+                        continue;
+                    }
                 }
-                let out = self.spawn(step, ws, &env, &req.env, req.stdin.as_bytes(), deadline, identity).await?;
+                let out = self.spawn(step, ws, &env, &req.env, req.stdin.as_bytes(), deadline, identity, &private).await?;
                 let r = outcome_to_result(out);
                 stdout.push_str(&r.stdout);
                 stderr.push_str(&r.stderr);
@@ -323,21 +442,15 @@ impl Sessions {
         }
         combined.logs = logs;
         combined.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        // 3. Data back.
-        if req.data.is_some() {
-            match fs::read(&data_path) {
-                Ok(bytes) if bytes.len() > MAX_DATA_BYTES => combined.stderr.push_str(&format!(
-                    "\n[edgerun] {DATA_FILE} is {} bytes, over the {MAX_DATA_BYTES}-byte limit: the previous data is kept\n",
-                    bytes.len()
-                )),
-                Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                    Ok(v) if v.is_object() => combined.data = Some(v),
-                    Ok(_) => combined.stderr.push_str(&format!("\n[edgerun] {DATA_FILE} does not hold a JSON object: the previous data is kept\n")),
-                    Err(e) => combined.stderr.push_str(&format!("\n[edgerun] {DATA_FILE} is not valid JSON ({e}): the previous data is kept\n")),
-                },
-                Err(_) => {}
+        if let Some(note) = data_note {
+            combined.stderr.push_str(&note);
+        } else if req.data.is_some() {
+            // 3. Data back: a regular file only, bounded, read as the user off the async threads.
+            match read_data(data_path, identity).await {
+                Ok(Some(v)) => combined.data = Some(v),
+                Ok(None) => {}
+                Err(note) => combined.stderr.push_str(&format!("\n[edgerun] {DATA_FILE} {note}: the previous data is kept\n")),
             }
-            let _ = fs::remove_file(&data_path);
         }
         Ok(combined)
     }
@@ -354,10 +467,11 @@ impl Sessions {
             }
         }
         path_dirs.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(String::from));
+        let tmp = if self.private_mounts { PathBuf::from("/tmp") } else { root.join("tmp") };
         let mut env = vec![
             ("PATH".to_string(), path_dirs.join(":")),
             ("HOME".to_string(), root.join("home").display().to_string()),
-            ("TMPDIR".to_string(), root.join("tmp").display().to_string()),
+            ("TMPDIR".to_string(), tmp.display().to_string()),
             ("LANG".to_string(), "C.UTF-8".to_string()),
         ];
         for name in &self.config.pass_env {
@@ -378,6 +492,7 @@ impl Sessions {
         stdin: &[u8],
         deadline: tokio::time::Instant,
         identity: Option<Identity>,
+        private: &Option<sandbox::Private>,
     ) -> AppResult<sandbox::Outcome> {
         let mut full_env = env.to_vec();
         full_env.extend(step.env.iter().cloned());
@@ -394,6 +509,7 @@ impl Sessions {
             identity,
             umask: step.umask,
             kill_mode: self.kill_mode.clone(),
+            private: private.clone(),
         };
         match sandbox::run(spec).await {
             Ok(o) => Ok(o),
@@ -417,13 +533,14 @@ impl Sessions {
             return Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {version}, caller expected {expect:?}")));
         }
         let ws = self.root(sid).join("ws");
-        let out_path = self.root(sid).join("snapshot.tar");
-        let (mut delta, tar) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            let mut file = fs::File::options().read(true).write(true).create(true).truncate(true).open(&out_path)?;
-            fs::remove_file(&out_path)?;
-            let d = workspace::build_delta_to(&ws, None, &base, &mut file)?;
-            std::io::Seek::rewind(&mut file)?;
-            Ok((d, file))
+        let mut file = unlinked_file(&self.root(sid).join("snapshot.tar"))?;
+        let identity = slot.identity;
+        let (mut delta, tar) = tokio::task::spawn_blocking(move || {
+            as_user(identity, move || -> std::io::Result<_> {
+                let d = workspace::build_delta_to(&ws, None, &base, &mut file)?;
+                std::io::Seek::rewind(&mut file)?;
+                Ok((d, file))
+            })?
         })
         .await
         .map_err(AppError::internal)??;
@@ -442,10 +559,12 @@ impl Sessions {
             return Err(AppError::new(ErrorCode::WorkspaceStale, "the executor holds no manifest for this session"));
         };
         slot.version = None;
-        let ws = self.root(sid).join("ws");
-        let owner = self.owner(&slot);
+        let (ws, stage) = (self.root(sid).join("ws"), self.root(sid).join("stage"));
+        let identity = slot.identity;
         let (put, delete) = (req.put.clone(), req.delete.clone());
-        tokio::task::spawn_blocking(move || workspace::apply_small(&ws, &put, &body, &delete, owner)).await.map_err(AppError::internal)??;
+        tokio::task::spawn_blocking(move || as_user(identity, move || workspace::apply_small(&ws, &stage, &put, &body, &delete)))
+            .await
+            .map_err(AppError::internal)???;
         for p in &req.delete {
             let prefix = format!("{p}/");
             base.entries.retain(|k, _| k != p && !k.starts_with(&prefix));
@@ -472,12 +591,19 @@ impl Sessions {
             max_total_bytes: self.config.max_workspace_bytes,
             max_entries: self.config.max_workspace_files,
         };
-        let owner = self.owner(&slot);
+        let identity = slot.identity;
         let manifest = req.manifest.clone();
         let segments = req.segments.clone();
         tokio::task::spawn_blocking(move || -> Result<(), workspace::SyncError> {
             workspace::recover(&dirs)?;
-            let applied = workspace::apply_full_from(&dirs.staging, &segments, &mut body, &manifest, limits, owner);
+            // The staging tree is made by the runtime in its session root and handed to the
+            // user; everything inside it is written with the user's authority.
+            fs::create_dir(&dirs.staging)?;
+            if let Some(id) = identity {
+                std::os::unix::fs::chown(&dirs.staging, Some(id.uid), Some(id.gid))?;
+            }
+            let staging = dirs.staging.clone();
+            let applied = as_user(identity, move || workspace::apply_full_from(&staging, &segments, &mut body, &manifest, limits))?;
             if let Err(e) = applied {
                 let _ = fs::remove_dir_all(&dirs.staging);
                 return Err(e);
@@ -523,23 +649,40 @@ fn release_free_memory() {
     }
 }
 
-/// Hands the runtime's directory (code files, Go module) to the sandbox user, who builds there.
-fn chown_sandbox_dir(ws: &Path, identity: Option<Identity>) -> std::io::Result<()> {
-    let Some(id) = identity else { return Ok(()) };
-    fn walk(p: &Path, id: Identity) -> std::io::Result<()> {
-        std::os::unix::fs::lchown(p, Some(id.uid), Some(id.gid))?;
-        if fs::symlink_metadata(p)?.is_dir() {
-            for e in fs::read_dir(p)? {
-                walk(&e?.path(), id)?;
-            }
-        }
-        Ok(())
+/// A new file at `path` (in the runtime's session root), unlinked at once: it lives as long as
+/// its handle.
+fn unlinked_file(path: &Path) -> std::io::Result<fs::File> {
+    let _ = fs::remove_file(path);
+    let file = fs::File::options().read(true).write(true).create_new(true).mode(0o600).open(path)?;
+    fs::remove_file(path)?;
+    Ok(file)
+}
+
+/// Reads the data file user code left: a regular file of at most [`MAX_DATA_BYTES`], never
+/// through a link, never blocking on a FIFO, as the session's user, off the async threads and
+/// within 5 s; the file is removed afterwards. `Err` carries the note for the run's stderr.
+async fn read_data(path: PathBuf, identity: Option<Identity>) -> Result<Option<serde_json::Value>, String> {
+    let read = tokio::task::spawn_blocking(move || {
+        as_user(identity, move || {
+            let r = confine::read_regular(&path, MAX_DATA_BYTES);
+            let _ = fs::remove_file(&path);
+            r
+        })
+    });
+    let bytes = match tokio::time::timeout(Duration::from_secs(5), read).await {
+        Err(_) => return Err("could not be read within 5 s".into()),
+        Ok(Err(e)) => return Err(format!("could not be read ({e})")),
+        Ok(Ok(Err(e))) => return Err(format!("could not be read ({e})")),
+        Ok(Ok(Ok(Err(confine::ReadRefused::TooLarge(n))))) => return Err(format!("is {n} bytes, over the {MAX_DATA_BYTES}-byte limit")),
+        Ok(Ok(Ok(Err(e)))) => return Err(e.to_string()),
+        Ok(Ok(Ok(Ok(None)))) => return Ok(None),
+        Ok(Ok(Ok(Ok(Some(b))))) => b,
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) if v.is_object() => Ok(Some(v)),
+        Ok(_) => Err("does not hold a JSON object".into()),
+        Err(e) => Err(format!("is not valid JSON ({e})")),
     }
-    let dir = ws.join(edgerun_protocol::SANDBOX_DIR);
-    if dir.exists() {
-        walk(&dir, id)?;
-    }
-    Ok(())
 }
 
 fn outcome_to_result(o: sandbox::Outcome) -> RunResult {

@@ -21,9 +21,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Where code files are written before a run: scratch, never part of the manifest.
-pub const SCRATCH_DIR: &str = ".sandbox/run";
-
 /// Files whose mtime lies within this window before the base scan are re-hashed.
 const MTIME_TRUST_WINDOW_NS: i64 = 2_000_000_000;
 
@@ -79,7 +76,7 @@ fn mtime_ns(md: &fs::Metadata) -> i64 {
 
 fn hash_file(path: &Path) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
-    let mut f = fs::File::open(path)?;
+    let mut f = crate::confine::open_regular(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf)?;
@@ -104,46 +101,123 @@ pub fn check_rel_path(p: &str) -> Result<(), SyncError> {
 }
 
 /// Whether a symlink at `link_path` (workspace-relative) with `target` resolves inside the
-/// workspace, lexically.
+/// workspace, lexically (no other link considered; see [`check_link`]).
 pub fn link_stays_inside(link_path: &str, target: &str) -> bool {
-    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
-        return false;
-    }
-    let mut depth: Vec<&str> = link_path.split('/').collect();
-    depth.pop();
-    for comp in Path::new(target).components() {
-        match comp {
-            Component::Normal(s) => depth.push(s.to_str().unwrap_or("\u{0}")),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if depth.pop().is_none() {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-    }
-    true
+    check_link(link_path, target, |_| None).is_ok()
 }
 
-/// Scans `root`, reusing hashes from `base` where size, mode and mtime prove a file unchanged.
+/// Checks a symlink by how it resolves, not by its text: walking `target` from the link's
+/// directory, it must never climb above the workspace and never pass *through* another link
+/// (`kind_of` tells what a workspace path is). Its last component may be a link: that link is
+/// checked on its own, so a chain resolves inside link by link. A chain such as `a -> .` with
+/// `b -> a/a/../..` is refused, though its text alone stays inside.
+pub fn check_link(link_path: &str, target: &str, kind_of: impl Fn(&str) -> Option<EntryKind>) -> Result<(), String> {
+    if target.is_empty() || target.starts_with('/') || target.contains('\0') || target.len() > 4096 {
+        return Err(format!("symlink {link_path} -> {target:?}: empty, absolute or too long"));
+    }
+    let mut at: Vec<&str> = link_path.split('/').collect();
+    at.pop();
+    let comps: Vec<Component> = Path::new(target).components().filter(|c| *c != Component::CurDir).collect();
+    for (i, comp) in comps.iter().enumerate() {
+        match comp {
+            Component::Normal(s) => {
+                at.push(s.to_str().unwrap_or("\u{0}"));
+                if i + 1 < comps.len() && kind_of(&at.join("/")) == Some(EntryKind::Symlink) {
+                    return Err(format!("symlink {link_path} -> {target}: passes through the link {}", at.join("/")));
+                }
+            }
+            Component::ParentDir => {
+                if at.pop().is_none() {
+                    return Err(format!("symlink {link_path} -> {target}: resolves outside the workspace"));
+                }
+            }
+            _ => return Err(format!("symlink {link_path} -> {target}: not a relative path")),
+        }
+    }
+    Ok(())
+}
+
+/// Links of `entries` that fail [`check_link`] against the others, with the reason.
+pub fn bad_links(entries: &BTreeMap<String, Entry>) -> Vec<(String, String)> {
+    let kind_of = |p: &str| entries.get(p).map(|e| e.kind);
+    entries
+        .values()
+        .filter(|e| e.kind == EntryKind::Symlink)
+        .filter_map(|e| check_link(&e.path, e.target.as_deref().unwrap_or(""), kind_of).err().map(|why| (e.path.clone(), why)))
+        .collect()
+}
+
+/// What a scan found but does not keep, and why; counted against the workspace limits all the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unkept {
+    /// (path as far as it can be shown, reason)
+    pub entries: Vec<(String, String)>,
+    pub bytes: u64,
+    pub count: u64,
+}
+
+impl Unkept {
+    fn add(&mut self, path: String, why: impl Into<String>, bytes: u64, count: u64) {
+        self.bytes += bytes;
+        self.count += count;
+        if self.entries.len() < 20 {
+            self.entries.push((path, why.into()));
+        }
+    }
+
+    /// One line per reason for the run's stderr, or nothing.
+    pub fn note(&self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut s = format!("\n[edgerun] {} entries ({} bytes) of the workspace are not kept:\n", self.count, self.bytes);
+        for (p, why) in &self.entries {
+            s.push_str(&format!("[edgerun]   {p}: {why}\n"));
+        }
+        Some(s)
+    }
+}
+
+/// [`scan_report`] without the report.
 pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
+    scan_report(root, base).map(|(m, _)| m)
+}
+
+/// Scans `root`, reusing hashes from `base` where size, mode and mtime prove a file unchanged,
+/// and reports what it cannot keep: names that are not UTF-8 (not representable on the wire),
+/// links that leave the workspace or pass through other links, entries the user made unreadable.
+/// Those still count against the limits (their bytes and entries are in [`Unkept`]).
+pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest, Unkept)> {
     let scanned_at_ns = now_ns();
     let mut entries = BTreeMap::new();
+    let mut unkept = Unkept::default();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
-        for item in fs::read_dir(&dir)? {
-            let item = item?;
-            let name = match item.file_name().into_string() {
-                Ok(n) => n,
-                Err(_) => continue, // not UTF-8: not representable on the wire
-            };
-            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            if path == DATA_FILE || path == SCRATCH_DIR {
+        let listing = match fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if !rel.is_empty() && e.kind() == io::ErrorKind::PermissionDenied => {
+                unkept.add(rel.clone(), "its contents cannot be read by the session's user", 0, 0);
                 continue;
             }
+            Err(e) => return Err(e),
+        };
+        for item in listing {
+            let item = item?;
             let full = item.path();
-            let md = fs::symlink_metadata(&full)?;
+            let Ok(md) = fs::symlink_metadata(&full) else { continue }; // gone since the listing
+            let name = match item.file_name().into_string() {
+                Ok(n) => n,
+                Err(raw) => {
+                    let shown = format!("{rel}/{}", raw.to_string_lossy());
+                    let (bytes, count) = if md.is_dir() { crate::confine::usage(&full) } else { (md.len(), 0) };
+                    unkept.add(shown.trim_start_matches('/').to_string(), "the name is not UTF-8", bytes, count + 1);
+                    continue;
+                }
+            };
+            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            if path == DATA_FILE {
+                continue;
+            }
             let ft = md.file_type();
             let mode = md.permissions().mode() & 0o7777;
             let mtime = mtime_ns(&md);
@@ -155,10 +229,10 @@ pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
                 stack.push((full, path));
             } else if ft.is_symlink() {
                 let target = fs::read_link(&full)?;
-                let Some(target) = target.to_str().map(str::to_string) else { continue };
-                if !link_stays_inside(&path, &target) {
-                    continue; // links leaving the workspace are not persisted
-                }
+                let Some(target) = target.to_str().map(str::to_string) else {
+                    unkept.add(path, "the link's target is not UTF-8", 0, 1);
+                    continue;
+                };
                 let hash = blake3::hash(target.as_bytes()).to_hex().to_string();
                 entries.insert(
                     path.clone(),
@@ -176,7 +250,11 @@ pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
                     Some(h) => h,
                     None => match hash_file(&full) {
                         Ok(h) => h,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) => continue,
+                        Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidData) => {
+                            unkept.add(path, "the session's user cannot read it", size, 1);
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     },
                 };
@@ -188,8 +266,13 @@ pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
             // sockets, fifos and devices are not persisted
         }
     }
+    // Links are judged by how they resolve, against the whole tree; refused ones are not kept.
+    for (path, why) in bad_links(&entries) {
+        entries.remove(&path);
+        unkept.add(path, why, 0, 1);
+    }
     let version = manifest_version(&entries);
-    Ok(Manifest { version, scanned_at_ns, entries })
+    Ok((Manifest { version, scanned_at_ns, entries }, unkept))
 }
 
 /// A version id derived from the content of a manifest.
@@ -250,7 +333,7 @@ pub fn build_delta_to<W: io::Write + io::Seek>(root: &Path, base: Option<&Manife
                 builder.append_link(&mut header, &e.path, e.target.as_deref().unwrap_or(""))?;
             }
             EntryKind::File => {
-                let file = fs::File::open(root.join(&e.path))?;
+                let file = crate::confine::open_regular(&root.join(&e.path))?;
                 if file.metadata()?.len() != e.size {
                     return Err(io::Error::other(format!("{} changed while being extracted", e.path)));
                 }
@@ -265,20 +348,6 @@ pub fn build_delta_to<W: io::Write + io::Seek>(root: &Path, base: Option<&Manife
     }
     let tar_len = if index.is_empty() { 0 } else { builder.into_inner()?.stream_position()? };
     Ok(Delta { base: base.map(|b| b.version.clone()), version: current.version.clone(), tar_len, entries: index, deleted })
-}
-
-/// Ownership applied to injected entries (the session's sandbox user), if any.
-#[derive(Debug, Clone, Copy)]
-pub struct Owner {
-    pub uid: u32,
-    pub gid: u32,
-}
-
-fn chown(path: &Path, owner: Option<Owner>) -> io::Result<()> {
-    if let Some(o) = owner {
-        std::os::unix::fs::lchown(path, Some(o.uid), Some(o.gid))?;
-    }
-    Ok(())
 }
 
 fn set_mtime(path: &Path, mtime_ns: i64, follow: bool) -> io::Result<()> {
@@ -304,9 +373,9 @@ fn set_symlink_mtime(path: &Path, mtime_ns: i64) -> io::Result<()> {
 /// Applies a full snapshot (the segments of a pack list, oldest first) into an empty `staging`
 /// directory, then checks it against `manifest`: files of the manifest must be present with the
 /// same size and hash; anything not in the manifest is removed; modes and mtimes are set last.
-pub fn apply_full(staging: &Path, segments: &[Segment], body: &[u8], manifest: &[Entry], limits: InjectLimits, owner: Option<Owner>) -> Result<(), SyncError> {
+pub fn apply_full(staging: &Path, segments: &[Segment], body: &[u8], manifest: &[Entry], limits: InjectLimits) -> Result<(), SyncError> {
     let mut reader = body;
-    apply_full_from(staging, segments, &mut reader, manifest, limits, owner)?;
+    apply_full_from(staging, segments, &mut reader, manifest, limits)?;
     if !reader.is_empty() {
         return refused("inject body is longer than its segments say");
     }
@@ -320,7 +389,6 @@ pub fn apply_full_from<R: Read>(
     body: &mut R,
     manifest: &[Entry],
     limits: InjectLimits,
-    owner: Option<Owner>,
 ) -> Result<(), SyncError> {
     if manifest.len() as u64 > limits.max_entries {
         return refused(format!("workspace has {} entries, the limit is {}", manifest.len(), limits.max_entries));
@@ -330,15 +398,7 @@ pub fn apply_full_from<R: Read>(
         return refused(format!("workspace holds {total} bytes, the limit is {}", limits.max_total_bytes));
     }
     let wanted: BTreeMap<&str, &Entry> = manifest.iter().map(|e| (e.path.as_str(), e)).collect();
-    for e in manifest {
-        check_rel_path(&e.path)?;
-        if e.path == DATA_FILE {
-            return refused("the data file is not part of a workspace snapshot");
-        }
-        if e.kind == EntryKind::Symlink && !link_stays_inside(&e.path, e.target.as_deref().unwrap_or("")) {
-            return refused(format!("symlink {} points outside the workspace", e.path));
-        }
-    }
+    check_manifest(manifest, &wanted)?;
     fs::create_dir_all(staging)?;
     for seg in segments {
         let len = match seg {
@@ -355,8 +415,7 @@ pub fn apply_full_from<R: Read>(
                 if wanted.get(path.as_str()).is_some_and(|e| e.kind == EntryKind::File) {
                     let full = staging.join(path);
                     ensure_parent_inside(staging, &full)?;
-                    let _ = fs::remove_file(&full);
-                    io::copy(&mut part, &mut fs::File::create(&full)?)?;
+                    io::copy(&mut part, &mut fresh_file(&full)?)?;
                 }
             }
         }
@@ -366,16 +425,22 @@ pub fn apply_full_from<R: Read>(
             return refused("inject body is shorter than its segments say");
         }
     }
-    // Directories and symlinks come from the manifest itself; files must have arrived.
+    // Directories and symlinks come from the manifest itself, links last so that nothing is ever
+    // created through one; files must have arrived.
+    for e in manifest.iter().filter(|e| e.kind == EntryKind::Dir) {
+        ensure_parent_inside(staging, &staging.join(&e.path).join("x"))?;
+    }
     for e in manifest {
         let full = staging.join(&e.path);
         match e.kind {
-            EntryKind::Dir => fs::create_dir_all(&full)?,
+            EntryKind::Dir => {}
             EntryKind::Symlink => {
-                if let Some(parent) = full.parent() {
-                    fs::create_dir_all(parent)?;
+                ensure_parent_inside(staging, &full)?;
+                match fs::symlink_metadata(&full) {
+                    Ok(md) if md.is_dir() => return refused(format!("symlink {} is also a directory", e.path)),
+                    Ok(_) => fs::remove_file(&full)?,
+                    Err(_) => {}
                 }
-                let _ = fs::remove_file(&full);
                 std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &full)?;
             }
             EntryKind::File => {
@@ -387,18 +452,17 @@ pub fn apply_full_from<R: Read>(
         }
     }
     remove_extras(staging, "", &wanted)?;
-    // Modes, owners, then mtimes deepest first so that directory times are not disturbed.
+    // Modes, then mtimes deepest first so that directory times are not disturbed. Owners need no
+    // change: the caller applies the snapshot as the session's user ([`crate::confine::as_user`]).
     let mut ordered: Vec<&Entry> = manifest.iter().collect();
     ordered.sort_by(|a, b| b.path.matches('/').count().cmp(&a.path.matches('/').count()).then(b.path.cmp(&a.path)));
     for e in ordered {
         let full = staging.join(&e.path);
-        chown(&full, owner)?;
         if e.kind != EntryKind::Symlink {
             fs::set_permissions(&full, fs::Permissions::from_mode(e.mode))?;
         }
         set_mtime(&full, e.mtime_ns, e.kind != EntryKind::Symlink)?;
     }
-    chown(staging, owner)?;
     Ok(())
 }
 
@@ -421,15 +485,51 @@ fn apply_tar<R: Read>(staging: &Path, tar_bytes: &mut R, wanted: &BTreeMap<&str,
                 }
                 let full = staging.join(&path);
                 ensure_parent_inside(staging, &full)?;
-                let _ = fs::remove_file(&full);
-                let mut out = fs::File::create(&full)?;
-                io::copy(&mut item, &mut out)?;
+                io::copy(&mut item, &mut fresh_file(&full)?)?;
             }
             tar::EntryType::Directory | tar::EntryType::Symlink => {} // created from the manifest
             other => return refused(format!("tar entry {path} has a refused type {other:?} (only files, directories and symlinks)")),
         }
     }
     Ok(())
+}
+
+/// Checks a snapshot's manifest as a whole before anything is written: paths, no duplicates, no
+/// data file, every entry's parent a directory of the manifest (so nothing is created through a
+/// link or a file), and every link resolving inside without passing through another.
+fn check_manifest(manifest: &[Entry], wanted: &BTreeMap<&str, &Entry>) -> Result<(), SyncError> {
+    if wanted.len() != manifest.len() {
+        return refused("the manifest names a path twice");
+    }
+    for e in manifest {
+        check_rel_path(&e.path)?;
+        if e.path == DATA_FILE {
+            return refused("the data file is not part of a workspace snapshot");
+        }
+        if let Some((parent, _)) = e.path.rsplit_once('/') {
+            if !wanted.get(parent).is_some_and(|p| p.kind == EntryKind::Dir) {
+                return refused(format!("{}: its parent {parent} is not a directory of the snapshot", e.path));
+            }
+        }
+        if (e.kind == EntryKind::Symlink) != e.target.is_some() {
+            return refused(format!("{}: only symlinks carry a target", e.path));
+        }
+    }
+    let by_path: BTreeMap<String, Entry> = manifest.iter().map(|e| (e.path.clone(), e.clone())).collect();
+    if let Some((_, why)) = bad_links(&by_path).into_iter().next() {
+        return refused(why);
+    }
+    Ok(())
+}
+
+/// A new file at `full`, whatever was at that name unlinked first (never opened through it).
+fn fresh_file(full: &Path) -> io::Result<fs::File> {
+    match fs::symlink_metadata(full) {
+        Ok(md) if md.is_dir() => return Err(io::Error::other(format!("{} is a directory", full.display()))),
+        Ok(_) => fs::remove_file(full)?,
+        Err(_) => {}
+    }
+    crate::confine::create_new(full, 0o600)
 }
 
 /// Creates the parents of `full`, refusing any parent that is not a real directory inside `root`.
@@ -464,11 +564,12 @@ fn remove_extras(dir: &Path, rel: &str, wanted: &BTreeMap<&str, &Entry>) -> io::
     Ok(())
 }
 
-/// Applies uploads and deletions to a live workspace: each file is written beside its target,
-/// checked against its entry, then renamed into place, so a file is either old or new, never
-/// half-written. Directories named by `put` entries are created first. The caller clears its
-/// version marker before and sets it after, so an interrupted apply is never taken for current.
-pub fn apply_small(ws: &Path, put: &[Entry], body: &[u8], delete: &[String], owner: Option<Owner>) -> Result<(), SyncError> {
+/// Applies uploads and deletions to a live workspace: each file is written under a fresh name in
+/// `stage` (a directory of the runtime's beside the workspace, never a name in the user's
+/// tree), checked against its entry, then renamed into place, so a file is either old or new,
+/// never half-written. Directories named by `put` entries are created first. The caller clears
+/// its version marker before and sets it after, so an interrupted apply is never taken for current.
+pub fn apply_small(ws: &Path, stage: &Path, put: &[Entry], body: &[u8], delete: &[String]) -> Result<(), SyncError> {
     let total: u64 = put.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum();
     if total != body.len() as u64 {
         return refused("apply body does not match the sizes of its files");
@@ -498,17 +599,19 @@ pub fn apply_small(ws: &Path, put: &[Entry], body: &[u8], delete: &[String], own
                 if blake3::hash(bytes).to_hex().as_str() != e.hash {
                     return refused(format!("content of {} does not match its hash", e.path));
                 }
-                let name = full.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-                let tmp = full.with_file_name(format!(".edgerun-tmp-{name}"));
-                fs::write(&tmp, bytes)?;
-                fs::set_permissions(&tmp, fs::Permissions::from_mode(e.mode))?;
-                chown(&tmp, owner)?;
-                set_mtime(&tmp, e.mtime_ns, true)?;
-                fs::rename(&tmp, &full)?;
+                let tmp = stage.join(format!("upload-{:016x}", rand_u64()));
+                let mut f = crate::confine::create_new(&tmp, 0o600)?;
+                io::Write::write_all(&mut f, bytes)?;
+                f.set_permissions(fs::Permissions::from_mode(e.mode))?;
+                f.set_modified(UNIX_EPOCH + std::time::Duration::from_nanos(e.mtime_ns.max(0) as u64))?;
+                drop(f);
+                if let Err(err) = fs::rename(&tmp, &full) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(err.into());
+                }
             }
             EntryKind::Symlink => unreachable!("refused above"),
         }
-        chown(&full, owner)?;
     }
     for p in delete {
         let full = ws.join(p);
@@ -520,6 +623,13 @@ pub fn apply_small(ws: &Path, put: &[Entry], body: &[u8], delete: &[String], own
         }
     }
     Ok(())
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom(2) into an 8-byte stack buffer.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 8, 0) };
+    u64::from_ne_bytes(b)
 }
 
 /// Paths of a session's directories under its root.

@@ -37,7 +37,7 @@ pub fn fixture() -> Fixture {
 
 pub fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     load_tool_env();
-    let dir = tempfile::Builder::new().prefix("edgerun-exec-").tempdir_in("/tmp").expect("tempdir");
+    let dir = tempfile::Builder::new().prefix("edgerun-exec-").tempdir_in("/var/tmp").expect("tempdir");
     let mut config = Config::for_root(dir.path());
     tweak(&mut config);
     let sessions = Sessions::new(config).expect("sessions");

@@ -128,7 +128,8 @@ async fn a_timeout_kills_grandchildren_and_setsid_children_in_cgroup_mode() {
 #[tokio::test]
 async fn a_timeout_kills_grandchildren_and_setsid_children_in_uid_mode() {
     let f = fixture_in(KillSetting::Uid);
-    assert_eq!(f.sessions.isolation(), if is_root() { "uid" } else { "tag" });
+    let want = if is_root() { "uid, private /tmp /dev/shm /proc" } else { "tag" };
+    assert_eq!(f.sessions.isolation(), want);
     common::timeout_kills_everything(f, "timeout-uid").await;
 }
 

@@ -54,7 +54,7 @@ impl Remote {
         }
         let manifest: Vec<Entry> = self.index.values().map(|(e, _)| e.clone()).collect();
         workspace::recover(&dirs).unwrap();
-        workspace::apply_full(&dirs.staging, &segments, &body, &manifest, LIMITS, None).unwrap();
+        workspace::apply_full(&dirs.staging, &segments, &body, &manifest, LIMITS).unwrap();
         workspace::swap_in(&dirs).unwrap();
         dirs
     }
@@ -262,7 +262,7 @@ fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
     ];
     for (what, tar, manifest) in cases {
         let segments = if tar.is_empty() { vec![] } else { vec![Segment::Tar { len: tar.len() as u64 }] };
-        let r = workspace::apply_full(&dirs.staging, &segments, &tar, &manifest, LIMITS, None);
+        let r = workspace::apply_full(&dirs.staging, &segments, &tar, &manifest, LIMITS);
         assert!(matches!(r, Err(workspace::SyncError::Refused(_))), "{what}: {r:?}");
         fs::remove_dir_all(&dirs.staging).ok();
         assert_eq!(picture(&dirs.ws), before, "{what} touched the workspace");
@@ -273,7 +273,7 @@ fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
         b.append_data(&mut h, "big", &[0u8; 10][..]).unwrap();
     });
     let tiny = InjectLimits { max_file_bytes: 5, ..LIMITS };
-    let r = workspace::apply_full(&dirs.staging, &[Segment::Tar { len: big.len() as u64 }], &big, &[file_entry("big", &[0u8; 10])], tiny, None);
+    let r = workspace::apply_full(&dirs.staging, &[Segment::Tar { len: big.len() as u64 }], &big, &[file_entry("big", &[0u8; 10])], tiny);
     assert!(matches!(r, Err(workspace::SyncError::Refused(_))), "oversize entry: {r:?}");
 }
 
@@ -297,13 +297,15 @@ fn an_inject_interrupted_half_way_rolls_back_to_the_previous_version() {
 #[test]
 fn small_applies_write_whole_files_and_refuse_bad_content() {
     let tmp = tempfile::tempdir().unwrap();
-    let ws = tmp.path();
+    let (ws, stage) = (&tmp.path().join("ws"), &tmp.path().join("stage"));
+    fs::create_dir(ws).unwrap();
+    fs::create_dir(stage).unwrap();
     fs::write(ws.join("keep.txt"), "keep").unwrap();
     fs::write(ws.join("gone.txt"), "gone").unwrap();
     let mut e = file_entry("a/b/new.txt", b"hello");
     e.mode = 0o755;
     e.mtime_ns = 1_500_000_000_000_000_000;
-    workspace::apply_small(ws, &[e.clone()], b"hello", &["gone.txt".to_string()], None).unwrap();
+    workspace::apply_small(ws, stage, &[e.clone()], b"hello", &["gone.txt".to_string()]).unwrap();
     assert_eq!(fs::read(ws.join("a/b/new.txt")).unwrap(), b"hello");
     let md = fs::metadata(ws.join("a/b/new.txt")).unwrap();
     assert_eq!(md.permissions().mode() & 0o777, 0o755);
@@ -317,7 +319,7 @@ fn small_applies_write_whole_files_and_refuse_bad_content() {
         ("escaping path", vec![file_entry("../x.txt", b"good")], b"good".to_vec(), vec![]),
         ("escaping delete", vec![], vec![], vec!["../keep.txt".to_string()]),
     ] {
-        let r = workspace::apply_small(ws, &entries, &body, &delete, None);
+        let r = workspace::apply_small(ws, stage, &entries, &body, &delete);
         assert!(matches!(r, Err(workspace::SyncError::Refused(_))), "{what}: {r:?}");
         assert_eq!(picture(ws), before, "{what} changed the workspace");
     }

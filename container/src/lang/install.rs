@@ -41,7 +41,8 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
     let ws = ctx.ws.display().to_string();
     let mut add = |name: &str, pkgs: &[String], step: Step| {
         let m = marker(ctx, name, pkgs);
-        if m.exists() {
+        let installed = crate::confine::as_user(ctx.identity, || std::fs::symlink_metadata(&m).is_ok_and(|md| md.is_file())).unwrap_or(false);
+        if installed {
             plan.skipped.push(name.to_string());
         } else {
             plan.steps.push(step);

@@ -1,6 +1,7 @@
 //! Language plugins: one module per language behind [`Plugin`], and the installers.
 //!
-//! A plugin decides where the code is written (always under `.sandbox/run/`), which steps run it
+//! A plugin decides where the code is written (always in the session's code directory, which the
+//! runtime owns and user code cannot write, beside the workspace), which steps run it
 //! (Go compiles first, keyed by a hash so a repeated program is not compiled again) and which
 //! environment it needs. Adding a language is one module and one line in [`plugin`].
 
@@ -15,6 +16,7 @@ mod typescript;
 pub use install::{check_specs, install_steps, InstallPlan};
 
 use crate::config::Runtimes;
+use crate::sandbox::Identity;
 use edgerun_protocol::Language;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,10 @@ pub struct Ctx<'a> {
     pub runtimes: &'a Runtimes,
     /// Executor-wide caches that are never persisted (Go build cache).
     pub shared: &'a Path,
+    /// Where the run's code files go: the runtime's directory, not writable by user code.
+    pub code: &'a Path,
+    /// The session's user, whose authority every file operation inside the workspace takes.
+    pub identity: Option<Identity>,
 }
 
 /// One process to start.
@@ -76,12 +82,15 @@ pub fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
     ]
 }
 
-/// Writes `code` to `.sandbox/run/<name>` and returns its absolute path.
+/// Writes `code` to `<code dir>/<name>`, a fresh file readable by the session's user only, and
+/// returns its absolute path. The directory is the runtime's (user code cannot plant a name in
+/// it), and the old file is unlinked rather than opened.
 pub fn write_code(ctx: &Ctx, name: &str, code: &str) -> io::Result<PathBuf> {
-    let dir = ctx.ws.join(".sandbox/run");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(name);
-    std::fs::write(&path, code)?;
+    let path = ctx.code.join(name);
+    let file = crate::confine::replace_file(&path, code.as_bytes(), 0o600)?;
+    if let Some(id) = ctx.identity {
+        std::os::unix::fs::fchown(&file, Some(id.uid), Some(id.gid))?;
+    }
     Ok(path)
 }
 
