@@ -9,9 +9,10 @@ const vars = process.env.API_TOKEN ? { API_TOKEN: process.env.API_TOKEN } : {};
 const stack = await startStack({
   port,
   stateDir: join(root, ".state/dev"),
-  workRoot: `/tmp/edgerun-dev-work-${port}`,
+  workRoot: `/var/tmp/edgerun-dev-work-${port}`,
   vars,
   quiet: false,
+  watch: true,
 });
 console.log(`edgerun is listening on http://localhost:${port} (executor at ${stack.executorUrl}), ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 console.log(`try: curl -s -X POST 'localhost:${port}/?session=demo' -d '{"plugin":"python","payload":{"code":"print(\\"Hello from the Edge!\\")"}}'`);

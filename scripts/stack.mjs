@@ -1,11 +1,17 @@
 // The local stack: the native executor on a free loopback port, then `wrangler dev` (local
 // Durable Objects and R2, containers disabled) pointed at it. Used by `npm run dev`, the
 // end-to-end tests and the benchmarks, so all three run the same thing.
+//
+// Containment of the stack itself (user code runs on this machine as sandbox uids):
+// - no secret on a command line: the executor gets EDGERUN_SECRET in its environment, wrangler
+//   its vars on stdin (scripts/wrangler-dev.mjs); /proc/<pid>/environ is readable by its uid only;
+// - wrangler's Local Explorer and local observability off, workerd's inspector off;
+// - the state directory is 0711 (sandbox uids traverse it to reach the executor's work root but
+//   cannot list it), the persist directory 0700, and wrangler runs under umask 077.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -64,7 +70,8 @@ export function buildExecutor(env = toolEnv()) {
  */
 export async function startExecutor({ bin, port, workRoot, secret, env = toolEnv(), fresh = false, extraEnv = {} }) {
   if (fresh) rmSync(workRoot, { recursive: true, force: true });
-  mkdirSync(workRoot, { recursive: true });
+  // The work root's mode is the executor's to set (0711: sandbox uids reach their own workspace).
+  mkdirSync(workRoot, { recursive: true, mode: 0o711 });
   const proc = spawn(bin, [], {
     cwd: root,
     env: { ...env, EDGERUN_LISTEN: `127.0.0.1:${port}`, EDGERUN_WORK_ROOT: workRoot, EDGERUN_SECRET: secret, ...extraEnv },
@@ -96,22 +103,34 @@ function stopProc(proc, signal = "SIGTERM") {
   });
 }
 
-/** Starts `wrangler dev` on `port` against the executor at `executorUrl`. */
-export async function startWrangler({ port, persistTo, executorUrl, secret, env = toolEnv(), vars = {}, quiet = true }) {
-  const inspector = await freePort();
-  const args = [
-    "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspector),
-    "--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", quiet ? "error" : "info",
-    "--var", `EXECUTOR_URL:${executorUrl}`, "--var", `EXECUTOR_SECRET:${secret}`,
-  ];
-  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const proc = spawn(join(root, "node_modules/.bin/wrangler"), args, {
+/** Environment of the dev server: the Local Explorer (which answers before the Worker's auth and
+ * reads and writes every R2 object) and local observability off, no metrics. */
+export function wranglerEnv(env = toolEnv()) {
+  return { ...env, EDGERUN_FAST_BUILD: "1", CI: "true", WRANGLER_SEND_METRICS: "false", X_LOCAL_EXPLORER: "false", X_LOCAL_OBSERVABILITY: "false" };
+}
+
+/** Vars that are secrets: handed to wrangler as secret bindings, never logged. */
+const SECRET_VARS = new Set(["EXECUTOR_SECRET", "API_TOKEN"]);
+
+/**
+ * Starts `wrangler dev` on `port` against the executor at `executorUrl` (scripts/wrangler-dev.mjs:
+ * vars on stdin, inspector off, umask 077). `persistTo` is made 0700.
+ */
+export async function startWrangler({ port, persistTo, executorUrl, secret, env = toolEnv(), vars = {}, quiet = true, watch = false }) {
+  mkdirSync(persistTo, { recursive: true, mode: 0o700 });
+  chmodSync(persistTo, 0o700);
+  const all = { EXECUTOR_URL: executorUrl, EXECUTOR_SECRET: secret, ...vars };
+  const plain = {};
+  const secrets = {};
+  for (const [k, v] of Object.entries(all)) (SECRET_VARS.has(k) ? secrets : plain)[k] = String(v);
+  const proc = spawn(process.execPath, [join(root, "scripts/wrangler-dev.mjs")], {
     cwd: root,
-    env: { ...env, EDGERUN_FAST_BUILD: "1", CI: "true", WRANGLER_SEND_METRICS: "false" },
-    stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
+    env: wranglerEnv(env),
+    stdio: ["pipe", quiet ? "ignore" : "inherit", "inherit"],
     detached: true,
   });
   proc.detachedGroup = true;
+  proc.stdin.end(JSON.stringify({ port, persistTo, vars: plain, secrets, logLevel: quiet ? "error" : "info", watch }));
   await waitFor(`http://127.0.0.1:${port}/health`, 240_000, proc, "wrangler dev");
   return proc;
 }
@@ -121,29 +140,41 @@ export async function startWrangler({ port, persistTo, executorUrl, secret, env 
  */
 export async function startStack(opts = {}) {
   const env = toolEnv();
-  const bin = opts.executorBin ?? buildExecutor(env);
+  // An external executor (`opts.executorUrl`): nothing is built or started for it.
+  const external = opts.executorUrl ?? null;
+  const bin = external ? null : (opts.executorBin ?? buildExecutor(env));
   const secret = opts.secret ?? randomBytes(24).toString("hex");
   const port = opts.port ?? (await freePort());
-  const executorPort = opts.executorPort ?? (await freePort());
-  const base = opts.stateDir ?? join(tmpdir(), `edgerun-stack-${port}`);
+  const executorPort = external ? null : (opts.executorPort ?? (await freePort()));
+  // Not under /tmp: every run gets a private /tmp, which would hide a work root kept there
+  // (the executor refuses one).
+  const base = opts.stateDir ?? join("/var/tmp", `edgerun-stack-${port}`);
   const workRoot = opts.workRoot ?? join(base, "executor");
   const persistTo = opts.persistTo ?? join(base, "wrangler");
-  const executorUrl = `http://127.0.0.1:${executorPort}`;
+  // Traversable, not listable: sandbox uids pass through it to the work root inside (when there
+  // is one), nobody but root lists or reads what else is there.
+  mkdirSync(base, { recursive: true, mode: 0o711 });
+  chmodSync(base, workRoot.startsWith(base + "/") ? 0o711 : 0o700);
+  const executorUrl = external ?? `http://127.0.0.1:${executorPort}`;
+  const startExec = (extraEnv) => startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh: true, extraEnv });
   const stack = {
     url: `http://127.0.0.1:${port}`,
+    port,
     executorUrl,
     secret,
+    base,
     persistTo,
     workRoot,
-    executor: await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh: true, extraEnv: opts.executorEnv }),
+    executor: external ? null : await startExec(opts.executorEnv),
     wrangler: null,
     async restartExecutor({ fresh = true, signal = "SIGKILL", extraEnv = {} } = {}) {
+      if (external) throw new Error("this stack uses an external executor");
       await stopProc(this.executor, signal);
       this.executor = await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh, extraEnv: { ...opts.executorEnv, ...extraEnv } });
     },
     async restartWrangler({ signal = "SIGTERM", vars = opts.vars } = {}) {
       await stopProc(this.wrangler, signal);
-      this.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars, quiet: opts.quiet ?? true });
+      this.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars, quiet: opts.quiet ?? true, watch: opts.watch });
     },
     async stop() {
       await Promise.all([stopProc(this.wrangler), stopProc(this.executor)]);
@@ -151,7 +182,7 @@ export async function startStack(opts = {}) {
     },
   };
   try {
-    stack.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars: opts.vars, quiet: opts.quiet ?? true });
+    stack.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars: opts.vars, quiet: opts.quiet ?? true, watch: opts.watch });
   } catch (e) {
     await stack.stop();
     throw e;

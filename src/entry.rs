@@ -4,6 +4,7 @@ use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::{check_session_id, session_id_from_bytes};
 use crate::core::request::{parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, language, req_str};
 use crate::core::route::{parse as parse_route, percent_encode, Route};
+use crate::core::web::{check_json_type, check_origin};
 use crate::registry::client as registry;
 use crate::rpc::{internal, object_request, object_request_with, send};
 use crate::session::{error_response, json_response, now_rfc3339, random_bytes};
@@ -37,9 +38,18 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-fn check_auth(req: &Request, env: &Env) -> ApiResult<()> {
+fn api_token(env: &Env) -> Option<String> {
     let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).or_else(|| env.var("API_TOKEN").ok().map(|v| v.to_string()));
-    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(()) };
+    token.filter(|t| !t.is_empty())
+}
+
+/// With a token: the bearer check. Open (no token): the cross-site check of `core::web`.
+fn check_auth(req: &Request, env: &Env) -> ApiResult<()> {
+    let Some(token) = api_token(env) else {
+        let origin = req.headers().get("origin").ok().flatten();
+        let url = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?;
+        return check_origin(origin.as_deref(), url.as_str());
+    };
     let given = req.headers().get("authorization").ok().flatten().unwrap_or_default();
     let given = given.strip_prefix("Bearer ").unwrap_or("");
     if constant_time_eq(given.as_bytes(), token.as_bytes()) {
@@ -47,6 +57,22 @@ fn check_auth(req: &Request, env: &Env) -> ApiResult<()> {
     } else {
         Err(ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)"))
     }
+}
+
+/// Reads a JSON route's body: refused unless declared `application/json` (when there is one),
+/// then as [`read_body`].
+async fn read_json(req: &mut Request) -> ApiResult<Vec<u8>> {
+    let headers = req.headers().clone();
+    let declared = headers.get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
+    let chunked = headers.get("transfer-encoding").ok().flatten().is_some();
+    let has_body = declared.map(|l| l > 0).unwrap_or(chunked);
+    check_json_type(headers.get("content-type").ok().flatten().as_deref(), has_body)?;
+    let body = read_body(req, MAX_JSON_BODY).await?;
+    // A body that arrived without a declared length or transfer coding is judged once read.
+    if !has_body {
+        check_json_type(headers.get("content-type").ok().flatten().as_deref(), !body.is_empty())?;
+    }
+    Ok(body)
 }
 
 /// Reads a body, refusing it before reading when its declared length is over the limit.
@@ -84,11 +110,11 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::Plugin => {
             let sid = query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
             check_session_id(&sid)?;
-            let spec = parse_plugin(&read_body(&mut req, MAX_JSON_BODY).await?)?;
+            let spec = parse_plugin(&read_json(&mut req).await?)?;
             forward(env, &sid, Method::Post, "/plugin", &serde_json::to_vec(&spec).expect("serializes")).await
         }
         Route::CreateSession => {
-            let mut spec = parse_create(&read_body(&mut req, MAX_JSON_BODY).await?)?;
+            let mut spec = parse_create(&read_json(&mut req).await?)?;
             let sid = spec.id.get_or_insert_with(new_session_id).clone();
             // Listed first, then created: a session that exists is never missing from the list.
             let added = registry::add(env, &sid, spec.language.as_str(), &now_rfc3339()).await?;
@@ -114,7 +140,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             Ok(resp)
         }
         Route::Run(sid) => {
-            let spec = parse_run(&read_body(&mut req, MAX_JSON_BODY).await?, None)?;
+            let spec = parse_run(&read_json(&mut req).await?, None)?;
             forward(env, &sid, Method::Post, "/run", &serde_json::to_vec(&spec).expect("serializes")).await
         }
         Route::Runs(sid) => {
@@ -122,7 +148,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, Method::Get, &format!("/runs?limit={limit}"), &[]).await
         }
         Route::Setup(sid) => {
-            let body = parse_object(&read_body(&mut req, MAX_JSON_BODY).await?)?;
+            let body = parse_object(&read_json(&mut req).await?)?;
             if !body.contains_key("setup") {
                 return Err(ApiError::invalid_field("`setup` is required"));
             }
@@ -130,7 +156,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, Method::Post, "/setup", &serde_json::to_vec(&spec).expect("serializes")).await
         }
         Route::Duplicate(sid) => {
-            let target = parse_duplicate(&read_body(&mut req, MAX_JSON_BODY).await?)?.unwrap_or_else(new_session_id);
+            let target = parse_duplicate(&read_json(&mut req).await?)?.unwrap_or_else(new_session_id);
             forward(env, &sid, Method::Post, "/duplicate", &serde_json::to_vec(&json!({"id": target})).expect("serializes")).await
         }
         Route::ListFiles(sid) => forward(env, &sid, Method::Get, "/files", &[]).await,
@@ -157,7 +183,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             send(env, "SESSIONS", &sid, req).await
         }
         Route::Execute => {
-            let body = read_body(&mut req, MAX_JSON_BODY).await?;
+            let body = read_json(&mut req).await?;
             let lang = language(req_str(&parse_object(&body)?, "language")?)?;
             let spec = parse_run(&body, Some(lang))?;
             let sid = format!("exec_{}", &new_session_id()[5..]);

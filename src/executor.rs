@@ -5,10 +5,13 @@
 //! backoff, then the caller gets a 503. A request that may already have run is never retried.
 
 use crate::core::error::{ApiError, ApiResult};
-use crate::core::lifecycle::{self, Health, Sandbox, Sleeper, READY_BUDGET};
+use crate::core::lifecycle::{self, Health, Sandbox, Sleeper, Startup, READY_BUDGET};
 use edgerun_protocol::{ErrorCode, SECRET_HEADER};
 use worker::{Container, Delay, Fetch, Headers, Method, Request, RequestInit};
 
+
+/// Bound of answers whose body only says how things went (health, apply, delete).
+pub const SMALL_ANSWER: usize = 64 * 1024;
 
 pub enum Target {
     Url(String),
@@ -18,6 +21,8 @@ pub enum Target {
 pub struct Executor {
     target: Target,
     secret: Option<String>,
+    /// The container's start options (containers only; refused when no secret is configured).
+    startup: Option<Startup>,
 }
 
 pub struct Answer {
@@ -39,7 +44,11 @@ pub fn js_stream(stream: impl futures_util::Stream<Item = worker::Result<Vec<u8>
 }
 
 impl Executor {
-    pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>) -> ApiResult<Executor> {
+    pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>, internet: Option<String>) -> ApiResult<Executor> {
+        let startup = match &container {
+            Some(_) => Some(lifecycle::startup(secret.as_deref(), internet.as_deref())?),
+            None => None,
+        };
         let target = match (container, url) {
             (Some(c), _) => Target::Container(c),
             (None, Some(u)) if !u.is_empty() => Target::Url(u.trim_end_matches('/').to_string()),
@@ -50,7 +59,7 @@ impl Executor {
                 ))
             }
         };
-        Ok(Executor { target, secret })
+        Ok(Executor { target, secret, startup })
     }
 
     fn request(&self, base: &str, method: Method, path: &str, body: Option<Body>, content_type: &str) -> ApiResult<Request> {
@@ -80,11 +89,12 @@ impl Executor {
         lifecycle::ensure_ready(&ContainerSandbox { exec: self, container: c }, &WorkerSleeper, READY_BUDGET).await
     }
 
-    /// Sends one request, once, and reads the whole answer.
-    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str) -> ApiResult<Answer> {
+    /// Sends one request, once, and reads the whole answer, refused past `limit` bytes (the
+    /// answer is untrusted: see `core::answer`).
+    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str, limit: usize) -> ApiResult<Answer> {
         let mut resp = self.fetch(method, path, body.map(Body::Bytes), content_type).await?;
         let status = resp.status_code();
-        let body = resp.bytes().await.map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("reading the sandbox's answer: {e}")))?;
+        let body = read_bounded(&mut resp, limit).await?;
         Ok(Answer { status, body })
     }
 
@@ -126,6 +136,35 @@ impl Executor {
     }
 }
 
+/// Reads an answer's body, failing (`sandbox_failed`) once it runs past `limit` bytes rather
+/// than holding whatever the sandbox chose to send.
+pub async fn read_bounded(resp: &mut worker::Response, limit: usize) -> ApiResult<Vec<u8>> {
+    use futures_util::StreamExt;
+    let failed = |m: String| ApiError::new(ErrorCode::SandboxFailed, m);
+    let mut stream = match resp.stream() {
+        Ok(s) => s,
+        Err(_) => return Ok(Vec::new()), // no body
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| failed(format!("reading the sandbox's answer: {e}")))?;
+        if out.len() + chunk.len() > limit {
+            return Err(failed(format!("the sandbox's answer runs past {limit} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// An error answer of the sandbox, read (bounded) and relayed with a bounded message.
+pub async fn error_from(resp: &mut worker::Response) -> ApiError {
+    let status = resp.status_code();
+    match read_bounded(resp, crate::core::answer::MAX_ERROR_BODY).await {
+        Ok(b) => crate::core::answer::sandbox_error(status, &b),
+        Err(e) => e,
+    }
+}
+
 /// The session's container as `core::lifecycle` sees it.
 struct ContainerSandbox<'a> {
     exec: &'a Executor,
@@ -137,16 +176,36 @@ impl Sandbox for ContainerSandbox<'_> {
         self.container.running()
     }
     fn start(&self) -> Result<(), String> {
-        self.container.start(None).map_err(|e| e.to_string())
+        let startup = self.exec.startup.as_ref().ok_or("no start options (no EXECUTOR_SECRET)")?;
+        start_container(self.container, startup)
     }
     async fn health(&self) -> Health {
-        match self.exec.send(Method::Get, "/health", None, "application/json").await {
+        match self.exec.send(Method::Get, "/health", None, "application/json", SMALL_ANSWER).await {
             Ok(a) if a.status == 200 => Health::Ready,
             Ok(a) if a.status >= 500 => Health::NotReady(format!("health answered {}", a.status)),
             Ok(a) => Health::Failed(format!("health answered {}", a.status)),
             Err(e) => lifecycle::classify(&e.message),
         }
     }
+}
+
+/// Calls the runtime's `container.start(options)` with a plain object: `env` must be a record of
+/// strings (workers-rs 0.8.7's `ContainerStartupOptions` hands over a JS `Map`, whose entries are
+/// not an object's properties, so the environment would arrive empty).
+fn start_container(container: &Container, startup: &Startup) -> Result<(), String> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let js_err = |e: JsValue| format!("{e:?}");
+    let env = js_sys::Object::new();
+    for (k, v) in &startup.env {
+        js_sys::Reflect::set(&env, &JsValue::from_str(k), &JsValue::from_str(v)).map_err(js_err)?;
+    }
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &JsValue::from_str("env"), &env).map_err(js_err)?;
+    js_sys::Reflect::set(&options, &JsValue::from_str("enableInternet"), &JsValue::from_bool(startup.enable_internet)).map_err(js_err)?;
+    let this: &JsValue = container.as_ref();
+    let start = js_sys::Reflect::get(this, &JsValue::from_str("start")).map_err(js_err)?;
+    let start = start.dyn_into::<js_sys::Function>().map_err(|_| "container.start is not a function".to_string())?;
+    start.call1(this, &options).map(|_| ()).map_err(js_err)
 }
 
 struct WorkerSleeper;

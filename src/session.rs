@@ -41,12 +41,15 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn json_response(status: u16, v: &Value) -> Result<Response> {
-    Ok(Response::from_json(v)?.with_status(status))
+    let resp = Response::from_json(v)?.with_status(status);
+    let _ = resp.headers().set("x-content-type-options", "nosniff");
+    Ok(resp)
 }
 
 pub fn error_response(e: &ApiError) -> Result<Response> {
     let resp = Response::ok(e.to_json())?.with_status(e.status());
     let _ = resp.headers().set("content-type", "application/json");
+    let _ = resp.headers().set("x-content-type-options", "nosniff");
     Ok(resp)
 }
 
@@ -72,7 +75,8 @@ struct Bundle {
 /// A handler's answer: JSON with a status, or raw bytes with a content type.
 pub enum Answer {
     Json(u16, Value),
-    Stream(worker::ByteStream, &'static str),
+    /// A file's bytes with its download headers (`core::web::download_headers`).
+    Stream(worker::ByteStream, Vec<(&'static str, String)>),
 }
 
 impl DurableObject for SessionObject {
@@ -123,9 +127,11 @@ impl DurableObject for SessionObject {
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
-            Ok(Answer::Stream(stream, ctype)) => {
+            Ok(Answer::Stream(stream, headers)) => {
                 let resp = Response::from_stream(stream)?;
-                let _ = resp.headers().set("content-type", ctype);
+                for (k, v) in headers {
+                    let _ = resp.headers().set(k, &v);
+                }
                 Ok(resp)
             }
             Err(e) => error_response(&e),
@@ -186,7 +192,8 @@ impl SessionObject {
             .map(|v| v.to_string())
             .or_else(|| self.env.var("EXECUTOR_SECRET").ok().map(|v| v.to_string()))
             .filter(|s| !s.is_empty());
-        crate::executor::Executor::new(self.state.container(), url, secret)
+        let internet = self.env.var("SANDBOX_INTERNET").ok().map(|v| v.to_string());
+        crate::executor::Executor::new(self.state.container(), url, secret, internet)
     }
 
     /// The session object of the API.
@@ -344,7 +351,7 @@ impl SessionObject {
         *self.store.borrow_mut() = None;
         self.release_packs(&packs).await;
         if let Ok(exec) = self.executor() {
-            let _ = exec.send(Method::Delete, &format!("/v1/sessions/{sid}"), None, "application/json").await;
+            let _ = exec.send(Method::Delete, &format!("/v1/sessions/{sid}"), None, "application/json", crate::executor::SMALL_ANSWER).await;
             exec.destroy().await;
         }
         Ok(())

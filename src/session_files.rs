@@ -4,6 +4,7 @@ use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::check_file_path;
 use crate::core::index::{listed_files, parents, upload_key, FileRow};
 use crate::core::shape::content_type;
+use crate::core::web::download_headers;
 use crate::session::{now_rfc3339, random_hex, Answer, SessionObject};
 use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
 use crate::rpc::LENGTH_HEADER;
@@ -15,9 +16,7 @@ use worker::{FixedLengthStream, Method, Range};
 
 /// Largest upload.
 pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
-/// Workspace bounds (the executor enforces the same after runs).
-pub const MAX_WORKSPACE_BYTES: u64 = 1024 * 1024 * 1024;
-pub const MAX_WORKSPACE_FILES: usize = 100_000;
+pub use crate::core::answer::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
 /// Uploads up to this size are pushed to a running executor right away.
 const PUSH_MAX_BYTES: usize = 8 * 1024 * 1024;
 
@@ -68,7 +67,7 @@ impl SessionObject {
         let row = self.find_file(path)?;
         if row.entry.size == 0 {
             let empty = futures_util::stream::empty::<worker::Result<Vec<u8>>>();
-            return Ok(Answer::Stream(worker::ByteStream::from(crate::executor::js_stream(empty)), content_type(path)));
+            return Ok(Answer::Stream(worker::ByteStream::from(crate::executor::js_stream(empty)), download_headers(path, content_type(path))));
         }
         let obj = self
             .bucket()?
@@ -80,7 +79,7 @@ impl SessionObject {
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("the pack holding {path} is missing")))?;
         // Streamed through: a large file is never held in the object's memory.
         let stream = obj.body().ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty pack body"))?.stream().map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?;
-        Ok(Answer::Stream(stream, content_type(path)))
+        Ok(Answer::Stream(stream, download_headers(path, content_type(path))))
     }
 
     /// Stores an upload as one R2 object. Up to [`PUSH_MAX_BYTES`] the body is read whole (and
@@ -112,7 +111,7 @@ impl SessionObject {
         }
         let now_ns = (js_sys::Date::now() as i64) * 1_000_000;
         let seq = self.with_store(|s| s.next_pack_seq())?;
-        let key = upload_key(sid, seq, &random_hex()[..12]);
+        let key = upload_key(sid, seq, &random_hex());
         let size = len;
         let stored = |e: worker::Error| ApiError::new(ErrorCode::Internal, format!("storing {path} in R2 failed: {e}"));
         let short = |got: u64| ApiError::bad(format!("the upload ended after {got} of its {len} bytes"));
@@ -181,7 +180,7 @@ impl SessionObject {
             return;
         }
         let req = ApplyRequest { expect_version: expect, version: version.to_string(), put, delete };
-        let _ = exec.send(Method::Post, &format!("/v1/sessions/{sid}/apply"), Some(frame(&req, &content)), "application/octet-stream").await;
+        let _ = exec.send(Method::Post, &format!("/v1/sessions/{sid}/apply"), Some(frame(&req, &content)), "application/octet-stream", crate::executor::SMALL_ANSWER).await;
     }
 
     pub(crate) async fn handle_delete_file(&self, sid: &str, path: &str) -> ApiResult<Answer> {

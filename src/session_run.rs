@@ -5,15 +5,16 @@
 //! referring to them. A crash at any point leaves the last committed state whole (at worst an
 //! unreferenced object in R2).
 
+use crate::core::answer::{check_run_answer, check_snapshot, header_len, MAX_HEADER_BYTES, MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
 use crate::core::request::{RunSpec, SetupSpec};
 use crate::core::shape::{tail, with_notice};
-use crate::executor::{Body, Executor};
+use crate::executor::{error_from, Body, Executor};
 use futures_util::{stream, StreamExt};
 use worker::{ByteStream, FixedLengthStream, Response};
 use crate::registry::client as registry;
-use crate::session::{now_rfc3339, SessionObject, MAX_WAITING_RUNS};
+use crate::session::{now_rfc3339, random_hex, SessionObject, MAX_WAITING_RUNS};
 use crate::store::{RunRow, SessionRow};
 use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
 use serde_json::{json, Value};
@@ -44,7 +45,8 @@ async fn read_framed<T: for<'de> serde::Deserialize<'de>>(resp: &mut Response) -
     let mut buf = Vec::new();
     loop {
         if buf.len() >= 4 {
-            let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            // Refused before buffering a header larger than any honest answer's.
+            let len = header_len([buf[0], buf[1], buf[2], buf[3]])?;
             if buf.len() >= 4 + len {
                 break;
             }
@@ -193,34 +195,47 @@ impl SessionObject {
         let body = |r: &RunRequest| Some(Body::Bytes(serde_json::to_vec(r).expect("serializes")));
         let mut resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
         if resp.status_code() == 409 {
-            let b = resp.bytes().await.unwrap_or_default();
-            if ApiError::from_body(409, &b).code != ErrorCode::WorkspaceStale {
-                return Err(ApiError::from_body(409, &b));
+            let e = error_from(&mut resp).await;
+            if e.code != ErrorCode::WorkspaceStale {
+                return Err(e);
             }
             // The executor does not hold our version (new or restarted): nothing ran; inject, then run.
             req.expect_version = Some(self.inject(sid, &exec, row).await?);
             resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
         }
         if resp.status_code() != 200 {
-            let b = resp.bytes().await.unwrap_or_default();
-            return Err(ApiError::from_body(resp.status_code(), &b));
+            return Err(error_from(&mut resp).await);
         }
-        // The answer is streamed on: its header is read here, its tar goes straight to R2.
+        // The answer is streamed on: its header is read here, its tar goes straight to R2. The
+        // header is checked whole before anything is written (the sandbox may answer anything).
         let (answer, tar) = read_framed::<RunAnswer>(&mut resp).await?;
+        check_run_answer(&answer, req.expect_version.as_deref())?;
         let (delta, result) = (answer.delta, answer.result);
         let changed = !delta.version.is_empty() && Some(&delta.version) != row.version.as_ref() && !delta.is_empty();
         let mut pack = None;
         if changed && delta.tar_len > 0 {
             let seq = self.with_store(|s| s.next_pack_seq())?;
-            let key = pack_key(sid, seq, &delta.version);
+            let key = pack_key(sid, seq, &delta.version, &random_hex());
             if failpoint(&self.env, "r2-put") {
                 return Err(ApiError::new(ErrorCode::Internal, "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept"));
             }
-            self.bucket()?
-                .put(key.clone(), FixedLengthStream::wrap(tar, delta.tar_len))
-                .execute()
-                .await
-                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}")))?;
+            // Counted on the way: a body that is not the length its header says is the
+            // sandbox's fault (the R2 write fails and nothing is committed either way).
+            let sent = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let tap = sent.clone();
+            let tar = tar.inspect(move |c| {
+                if let Ok(c) = c {
+                    tap.set(tap.get() + c.len() as u64);
+                }
+            });
+            let put = self.bucket()?.put(key.clone(), FixedLengthStream::wrap(tar, delta.tar_len)).execute().await;
+            if let Err(e) = put {
+                return Err(if sent.get() != delta.tar_len {
+                    ApiError::new(ErrorCode::SandboxFailed, format!("the sandbox's answer was refused, nothing was kept: its tar body is not the {} bytes its header says ({} came)", delta.tar_len, sent.get()))
+                } else {
+                    ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}"))
+                });
+            }
             if failpoint(&self.env, "hang-after-r2-put") {
                 // Stops between the R2 write and the SQLite commit so that a test can kill workerd there.
                 worker::Delay::from(std::time::Duration::from_secs(3600)).await;
@@ -295,16 +310,19 @@ impl SessionObject {
             return Ok(());
         }
         let body = serde_json::to_vec(&json!({"version": version})).expect("serializes");
-        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/snapshot"), Some(body), "application/json").await?;
+        // A snapshot is at most the workspace, its tar overhead and its header.
+        let limit = (MAX_WORKSPACE_BYTES as usize).saturating_add(MAX_WORKSPACE_FILES * 12 * 1024).saturating_add(MAX_HEADER_BYTES);
+        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/snapshot"), Some(body), "application/json", limit).await?;
         if ans.status != 200 {
-            return Err(ApiError::from_body(ans.status, &ans.body));
+            return Err(crate::core::answer::sandbox_error(ans.status, &ans.body));
+        }
+        if ans.body.len() >= 4 {
+            header_len([ans.body[0], ans.body[1], ans.body[2], ans.body[3]])?;
         }
         let (snap, tar): (edgerun_protocol::Delta, &[u8]) = split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
-        if snap.version != version {
-            return Err(ApiError::new(ErrorCode::SandboxFailed, "the snapshot is of another version"));
-        }
+        check_snapshot(&snap, version, tar.len() as u64)?;
         let seq = self.with_store(|s| s.next_pack_seq())?;
-        let key = pack_key(sid, seq, &format!("{version}-compact"));
+        let key = pack_key(sid, seq, version, &format!("{}-compact", random_hex()));
         self.bucket()?.put(key.clone(), tar.to_vec()).execute().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the compacted pack: {e}")))?;
         let rows = rows_from_delta(&snap, &key);
         let now = now_rfc3339();
@@ -359,8 +377,7 @@ impl SessionObject {
         };
         let mut resp = exec.fetch(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(body), "application/octet-stream").await?;
         if resp.status_code() != 200 {
-            let b = resp.bytes().await.unwrap_or_default();
-            return Err(ApiError::from_body(resp.status_code(), &b));
+            return Err(error_from(&mut resp).await);
         }
         Ok(version)
     }

@@ -21,24 +21,37 @@ pub fn session_id_from_bytes(bytes: [u8; 16]) -> String {
     s
 }
 
+/// Why a workspace-relative path is malformed, if it is: empty, over 4096 bytes, absolute, NUL
+/// or backslash, an empty, `.` or `..` segment. Shared by the files API and the checks of the
+/// executor's answers (`core::answer`).
+pub fn rel_path_problem(p: &str) -> Option<&'static str> {
+    if p.is_empty() {
+        return Some("empty");
+    }
+    if p.len() > MAX_PATH_BYTES {
+        return Some("longer than 4096 bytes");
+    }
+    if p.starts_with('/') {
+        return Some("absolute");
+    }
+    if p.contains('\0') || p.contains('\\') {
+        return Some("NUL or backslash");
+    }
+    if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Some("empty, '.' or '..' segment");
+    }
+    None
+}
+
+/// Longest workspace path.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// A workspace path from the files API: relative, `/`-separated, no empty/`.`/`..` segments, no
 /// NUL or backslash, not the data file, not under `.sandbox/`.
 pub fn check_file_path(p: &str) -> ApiResult<()> {
     let bad = |why: &str| Err(ApiError::bad(format!("invalid file path {:?}: {why}", truncate(p, 200))));
-    if p.is_empty() {
-        return bad("empty");
-    }
-    if p.len() > 4096 {
-        return bad("longer than 4096 bytes");
-    }
-    if p.starts_with('/') {
-        return bad("absolute");
-    }
-    if p.contains('\0') || p.contains('\\') {
-        return bad("NUL or backslash");
-    }
-    if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return bad("empty, '.' or '..' segment");
+    if let Some(why) = rel_path_problem(p) {
+        return bad(why);
     }
     if p == DATA_FILE {
         return bad("the session data file is managed through `data`");
@@ -49,7 +62,8 @@ pub fn check_file_path(p: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn truncate(s: &str, n: usize) -> &str {
+/// The first `n` characters of `s`.
+pub fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
         None => s,

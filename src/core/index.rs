@@ -14,12 +14,15 @@ pub struct FileRow {
     pub offset: u64,
 }
 
-/// R2 key of a run's delta pack.
-pub fn pack_key(sid: &str, seq: i64, version: &str) -> String {
-    format!("packs/{sid}/{seq:010}-{version}")
+/// R2 key of a run's delta pack, chosen by the Worker: the session's prefix, the sequence number,
+/// the (checked, `core::answer::version_problem`) version and a nonce of 128 random bits, so
+/// that a key cannot be guessed by whoever reaches the bucket without the Worker (wrangler's
+/// local R2 public route serves any object by key).
+pub fn pack_key(sid: &str, seq: i64, version: &str, nonce: &str) -> String {
+    format!("packs/{sid}/{seq:010}-{version}-{nonce}")
 }
 
-/// R2 key of an uploaded file, stored as its raw bytes.
+/// R2 key of an uploaded file, stored as its raw bytes (the nonce: 128 random bits).
 pub fn upload_key(sid: &str, seq: i64, nonce: &str) -> String {
     format!("packs/{sid}/{seq:010}-upload-{nonce}")
 }
@@ -108,8 +111,9 @@ mod tests {
     #[test]
     fn keys_and_parents() {
         assert!(is_upload_key(&upload_key("s", 3, "ab")));
-        assert!(!is_upload_key(&pack_key("s", 3, "0123abcd")));
-        assert!(!is_upload_key(&pack_key("sess-upload-x", 3, "0123abcd")), "a session id cannot fake an upload");
+        assert!(!is_upload_key(&pack_key("s", 3, "0123abcd", "ff00")));
+        assert!(!is_upload_key(&pack_key("sess-upload-x", 3, "0123abcd", "ff00")), "a session id cannot fake an upload");
+        assert!(pack_key("s", 3, "v", "n1-compact").ends_with("-compact"));
         assert_eq!(parents("a/b/c.txt"), vec!["a", "a/b"]);
         assert!(parents("c.txt").is_empty());
     }

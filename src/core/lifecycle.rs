@@ -38,6 +38,28 @@ pub struct Budget {
 
 pub const READY_BUDGET: Budget = Budget { attempts: 20, first_delay_ms: 50, max_delay_ms: 1000 };
 
+/// What a session's container is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Startup {
+    /// The container's environment: the executor's secret as `EDGERUN_SECRET`.
+    pub env: Vec<(&'static str, String)>,
+    /// Whether user code may reach the internet (installs need it).
+    pub enable_internet: bool,
+}
+
+/// The start options of a session's container. Without a secret none is started: its executor
+/// would serve the user code beside it unauthenticated.
+pub fn startup(secret: Option<&str>, internet: Option<&str>) -> ApiResult<Startup> {
+    let secret = secret.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SandboxUnavailable,
+            "no EXECUTOR_SECRET is configured, so no sandbox is started (its executor would be open to the code it runs): set it with `wrangler secret put EXECUTOR_SECRET`",
+        )
+    })?;
+    let enable_internet = !matches!(internet.map(str::trim), Some("false" | "0" | "off" | "no"));
+    Ok(Startup { env: vec![("EDGERUN_SECRET", secret.to_string())], enable_internet })
+}
+
 /// Classifies a failed probe by its error text.
 pub fn classify(error: &str) -> Health {
     let e = error.to_ascii_lowercase();
@@ -92,6 +114,20 @@ pub fn idle_action(now_ms: f64, last_activity_ms: f64, idle_ms: i64) -> IdleActi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn containers_start_only_with_a_secret_which_they_get_in_their_environment() {
+        for missing in [None, Some(""), Some("  ")] {
+            let e = startup(missing, None).unwrap_err();
+            assert_eq!(e.status(), 503);
+            assert!(e.message.contains("EXECUTOR_SECRET"), "{}", e.message);
+        }
+        let s = startup(Some("s3cret"), None).unwrap();
+        assert_eq!(s.env, vec![("EDGERUN_SECRET", "s3cret".to_string())]);
+        assert!(s.enable_internet, "installs need the network unless switched off");
+        assert!(!startup(Some("s"), Some("false")).unwrap().enable_internet);
+        assert!(startup(Some("s"), Some("true")).unwrap().enable_internet);
+    }
     use std::cell::{Cell, RefCell};
     use std::future::Future;
     use std::pin::pin;

@@ -1,5 +1,6 @@
 //! Platform-free session logic: validation, request parsing, errors and the file index
 //! arithmetic. Nothing here imports `worker`; `cargo test` runs it natively.
+pub mod answer;
 pub mod error;
 pub mod ids;
 pub mod index;
@@ -7,3 +8,4 @@ pub mod lifecycle;
 pub mod request;
 pub mod route;
 pub mod shape;
+pub mod web;

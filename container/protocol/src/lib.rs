@@ -86,10 +86,14 @@ pub enum ErrorCode {
     InvalidJson,
     InvalidField,
     Unauthorized,
+    /// A cross-site request to an open API (no token).
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Conflict,
     TooLarge,
+    /// A body whose content type is not the route's (`application/json`).
+    UnsupportedMediaType,
     TooManyRuns,
     /// The executor does not hold the version the caller expected (inject first).
     WorkspaceStale,
@@ -104,10 +108,12 @@ impl ErrorCode {
             ErrorCode::BadRequest | ErrorCode::InvalidJson => 400,
             ErrorCode::InvalidField => 422,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::WorkspaceStale => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::TooManyRuns => 429,
             ErrorCode::Internal => 500,
             ErrorCode::SandboxFailed => 502,
@@ -121,10 +127,12 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::InvalidField => "invalid_field",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::TooManyRuns => "too_many_runs",
             ErrorCode::WorkspaceStale => "workspace_stale",
             ErrorCode::Internal => "internal",
@@ -408,6 +416,11 @@ mod tests {
         let body = serde_json::to_value(ErrorBody { error: "x".into(), code: ErrorCode::TooLarge }).unwrap();
         assert_eq!(body["code"], "too_large");
         assert_eq!(ErrorCode::TooLarge.as_str(), "too_large");
+        for c in [ErrorCode::Forbidden, ErrorCode::UnsupportedMediaType] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "serde and as_str agree");
+        }
+        assert_eq!(ErrorCode::Forbidden.status(), 403);
+        assert_eq!(ErrorCode::UnsupportedMediaType.status(), 415);
     }
 
     #[test]
