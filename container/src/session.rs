@@ -378,7 +378,10 @@ impl Sessions {
         let private = self.private(root);
 
         // 1. Installs, each set once.
-        let plan = lang::install_steps(&ctx, &req.install)?;
+        let plan = match lang::install_steps(&ctx, &req.install) {
+            Ok(p) => p,
+            Err(e) => return Ok(not_prepared(e)),
+        };
         for s in &plan.skipped {
             logs.push(format!("[{s}] requirements already installed"));
         }
@@ -397,13 +400,16 @@ impl Sessions {
         }
         if install_ok {
             let markers = plan.markers.clone();
-            as_user(identity, move || -> std::io::Result<()> {
+            let marked = as_user(identity, move || -> std::io::Result<()> {
                 for m in &markers {
                     fs::create_dir_all(m.parent().expect("marker has a parent"))?;
                     confine::replace_file(m, b"", 0o644)?;
                 }
                 Ok(())
-            })??;
+            })?;
+            if let Err(e) = marked {
+                logs.push(format!("[edgerun] the install markers could not be written ({e}): the next run installs again"));
+            }
             // 2. Setup commands (each a script only the session's user can read, never a
             // command line another process could see), then the code.
             let mut steps = Vec::new();
@@ -415,7 +421,10 @@ impl Sessions {
                 if req.code.is_empty() && req.language.is_none() {
                     // nothing to run
                 } else {
-                    steps.extend(plugin.steps(&ctx, &req.code)?);
+                    match plugin.steps(&ctx, &req.code) {
+                        Ok(s) => steps.extend(s),
+                        Err(e) => return Ok(not_prepared(e)),
+                    }
                 }
             }
             let mut stdout = String::new();
@@ -683,6 +692,12 @@ async fn read_data(path: PathBuf, identity: Option<Identity>) -> Result<Option<s
         Ok(_) => Err("does not hold a JSON object".into()),
         Err(e) => Err(format!("is not valid JSON ({e})")),
     }
+}
+
+/// The answer of a run that could not be prepared because of what user code left in the
+/// workspace (a FIFO as `go.mod`, a file where a directory belongs): nothing ran.
+fn not_prepared(e: std::io::Error) -> RunResult {
+    RunResult { exit_code: 126, stderr: format!("[edgerun] the run could not be prepared: {e}\n"), ..Default::default() }
 }
 
 fn outcome_to_result(o: sandbox::Outcome) -> RunResult {

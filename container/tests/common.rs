@@ -86,3 +86,34 @@ pub async fn timeout_kills_everything(f: Fixture, sid: &str) {
     let r = f.run(sid, Language::Bash, "echo next", |_| {}).await;
     assert_eq!(r.stdout, "next\n");
 }
+
+/// Whether the tests run as root (sandbox uids, cgroups, private mounts).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Everything under `dir` as the kernel sees it, links not followed: path → (mode, uid, gid,
+/// content or link target). Two equal pictures mean nothing there changed.
+pub fn tree_picture(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, (u32, u32, u32, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let md = std::fs::symlink_metadata(&d).expect("lstat");
+        let content = if md.file_type().is_symlink() {
+            std::fs::read_link(&d).unwrap().into_os_string().into_encoded_bytes()
+        } else if md.is_file() {
+            std::fs::read(&d).unwrap()
+        } else {
+            Vec::new()
+        };
+        out.insert(d.clone(), (md.mode(), md.uid(), md.gid(), content));
+        if md.is_dir() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    out
+}
