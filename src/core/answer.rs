@@ -128,7 +128,7 @@ pub fn check_delta(d: &Delta) -> ApiResult<()> {
     if d.entries.is_empty() != (d.tar_len == 0) {
         return Err(refused(format!("{} entries in a body of {} bytes", d.entries.len(), d.tar_len)));
     }
-    if d.tar_len % BLOCK != 0 {
+    if !d.tar_len.is_multiple_of(BLOCK) {
         return Err(refused(format!("a tar body of {} bytes, not whole 512-byte blocks", d.tar_len)));
     }
     let mut kinds: BTreeMap<&str, EntryKind> = BTreeMap::new();
@@ -161,7 +161,7 @@ pub fn check_delta(d: &Delta) -> ApiResult<()> {
                 let Some(end) = end else {
                     return Err(refused(format!("file {}: bytes {}+{} lie outside the {}-byte body", shown(&e.path), pe.offset, e.size, d.tar_len)));
                 };
-                if pe.offset % BLOCK != 0 || pe.offset < next_header + BLOCK {
+                if !pe.offset.is_multiple_of(BLOCK) || pe.offset < next_header + BLOCK {
                     return Err(refused(format!("file {}: offset {} is not where tar puts content (512-aligned, after its header and the previous file)", shown(&e.path), pe.offset)));
                 }
                 let padded = end.div_ceil(BLOCK) * BLOCK;
