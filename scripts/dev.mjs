@@ -1,6 +1,6 @@
 // `npm run dev`: the local stack on $PORT (default 8787), state kept in .state/dev across restarts.
 import { join } from "node:path";
-import { root, startStack } from "./stack.mjs";
+import { root, startStack, stateParent } from "./stack.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
 const t0 = Date.now();
@@ -9,7 +9,7 @@ const vars = process.env.API_TOKEN ? { API_TOKEN: process.env.API_TOKEN } : {};
 const stack = await startStack({
   port,
   stateDir: join(root, ".state/dev"),
-  workRoot: `/var/tmp/edgerun-dev-work-${port}`,
+  workRoot: join(stateParent(), `work-${port}`),
   vars,
   quiet: false,
   watch: true,

@@ -12,6 +12,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -54,6 +55,18 @@ async function waitFor(url, ms, proc, what) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} not ready at ${url} after ${ms} ms (${last})`);
+}
+
+/**
+ * Where stacks keep their state. Not under /tmp or /var/tmp: an executor running as root gives
+ * every run a private /tmp and /var/tmp, which would hide a work root kept there (it refuses
+ * one). Without root there are no private mounts and the usual temporary directory serves.
+ */
+export function stateParent() {
+  const dir = process.getuid?.() === 0 ? "/var/lib/edgerun-dev" : join(tmpdir(), "edgerun-dev");
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  chmodSync(dir, 0o711);
+  return dir;
 }
 
 /** Builds the executor binary once (debug unless EDGERUN_PROFILE=release). */
@@ -146,9 +159,7 @@ export async function startStack(opts = {}) {
   const secret = opts.secret ?? randomBytes(24).toString("hex");
   const port = opts.port ?? (await freePort());
   const executorPort = external ? null : (opts.executorPort ?? (await freePort()));
-  // Not under /tmp: every run gets a private /tmp, which would hide a work root kept there
-  // (the executor refuses one).
-  const base = opts.stateDir ?? join("/var/tmp", `edgerun-stack-${port}`);
+  const base = opts.stateDir ?? join(stateParent(), `stack-${port}`);
   const workRoot = opts.workRoot ?? join(base, "executor");
   const persistTo = opts.persistTo ?? join(base, "wrangler");
   // Traversable, not listable: sandbox uids pass through it to the work root inside (when there

@@ -12,6 +12,12 @@ phase "cargo test (native: protocol, Worker core, executor with real interpreter
 cargo test --workspace --quiet 2>&1 | grep -vE '^\s*$' >&2
 took "cargo test"
 
+phase "executor containment in the uid and tag modes (cgroup mode ran above)"
+for mode in uid tag; do
+  EDGERUN_KILL_MODE=$mode cargo test --quiet -p edgerun-executor --test containment --test links 2>&1 | grep -vE '^\s*$' >&2
+done
+took "containment modes"
+
 phase "cargo clippy --all-targets"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 took "clippy"

@@ -180,7 +180,12 @@ fn main() {
     let json_out = std::env::args().any(|a| a == "--json");
     let quick = std::env::args().any(|a| a == "--quick");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let work = tempfile::Builder::new().prefix("edgerun-bench-").tempdir_in("/var/tmp").expect("tempdir");
+    // Not under /tmp or /var/tmp, which runs get privately when the executor is root.
+    // SAFETY: geteuid has no preconditions.
+    let parent = if unsafe { libc::geteuid() } == 0 { std::path::PathBuf::from("/var/lib/edgerun-bench") } else { std::env::temp_dir() };
+    std::fs::create_dir_all(&parent).expect("bench work parent");
+    let work = tempfile::Builder::new().prefix("edgerun-bench-").tempdir_in(&parent).expect("tempdir");
+    std::fs::set_permissions(work.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711)).expect("traversable");
     let config = Config::for_root(&work.path().join("root"));
     let python = config.runtimes.python.clone();
     let sessions = Arc::new(Sessions::new(config).expect("sessions"));

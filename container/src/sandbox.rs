@@ -82,17 +82,28 @@ pub struct Spawn {
     pub private: Option<Private>,
 }
 
-/// A session's private directories, bound over `/tmp` and `/dev/shm` for its runs.
+/// A session's private directories, each bound over a shared writable directory of the machine
+/// (`/tmp`, `/var/tmp`, `/dev/shm`, …) for its runs: (the session's directory, the mount point).
 #[derive(Debug, Clone)]
 pub struct Private {
-    pub tmp: PathBuf,
-    pub shm: PathBuf,
+    pub binds: Vec<(PathBuf, PathBuf)>,
+}
+
+/// The machine's directories every user may write, with the session directory that replaces
+/// each (`tmp` or `shm` under the session root); those that do not exist here are left out.
+pub fn shared_writable_dirs() -> Vec<(&'static str, PathBuf)> {
+    [("tmp", "/tmp"), ("tmp", "/var/tmp"), ("shm", "/dev/shm"), ("tmp", "/run/lock")]
+        .into_iter()
+        .filter(|(_, p)| Path::new(p).is_dir())
+        .map(|(d, p)| (d, PathBuf::from(p)))
+        .collect()
 }
 
 /// What the child does between fork and exec, prepared before the fork (no allocation after it).
 struct Prepared {
     cwd: CString,
-    private: Option<(CString, CString)>,
+    /// (source, mount point) pairs; empty without private mounts.
+    binds: Vec<(CString, CString)>,
     identity: Option<Identity>,
     umask: u32,
     limits: Limits,
@@ -123,12 +134,13 @@ impl Prepared {
         RunGroup::join(&self.group_fds)?;
         // SAFETY: plain system calls on C strings prepared before the fork.
         unsafe {
-            if let Some((tmp, shm)) = &self.private {
+            if !self.binds.is_empty() {
                 check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
                 let none = c"none".as_ptr();
                 check(libc::mount(none, c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()), "making mounts private")?;
-                check(libc::mount(tmp.as_ptr(), c"/tmp".as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), "binding /tmp")?;
-                check(libc::mount(shm.as_ptr(), c"/dev/shm".as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), "binding /dev/shm")?;
+                for (src, dst) in &self.binds {
+                    check(libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), "binding a private directory")?;
+                }
                 let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
                 check(libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, c"hidepid=invisible".as_ptr().cast()), "mounting /proc")?;
             }
@@ -165,9 +177,13 @@ pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
     let (tmp, shm) = (dir.join("tmp"), dir.join("shm"));
     std::fs::create_dir_all(&tmp)?;
     std::fs::create_dir_all(&shm)?;
+    let mut binds = Vec::new();
+    for (sub, at) in shared_writable_dirs() {
+        binds.push((cstring(&dir.join(sub))?, cstring(&at)?));
+    }
     let prepared = Prepared {
         cwd: cstring(dir)?,
-        private: Some((cstring(&tmp)?, cstring(&shm)?)),
+        binds,
         identity: None,
         umask: 0o077,
         limits: Limits::default(),
@@ -584,9 +600,9 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     };
     let prepared = Prepared {
         cwd: cstring(&spec.cwd)?,
-        private: match &spec.private {
-            Some(p) => Some((cstring(&p.tmp)?, cstring(&p.shm)?)),
-            None => None,
+        binds: match &spec.private {
+            Some(p) => p.binds.iter().map(|(src, at)| Ok((cstring(src)?, cstring(at)?))).collect::<std::io::Result<_>>()?,
+            None => Vec::new(),
         },
         identity: spec.identity,
         umask: spec.umask,

@@ -74,7 +74,7 @@ impl UidCounter {
 /// Where a session's runs may not keep a work root: the directories they get privately.
 fn under_private_mounts(p: &Path) -> bool {
     let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    p.starts_with("/tmp") || p.starts_with("/dev/shm") || p.starts_with("/proc")
+    p.starts_with("/proc") || sandbox::shared_writable_dirs().iter().any(|(_, at)| p.starts_with(at))
 }
 
 /// Test-only pauses, named in `EDGERUN_FAILPOINT` (never set in the image): `inject-before-swap`
@@ -159,7 +159,7 @@ impl Sessions {
             && match sandbox::private_mounts_work(&config.work_root.join(".probe")) {
                 Ok(()) if under_private_mounts(&config.work_root) => {
                     return Err(std::io::Error::other(format!(
-                        "the work root {} lies under /tmp or /dev/shm, which every run gets privately: choose another (EDGERUN_WORK_ROOT)",
+                        "the work root {} lies under /tmp, /var/tmp, /dev/shm or /run/lock, which every run gets privately: choose another (EDGERUN_WORK_ROOT)",
                         config.work_root.display()
                     )))
                 }
@@ -249,7 +249,7 @@ impl Sessions {
     }
 
     fn private(&self, root: &Path) -> Option<sandbox::Private> {
-        self.private_mounts.then(|| sandbox::Private { tmp: root.join("tmp"), shm: root.join("shm") })
+        self.private_mounts.then(|| sandbox::Private { binds: sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect() })
     }
 
     pub async fn version(&self, sid: &str) -> Option<String> {

@@ -10,7 +10,7 @@ use tower::ServiceExt;
 
 fn router(secret: Option<&str>) -> (tempfile::TempDir, axum::Router) {
     common::load_tool_env();
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tempfile::tempdir_in(common::work_parent()).unwrap();
     let mut config = Config::for_root(dir.path());
     config.secret = secret.map(String::from);
     (dir, app(Arc::new(Sessions::new(config).unwrap())))

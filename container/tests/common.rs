@@ -26,6 +26,14 @@ pub fn load_tool_env() {
     });
 }
 
+/// Where test work roots go: not under /tmp or /var/tmp, which runs get privately when the
+/// executor is root (it refuses a work root there).
+pub fn work_parent() -> std::path::PathBuf {
+    let p = if is_root() { std::path::PathBuf::from("/var/lib/edgerun-tests") } else { std::env::temp_dir() };
+    std::fs::create_dir_all(&p).expect("test work parent");
+    p
+}
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub sessions: Sessions,
@@ -37,7 +45,7 @@ pub fn fixture() -> Fixture {
 
 pub fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     load_tool_env();
-    let dir = tempfile::Builder::new().prefix("edgerun-exec-").tempdir_in("/var/tmp").expect("tempdir");
+    let dir = tempfile::Builder::new().prefix("edgerun-exec-").tempdir_in(work_parent()).expect("tempdir");
     let mut config = Config::for_root(dir.path());
     tweak(&mut config);
     let sessions = Sessions::new(config).expect("sessions");

@@ -196,9 +196,11 @@ async fn tmp_and_shm_are_the_sessions_own_and_go_with_it() {
     }
     let f = fixture();
     let mark = format!("edgerun-private-{}", std::process::id());
-    let r = bash(&f, "owner", &format!("echo a > /tmp/{mark} && echo b > /dev/shm/{mark} && echo $TMPDIR")).await;
+    let r = bash(&f, "owner", &format!("echo a > /tmp/{mark} && echo b > /dev/shm/{mark} && echo c > /var/tmp/{mark}.v && echo $TMPDIR")).await;
     assert_eq!(r.stdout, "/tmp\n", "{r:?}");
-    assert!(!Path::new("/tmp").join(&mark).exists() && !Path::new("/dev/shm").join(&mark).exists(), "the machine's /tmp and /dev/shm hold nothing of the session");
+    for d in ["/tmp", "/dev/shm", "/var/tmp"] {
+        assert!(!Path::new(d).join(&mark).exists() && !Path::new(d).join(format!("{mark}.v")).exists(), "the machine's {d} holds nothing of the session");
+    }
     let r = bash(&f, "owner", &format!("cat /tmp/{mark} /dev/shm/{mark}")).await;
     assert_eq!(r.stdout, "a\nb\n", "the session keeps its /tmp from run to run");
     let work = f.dir.path().display();
