@@ -15,7 +15,7 @@ const stack = await startStack({
   watch: true,
 });
 console.log(`edgerun is listening on http://localhost:${port} (executor at ${stack.executorUrl}), ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-console.log(`try: curl -s -X POST 'localhost:${port}/?session=demo' -d '{"plugin":"python","payload":{"code":"print(\\"Hello from the Edge!\\")"}}'`);
+console.log(`try: curl -s -X POST 'localhost:${port}/?session=demo' -H 'content-type: application/json' -d '{"plugin":"python","payload":{"code":"print(\\"Hello from the Edge!\\")"}}'`);
 const stop = async () => {
   await stack.stop();
   process.exit(0);

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Most log lines one run answers (the Worker refuses more).
+const MAX_LOG_LINES: usize = 5_000;
+
 /// Sandbox uids one executor hands out, from its base; never one twice (see [`UidCounter`]).
 pub const UID_BLOCK: u32 = 100_000;
 
@@ -448,6 +451,10 @@ impl Sessions {
             }
             combined.stdout = stdout;
             combined.stderr = stderr;
+        }
+        // Installer output is capped by the output limit; its lines are capped too (the newest kept).
+        if logs.len() > MAX_LOG_LINES {
+            logs.drain(..logs.len() - MAX_LOG_LINES);
         }
         combined.logs = logs;
         combined.duration_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -21,6 +21,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Longest workspace path the API takes.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Files whose mtime lies within this window before the base scan are re-hashed.
 const MTIME_TRUST_WINDOW_NS: i64 = 2_000_000_000;
 
@@ -91,7 +94,7 @@ fn hash_file(path: &Path) -> io::Result<String> {
 /// Checks a workspace-relative path: `/`-separated, no empty, `.` or `..` segments, no NUL or
 /// backslash, not absolute.
 pub fn check_rel_path(p: &str) -> Result<(), SyncError> {
-    if p.is_empty() || p.starts_with('/') || p.contains('\0') || p.contains('\\') {
+    if p.is_empty() || p.len() > MAX_PATH_BYTES || p.starts_with('/') || p.contains('\0') || p.contains('\\') {
         return refused(format!("refused path {p:?}: must be relative, without NUL or backslash"));
     }
     if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
@@ -216,6 +219,13 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
             };
             let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             if path == DATA_FILE {
+                continue;
+            }
+            if name.contains('\\') || path.len() > MAX_PATH_BYTES {
+                // Not a path the API can name (the Worker and injects refuse them).
+                let (bytes, count) = if md.is_dir() { crate::confine::usage(&full) } else { (md.len(), 0) };
+                let why = if path.len() > MAX_PATH_BYTES { "the path is longer than 4096 bytes" } else { "the name holds a backslash" };
+                unkept.add(path.chars().take(200).collect(), why, bytes, count + 1);
                 continue;
             }
             let ft = md.file_type();

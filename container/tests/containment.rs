@@ -228,9 +228,9 @@ async fn home_tmp_and_odd_names_count_against_the_session_limit() {
     let r = bash(&f, sid, "cd /tmp && for i in $(seq 600); do : > f$i; done").await;
     assert_eq!(r.killed_by, Some(KilledBy::Disk), "files in /tmp count: {r:?}");
     // A name that is not UTF-8 cannot be kept, but its bytes count.
-    let r = bash(&f, sid, "head -c 1000 /dev/zero > $'\\xff\\xfe'").await;
+    let r = bash(&f, sid, "head -c 1000 /dev/zero > $'\\xff\\xfe' && : > 'back\\slash'").await;
     assert_eq!(r.killed_by, None);
-    assert!(r.stderr.contains("not UTF-8"), "{}", r.stderr);
+    assert!(r.stderr.contains("not UTF-8") && r.stderr.contains("back\\slash: the name holds a backslash"), "{}", r.stderr);
     let r = bash(&f, sid, "head -c 25000000 /dev/zero > $'\\xff\\xfd'").await;
     assert_eq!(r.killed_by, Some(KilledBy::Disk), "{r:?}");
 }
