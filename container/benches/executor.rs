@@ -136,11 +136,12 @@ fn extract_delta(root: &Path, rounds: usize) -> serde_json::Value {
     json!({"files": files, "extract_ms": stats(times), "goal_ms": 50.0})
 }
 
-fn idle_rss_kib(bin: &Path) -> Option<u64> {
-    let dir = tempfile::tempdir().ok()?;
+fn idle_rss_kib(bin: &Path, parent: &Path) -> Option<u64> {
+    let dir = tempfile::tempdir_in(parent).ok()?;
     let mut child = std::process::Command::new(bin)
         .env("EDGERUN_LISTEN", "127.0.0.1:0")
         .env("EDGERUN_WORK_ROOT", dir.path())
+        .env("EDGERUN_SECRET", "bench-only-secret")
         .stdout(std::process::Stdio::null())
         .spawn()
         .ok()?;
@@ -204,7 +205,7 @@ fn main() {
     make_tree(&big, 10_000, 64);
     let extract = extract_delta(&big, if quick { 10 } else { 30 });
     eprintln!("[bench] idle RSS of the release executor…");
-    let rss = idle_rss_kib(&release_binary());
+    let rss = idle_rss_kib(&release_binary(), &parent);
     let groups = cgroup_cost(&work.path().join("cg"), if quick { 30 } else { 100 });
 
     let verdict = |ok: bool| if ok { "pass" } else { "MISS" };
