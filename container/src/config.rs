@@ -30,6 +30,8 @@ pub struct Config {
     pub sandbox_gid: u32,
     /// How a run's processes are contained and killed (`EDGERUN_KILL_MODE`).
     pub kill_mode: KillSetting,
+    /// Where the machine's read-only Go seed caches live (`EDGERUN_GO_SEED_ROOT`).
+    pub go_seed_root: PathBuf,
 }
 
 /// `EDGERUN_KILL_MODE`: `auto` (default) takes the strongest mode this machine allows — cgroups
@@ -134,6 +136,7 @@ impl Config {
             },
             sandbox_gid: num("EDGERUN_SANDBOX_GID", 200_000)? as u32,
             kill_mode: KillSetting::parse(std::env::var("EDGERUN_KILL_MODE").unwrap_or_default().trim())?,
+            go_seed_root: std::env::var_os("EDGERUN_GO_SEED_ROOT").map(PathBuf::from).unwrap_or_else(|| "/var/cache/edgerun".into()),
         })
     }
 

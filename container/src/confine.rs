@@ -140,14 +140,20 @@ pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<fs::File
     Ok(f)
 }
 
-/// Bytes and entries under `dir`, links not followed; unreadable parts are skipped.
+/// Bytes and entries under `dir`, links not followed; unreadable parts are skipped. Root-owned
+/// files with other names elsewhere (the read-only Go seed cache linked into a session's cache)
+/// are not the session's bytes and are not counted.
 pub fn usage(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
     let (mut bytes, mut entries) = (0u64, 0u64);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(rd) = fs::read_dir(&d) else { continue };
         for item in rd.flatten() {
             let Ok(md) = item.path().symlink_metadata() else { continue };
+            if md.is_file() && md.uid() == 0 && md.nlink() > 1 {
+                continue;
+            }
             entries += 1;
             if md.is_dir() {
                 stack.push(item.path());

@@ -16,7 +16,8 @@
 //!   limit; `RLIMIT_NPROC` and a data-size `RLIMIT_DATA` (never an address-space limit, which
 //!   breaks V8 and Go) stay as per-process backstops.
 //! - **tag** (no root): every process whose environment carries the run's tag, found in /proc,
-//!   plus the process group; rlimits are the only limits.
+//!   plus the process group; a watcher sums the tagged processes' count and resident memory
+//!   every 50 ms, with the rlimits as backstops.
 
 use crate::cgroup::{Cgroups, RunGroup};
 use edgerun_protocol::KilledBy;
@@ -263,10 +264,6 @@ fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
     if unsafe { libc::setrlimit(res, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
-/// [`usage_of_uid`] off the async threads (it reads all of /proc).
-async fn uid_usage(uid: u32) -> (u64, u64) {
-    tokio::task::spawn_blocking(move || usage_of_uid(uid)).await.unwrap_or((0, 0))
-}
 
 /// How one run's processes are found: its groups, its uid, or its tag.
 enum Tree {
@@ -292,7 +289,24 @@ impl Tree {
         }
     }
 
-    /// Resolves when the run reaches a watched limit, naming it; never without a watcher.
+    /// The run's processes and their resident memory, as the uid and tag modes see them (read
+    /// from all of /proc, off the async threads); cgroups count for themselves.
+    async fn usage(&self) -> (u64, u64) {
+        let read = match self {
+            Tree::Uid(id) => {
+                let uid = id.uid;
+                tokio::task::spawn_blocking(move || usage_of_uid(uid))
+            }
+            Tree::Tag(tag) => {
+                let tag = tag.clone();
+                tokio::task::spawn_blocking(move || usage_of_tag(&tag))
+            }
+            Tree::Group(_) => return (0, 0),
+        };
+        read.await.unwrap_or((0, 0))
+    }
+
+    /// Resolves when the run reaches a watched limit, naming it.
     async fn watch(&self, limits: Limits) -> KilledBy {
         let mut every = tokio::time::interval(Duration::from_millis(50));
         every.tick().await;
@@ -304,8 +318,8 @@ impl Tree {
                         return limit;
                     }
                 }
-                Tree::Uid(id) => {
-                    let (count, rss) = uid_usage(id.uid).await;
+                Tree::Uid(_) | Tree::Tag(_) => {
+                    let (count, rss) = self.usage().await;
                     if count >= limits.max_processes {
                         return KilledBy::Processes;
                     }
@@ -313,7 +327,6 @@ impl Tree {
                         return KilledBy::Memory;
                     }
                 }
-                Tree::Tag(_) => std::future::pending::<()>().await,
             }
         }
     }
@@ -333,8 +346,8 @@ impl Tree {
                         return None;
                     }
                 }
-                Tree::Uid(id) => {
-                    let (count, _) = uid_usage(id.uid).await;
+                Tree::Uid(_) | Tree::Tag(_) => {
+                    let (count, _) = self.usage().await;
                     if count >= limits.max_processes {
                         return Some(KilledBy::Processes);
                     }
@@ -342,7 +355,6 @@ impl Tree {
                         return None;
                     }
                 }
-                Tree::Tag(_) => return None,
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -529,6 +541,36 @@ pub fn usage_of_uid(uid: u32) -> (u64, u64) {
             count += 1;
             rss += kib * 1024;
         }
+    }
+    (count, rss)
+}
+
+/// Processes carrying the run's tag in their environment and their summed resident memory: the
+/// tag mode's view of a run (a process that scrubbed its environment is not seen). Zombies have
+/// no environment left; those the executor adopted as subreaper (orphans of runs, which still
+/// hold their slot of the process limit) are counted too.
+pub fn usage_of_tag(tag: &str) -> (u64, u64) {
+    let needle = format!("{RUN_TAG_VAR}={tag}\0");
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    let (mut count, mut rss) = (0u64, 0u64);
+    let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let mut rest = stat.get(stat.rfind(')').unwrap_or(0) + 1..).unwrap_or("").split_whitespace();
+        if let (Some("Z"), Some(ppid)) = (rest.next(), rest.next().and_then(|p| p.parse::<i32>().ok())) {
+            count += u64::from(ppid == me);
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if !environ.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            continue;
+        }
+        count += 1;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok());
+        rss += kib.unwrap_or(0) * 1024;
     }
     (count, rss)
 }

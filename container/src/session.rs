@@ -23,6 +23,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A session's directories that are never persisted but count with its files: `$HOME`, its
+/// `/tmp` and `/dev/shm`, its Go build cache. Over the session's limit they are emptied.
+const SCRATCH: [&str; 4] = ["home", "tmp", "shm", "gocache"];
+
 /// Most log lines one run answers (the Worker refuses more).
 const MAX_LOG_LINES: usize = 5_000;
 
@@ -135,21 +139,17 @@ pub struct Sessions {
     private_mounts: bool,
     /// How runs are contained and killed, resolved once from the configuration and the machine.
     kill_mode: sandbox::KillMode,
+    /// The read-only Go build cache new sessions' caches start from, once it is built.
+    go_seed: Arc<std::sync::OnceLock<PathBuf>>,
 }
 
 impl Sessions {
     pub fn new(config: Config) -> std::io::Result<Sessions> {
         fs::create_dir_all(&config.work_root)?;
-        let shared = config.work_root.join(".shared");
-        fs::create_dir_all(shared.join("gocache"))?;
+
         // SAFETY: geteuid has no preconditions.
         let is_root = unsafe { libc::geteuid() } == 0;
         if is_root {
-            // Sandbox users share one group, which may write the shared build cache and nothing else.
-            for d in [&shared, &shared.join("gocache")] {
-                std::os::unix::fs::chown(d, Some(0), Some(config.sandbox_gid))?;
-                fs::set_permissions(d, fs::Permissions::from_mode(0o2775))?;
-            }
             std::os::unix::fs::chown(&config.work_root, Some(0), Some(0))?;
             fs::set_permissions(&config.work_root, fs::Permissions::from_mode(0o711))?;
             // Runs of a previous executor that died with it (SIGKILL) may still be running.
@@ -174,7 +174,21 @@ impl Sessions {
                 }
             };
         let kill_mode = resolve_kill_mode(&config, is_root)?;
-        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), uids, is_root, private_mounts, kill_mode })
+        let go_seed = Arc::new(std::sync::OnceLock::new());
+        if is_root {
+            // The Go seed cache is built once per machine and Go version, off the request path.
+            let (seed, go, root, env) = (go_seed.clone(), config.runtimes.go.clone(), config.go_seed_root.clone(), go_build_env(&config));
+            std::thread::spawn(move || {
+                let Some(dir) = lang::go::seed_dir(&root, &go) else { return };
+                match lang::go::seed(&go, &dir, &env) {
+                    Ok(()) => {
+                        let _ = seed.set(dir);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "no Go seed cache: a session's first Go build compiles the standard library"),
+                }
+            });
+        }
+        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), uids, is_root, private_mounts, kill_mode, go_seed })
     }
 
     /// How runs are contained, for logs and `/health`: `cgroup (v2 kill, v1 memory, v1 pids)`, `uid`, `tag`.
@@ -191,6 +205,11 @@ impl Sessions {
         }
     }
 
+    /// The Go seed cache new sessions start from, once it is built.
+    pub fn go_seed(&self) -> Option<&Path> {
+        self.go_seed.get().map(PathBuf::as_path)
+    }
+
     fn slot(&self, sid: &str) -> Arc<tokio::sync::Mutex<Slot>> {
         self.slots.lock().expect("slots lock").entry(sid.to_string()).or_default().clone()
     }
@@ -199,17 +218,15 @@ impl Sessions {
         self.config.work_root.join(sid)
     }
 
-    fn shared(&self) -> PathBuf {
-        self.config.work_root.join(".shared")
-    }
 
     /// Brings a session's directories to a known state the first time it is touched.
     ///
     /// The session root is the runtime's (root, 0711: not listable), and so is `code/`, where
     /// the run's code is written. The user's directories sit directly under it: `ws` (the
     /// workspace), `home`, `tmp` and `shm` (its private `/tmp` and `/dev/shm`), and `stage`
-    /// (where uploads are written before they are renamed into place). User code can never
-    /// replace one of these names, only what is inside them.
+    /// (where uploads are written before they are renamed into place), `gocache` (its Go build
+    /// cache, seeded before it is handed over). User code can never replace one of these names,
+    /// only what is inside them.
     fn touch(&self, sid: &str, slot: &mut Slot) -> AppResult<()> {
         let root = self.root(sid);
         if !root.exists() {
@@ -236,10 +253,16 @@ impl Sessions {
             }
             slot.touched = true;
         }
-        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false)] {
+        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false), ("gocache", true)] {
             let p = root.join(d);
             if !p.exists() {
                 fs::create_dir(&p)?;
+                if let (true, Some(seed)) = (d == "gocache" && self.is_root, self.go_seed.get()) {
+                    // Still root's and unseen by user code: links made here cannot be redirected.
+                    if let Err(e) = lang::go::link_seed(seed, &p, slot.identity) {
+                        tracing::warn!(error = %e, "the Go cache starts empty");
+                    }
+                }
                 match slot.identity.filter(|_| users) {
                     Some(id) => std::os::unix::fs::chown(&p, Some(id.uid), Some(id.gid))?,
                     None if self.is_root => std::os::unix::fs::chown(&p, Some(0), Some(0))?,
@@ -290,7 +313,7 @@ impl Sessions {
         // written, like every read of the workspace, with the session user's authority.
         let mut file = unlinked_file(&root.join("delta.tar"))?;
         let (max_bytes, max_files) = (self.config.max_workspace_bytes, self.config.max_workspace_files);
-        let scratch: Vec<PathBuf> = ["home", "tmp", "shm"].iter().map(|d| root.join(d)).collect();
+        let scratch: Vec<PathBuf> = SCRATCH.iter().map(|d| root.join(d)).collect();
         let (manifest, unkept, scratch_use, built) = tokio::task::spawn_blocking(move || {
             as_user(identity, move || -> std::io::Result<_> {
                 let (m, unkept) = workspace::scan_report(&ws, base.as_ref())?;
@@ -341,7 +364,7 @@ impl Sessions {
     /// Empties the session's `$HOME`, `/tmp` and `/dev/shm` (as its user): they are scratch, and
     /// over the session's limit they go first.
     async fn empty_scratch(&self, root: &Path, identity: Option<Identity>) -> AppResult<()> {
-        let dirs: Vec<PathBuf> = ["home", "tmp", "shm"].iter().map(|d| root.join(d)).collect();
+        let dirs: Vec<PathBuf> = SCRATCH.iter().map(|d| root.join(d)).collect();
         tokio::task::spawn_blocking(move || {
             as_user(identity, move || -> std::io::Result<()> {
                 for d in dirs {
@@ -360,7 +383,8 @@ impl Sessions {
 
     async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>) -> AppResult<RunResult> {
         let code_dir = root.join("code");
-        let ctx = Ctx { ws, runtimes: &self.config.runtimes, shared: &self.shared(), code: &code_dir, identity };
+        let gocache = root.join("gocache");
+        let ctx = Ctx { ws, runtimes: &self.config.runtimes, gocache: &gocache, code: &code_dir, identity };
         let data_path = ws.join(DATA_FILE);
         let mut data_note = None;
         if let Some(data) = &req.data {
@@ -664,6 +688,20 @@ fn release_free_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The environment Go builds get in sessions, as far as it shapes what the compiler produces:
+/// the seed cache is built with it, so that sessions' builds find its entries.
+fn go_build_env(config: &Config) -> Vec<(String, String)> {
+    let mut path: Vec<String> = config.runtimes.go.parent().map(|d| d.display().to_string()).into_iter().collect();
+    path.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(String::from));
+    vec![
+        ("PATH".into(), path.join(":")),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("GOFLAGS".into(), "-modcacherw".into()),
+        ("GOTOOLCHAIN".into(), "local".into()),
+        ("GOTELEMETRY".into(), "off".into()),
+    ]
 }
 
 /// A new file at `path` (in the runtime's session root), unlinked at once: it lives as long as

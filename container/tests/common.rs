@@ -125,3 +125,30 @@ pub fn tree_picture(dir: &std::path::Path) -> std::collections::BTreeMap<std::pa
     }
     out
 }
+
+/// A fixture in `mode` with low limits (256 MiB, 64 processes), so that a missing limit fails.
+pub fn fixture_in(mode: edgerun_executor::config::KillSetting) -> Fixture {
+    fixture_with(|c| {
+        c.kill_mode = mode;
+        c.limits.memory_bytes = 256 << 20;
+        c.limits.max_processes = 64;
+    })
+}
+
+/// A fork bomb and a memory hog are each ended by their own limit, named, well before the
+/// timeout; the session runs normally afterwards.
+pub async fn limits_are_named(f: Fixture, sid: &str) {
+    let started = Instant::now();
+    let r = f.run(sid, Language::Bash, ":(){ :|:& };:", |q| q.timeout_secs = 30).await;
+    assert_eq!(r.killed_by, Some(KilledBy::Processes), "{r:?}");
+    assert_eq!(r.signal.as_deref(), Some("SIGKILL"));
+    let r = f.run(sid, Language::Python, "x = []\nwhile True:\n    x.append(bytearray(8 * 1024 * 1024))", |q| q.timeout_secs = 30).await;
+    assert_eq!(r.killed_by, Some(KilledBy::Memory), "{r:?}");
+    assert!(started.elapsed().as_secs() < 20, "both stopped well before their timeouts: {:?}", started.elapsed());
+    // V8 and Go reserve far more address space than the 256 MiB limit: they must still run.
+    let r = f.run(sid, Language::Node, "console.log(new Array(1000).fill(1).length)", |_| {}).await;
+    assert_eq!((r.exit_code, r.stdout.as_str()), (0, "1000\n"), "{r:?}");
+    let r = f.run(sid, Language::Bash, "echo ok", |_| {}).await;
+    assert_eq!(r.stdout, "ok\n");
+}
+

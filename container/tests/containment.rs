@@ -144,13 +144,14 @@ async fn link_chains_are_not_persisted_and_hostile_injects_change_nothing() {
     }
     let ws = f.dir.path().join(sid).join("ws");
     let before = tree_picture(&ws);
-    let outside = tree_picture(f.dir.path().join(".shared").as_path());
+    let v = victims(&f);
+    let outside = tree_picture(&v);
     let link = |p: &str, t: &str| Entry { path: p.into(), kind: EntryKind::Symlink, mode: 0o777, mtime_ns: 0, size: 0, hash: String::new(), target: Some(t.into()) };
     let dir = |p: &str| Entry { path: p.into(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 0, size: 0, hash: String::new(), target: None };
     let hostile: Vec<(&str, Vec<Entry>)> = vec![
         ("a link out", vec![link("l", "..")]),
         ("a chain through a link", vec![link("a", "."), link("b", "a/..")]),
-        ("a directory through a link", vec![link("d", "../../.shared"), dir("d/x")]),
+        ("a directory through a link", vec![link("d", "../../victim"), dir("d/x")]),
         ("a link inside a link", vec![dir("real"), link("d", "real"), link("d/l", "x")]),
         ("a path twice", vec![dir("x"), link("x", "y")]),
         ("a target on a directory", vec![Entry { target: Some("..".into()), ..dir("t") }]),
@@ -160,7 +161,7 @@ async fn link_chains_are_not_persisted_and_hostile_injects_change_nothing() {
         let e = f.sessions.inject(sid, req, Box::new(std::io::empty())).await.expect_err(what);
         assert_eq!(e.code, ErrorCode::BadRequest, "{what}: {}", e.message);
         assert_eq!(tree_picture(&ws), before, "{what} changed the workspace");
-        assert_eq!(tree_picture(f.dir.path().join(".shared").as_path()), outside, "{what} changed something outside");
+        assert_eq!(tree_picture(&v), outside, "{what} changed something outside");
     }
 }
 
@@ -271,4 +272,30 @@ async fn user_code_inherits_no_stray_descriptor() {
     // SAFETY: closing the descriptor opened above.
     unsafe { libc::close(fd) };
     assert!(!r.stdout.contains("stray"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_build_caches_are_the_sessions_own_and_start_from_a_read_only_seed() {
+    if !is_root() {
+        return;
+    }
+    let f = fixture();
+    let until = Instant::now() + Duration::from_secs(240);
+    let seed = loop {
+        if let Some(s) = f.sessions.go_seed() {
+            break s.to_path_buf();
+        }
+        assert!(Instant::now() < until, "the Go seed cache is built in the background");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let seed_before = tree_picture(&seed);
+    let hello = "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hi\") }";
+    assert_eq!(f.run("go-a", Language::Go, hello, |_| {}).await.stdout, "hi\n");
+    // Session A plants an entry in its cache and tries to change a seeded one.
+    let r = bash(&f, "go-a", "f=$(find $GOCACHE -type f -links +1 | head -n 1); test -n \"$f\" && echo seeded; (echo x >> \"$f\") 2>&1; mkdir -p $GOCACHE/ff && echo planted > $GOCACHE/ff/planted-by-a-d").await;
+    assert!(r.stdout.starts_with("seeded\n") && r.stdout.contains("Permission denied"), "{r:?}");
+    assert_eq!(f.run("go-b", Language::Go, hello, |_| {}).await.stdout, "hi\n");
+    let b = bash(&f, "go-b", "echo $GOCACHE; ls $GOCACHE/ff 2>/dev/null | grep -c planted; true").await;
+    assert!(b.stdout.ends_with("/go-b/gocache\n0\n"), "another session's cache is its own: {b:?}");
+    assert_eq!(tree_picture(&seed), seed_before, "the seed is unchanged");
 }

@@ -99,11 +99,7 @@ fn is_root() -> bool {
 
 /// A fixture forced into one kill mode, with low limits so that a missing limit fails the test.
 fn fixture_in(mode: KillSetting) -> common::Fixture {
-    common::fixture_with(|c| {
-        c.kill_mode = mode;
-        c.limits.memory_bytes = 256 << 20;
-        c.limits.max_processes = 64;
-    })
+    common::fixture_in(mode)
 }
 
 /// Cgroups are required where the executor runs as root (these machines and the container);
@@ -133,34 +129,17 @@ async fn a_timeout_kills_grandchildren_and_setsid_children_in_uid_mode() {
     common::timeout_kills_everything(f, "timeout-uid").await;
 }
 
-/// A fork bomb and a memory hog are each ended by their own limit, named, well before the
-/// timeout; the session runs normally afterwards.
-async fn limits_are_named(f: common::Fixture, sid: &str) {
-    let started = Instant::now();
-    let r = f.run(sid, Language::Bash, ":(){ :|:& };:", |q| q.timeout_secs = 30).await;
-    assert_eq!(r.killed_by, Some(KilledBy::Processes), "{r:?}");
-    assert_eq!(r.signal.as_deref(), Some("SIGKILL"));
-    let r = f.run(sid, Language::Python, "x = []\nwhile True:\n    x.append(bytearray(8 * 1024 * 1024))", |q| q.timeout_secs = 30).await;
-    assert_eq!(r.killed_by, Some(KilledBy::Memory), "{r:?}");
-    assert!(started.elapsed().as_secs() < 20, "both stopped well before their timeouts: {:?}", started.elapsed());
-    // V8 and Go reserve far more address space than the 256 MiB limit: they must still run.
-    let r = f.run(sid, Language::Node, "console.log(new Array(1000).fill(1).length)", |_| {}).await;
-    assert_eq!((r.exit_code, r.stdout.as_str()), (0, "1000\n"), "{r:?}");
-    let r = f.run(sid, Language::Bash, "echo ok", |_| {}).await;
-    assert_eq!(r.stdout, "ok\n");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_named_in_cgroup_mode() {
     if let Some(f) = cgroup_fixture() {
-        limits_are_named(f, "limits-cgroup").await;
+        common::limits_are_named(f, "limits-cgroup").await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_named_in_uid_mode() {
     if is_root() {
-        limits_are_named(fixture_in(KillSetting::Uid), "limits-uid").await;
+        common::limits_are_named(fixture_in(KillSetting::Uid), "limits-uid").await;
     }
 }
 

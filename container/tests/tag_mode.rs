@@ -15,6 +15,8 @@ async fn tag_mode_kills_setsid_children_and_scrubbed_orphans() {
     assert_eq!(f.sessions.isolation(), if root { "tag, private /tmp /dev/shm /proc" } else { "tag" });
     common::timeout_kills_everything(f, "timeout-tag").await;
     orphans_are_adopted_killed_and_reaped().await;
+    // The tag mode names its limits too: the tagged processes (and adopted zombies) are counted.
+    common::limits_are_named(common::fixture_in(KillSetting::Tag), "limits-tag").await;
 }
 
 /// A daemon whose parent returned at once is adopted by the executor and dies with the run; its

@@ -2,6 +2,13 @@
 //! setup installed, into `.sandbox/go/bin/<hash>` keyed by the code and `go.mod`/`go.sum`, so
 //! running the same program again starts the binary without compiling.
 //!
+//! Each session has a build cache of its own (`GOCACHE`, the session root's `gocache/`, counted
+//! with its files): a cache shared between sessions would let one plant compiled objects that
+//! another's build links in. So that a session's first build does not compile the standard
+//! library from scratch (about 4 s here), a new session's cache starts as hard links to a seed:
+//! a cache of the commonly used standard packages, built once per machine and Go version by
+//! root and read-only to everyone ([`seed`], [`link_seed`]).
+//!
 //! Everything here lies inside the workspace, so it is done as the session's user.
 use super::{Ctx, Plugin, Step};
 use crate::confine::{as_user, read_regular};
@@ -57,8 +64,104 @@ impl Plugin for Go {
         })??;
         let mut build = Step::new(&ctx.runtimes.go, ["build".to_string(), "-o".into(), bin.display().to_string(), ".".into()]);
         build.skip_if_exists = Some(bin.clone());
-        build.umask = 0o002;
         build.cwd = Some(dir);
         Ok(vec![build, Step::new(&bin, Vec::<String>::new())])
     }
+}
+
+/// Standard packages most programs import; the seed cache holds them compiled.
+const SEED_PROGRAM: &str = "package main\n\nimport (\n\t\"bufio\"\n\t\"bytes\"\n\t\"encoding/json\"\n\t\"errors\"\n\t\"fmt\"\n\t\"io\"\n\t\"math\"\n\t\"math/rand\"\n\t\"os\"\n\t\"regexp\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n\t\"sync\"\n\t\"time\"\n)\n\nvar _ = []any{bufio.NewReader, bytes.NewBuffer, json.Marshal, errors.New, io.EOF, math.Pi, rand.Int, os.Exit, regexp.MustCompile, sort.Ints, strconv.Itoa, strings.Split, sync.Mutex{}, time.Now}\n\nfunc main() { fmt.Println() }\n";
+
+/// Where the seed cache for this Go lives under `root` (`go-<version>`), once it is built.
+pub fn seed_dir(root: &Path, go: &Path) -> Option<PathBuf> {
+    let out = std::process::Command::new(go).args(["env", "GOVERSION"]).env("GOTOOLCHAIN", "local").output().ok()?;
+    let version = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    let ok = out.status.success() && !version.is_empty() && version.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    ok.then(|| root.join(format!("go-{version}")))
+}
+
+/// Builds the seed cache at `dir` unless it is there: compiled by root into a private temporary
+/// directory with the environment sessions build with (`env`), made read-only, then renamed into
+/// place, so a seed is either whole or absent.
+pub fn seed(go: &Path, dir: &Path, env: &[(String, String)]) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().ok_or_else(|| io::Error::other("seed directory has no parent"))?;
+    fs::create_dir_all(parent)?;
+    // One build per machine at a time: every executor waits on the same lock, and the first to
+    // hold it builds; the lock dies with its holder, whose half-built directory the next removes.
+    let lock = fs::File::create(parent.join(".seed.lock"))?;
+    // SAFETY: flock(2) on a descriptor we own; released when it is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let tmp = parent.join(".seed-building");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp)?;
+    let (module, cache) = (tmp.join("module"), tmp.join("cache"));
+    fs::create_dir(&module)?;
+    fs::write(module.join("go.mod"), "module seed\n\ngo 1.21\n")?;
+    fs::write(module.join("main.go"), SEED_PROGRAM)?;
+    let built = std::process::Command::new(go)
+        .args(["build", "-o", "/dev/null", "."])
+        .current_dir(&module)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("HOME", &tmp)
+        .env("GOPATH", tmp.join("gopath"))
+        .env("GOMODCACHE", tmp.join("gopath/mod"))
+        .env("GOCACHE", &cache)
+        .env("GOPROXY", "off")
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !built.status.success() {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(io::Error::other(format!("building the Go seed cache failed: {}", String::from_utf8_lossy(&built.stderr).trim())));
+    }
+    read_only(&cache)?;
+    fs::rename(&cache, dir)?;
+    fs::remove_dir_all(&tmp)
+}
+
+fn read_only(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            read_only(&e.path())?;
+        } else {
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(0o444))?;
+        }
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o555))
+}
+
+/// Fills `cache` — a directory the caller (root) has just made, before any user code could see
+/// it — with hard links to the seed's entries (root-owned, read-only), in subdirectories it
+/// makes and hands to `owner`. Go adds new entries beside them. Returns how many were linked.
+pub fn link_seed(seed: &Path, cache: &Path, owner: Option<crate::sandbox::Identity>) -> io::Result<usize> {
+    let mut linked = 0;
+    for sub in fs::read_dir(seed)? {
+        let sub = sub?;
+        if !sub.file_type()?.is_dir() {
+            continue; // README, trim.txt: Go writes its own
+        }
+        let into = cache.join(sub.file_name());
+        fs::create_dir(&into)?;
+        for f in fs::read_dir(sub.path())? {
+            let f = f?;
+            if f.file_type()?.is_file() {
+                fs::hard_link(f.path(), into.join(f.file_name()))?;
+                linked += 1;
+            }
+        }
+        if let Some(id) = owner {
+            std::os::unix::fs::chown(&into, Some(id.uid), Some(id.gid))?;
+        }
+    }
+    Ok(linked)
 }

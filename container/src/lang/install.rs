@@ -69,7 +69,6 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
         args.extend(install.go.iter().cloned());
         let mut step = Step::new(&ctx.runtimes.go, args);
         step.cwd = Some(dir);
-        step.umask = 0o002;
         add("go", &install.go, step);
     }
     Ok(plan)

@@ -7,7 +7,7 @@
 
 mod bash;
 mod deno;
-mod go;
+pub mod go;
 mod install;
 mod node;
 mod python;
@@ -26,8 +26,8 @@ pub struct Ctx<'a> {
     /// The session's workspace (the process's current directory).
     pub ws: &'a Path,
     pub runtimes: &'a Runtimes,
-    /// Executor-wide caches that are never persisted (Go build cache).
-    pub shared: &'a Path,
+    /// The session's Go build cache (never persisted, counted with the session's files).
+    pub gocache: &'a Path,
     /// Where the run's code files go: the runtime's directory, not writable by user code.
     pub code: &'a Path,
     /// The session's user, whose authority every file operation inside the workspace takes.
@@ -44,7 +44,7 @@ pub struct Step {
     pub skip_if_exists: Option<PathBuf>,
     /// Working directory when not the workspace.
     pub cwd: Option<PathBuf>,
-    /// Build steps use a group-writable umask so the shared cache stays usable by every session.
+    /// The umask the step runs with.
     pub umask: u32,
 }
 
@@ -75,7 +75,7 @@ pub fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
         ("DENO_NO_UPDATE_CHECK".into(), "1".into()),
         ("GOMODCACHE".into(), format!("{ws}/{}", install::GO_MOD_DIR)),
         ("GOPATH".into(), format!("{ws}/.sandbox/gopath")),
-        ("GOCACHE".into(), ctx.shared.join("gocache").display().to_string()),
+        ("GOCACHE".into(), ctx.gocache.display().to_string()),
         ("GOFLAGS".into(), "-modcacherw".into()),
         ("GOTOOLCHAIN".into(), "local".into()),
         ("GOTELEMETRY".into(), "off".into()),
