@@ -4,7 +4,6 @@ mod common;
 use common::fixture;
 use edgerun_executor::config::KillSetting;
 use edgerun_protocol::{KilledBy, Language};
-use std::time::Instant;
 
 struct Case {
     lang: Language,
