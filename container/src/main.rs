@@ -30,6 +30,17 @@ async fn serve() {
             std::process::exit(2);
         }
     };
+    if std::env::args().nth(1).as_deref() == Some("seed-go-cache") {
+        // For images: build the read-only Go seed cache at build time, not at a session's start.
+        match edgerun_executor::session::seed_go_cache(&config) {
+            Ok(dir) => println!("Go seed cache at {}", dir.display()),
+            Err(e) => {
+                eprintln!("edgerun-executor: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if config.secret.is_none() && std::env::var("EDGERUN_ALLOW_NO_SECRET").as_deref() != Ok("1") {
         // Anything that reaches the port — user code beside the executor, first of all — could
         // run code as any session: without a secret the executor does not serve.

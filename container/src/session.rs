@@ -177,15 +177,12 @@ impl Sessions {
         let go_seed = Arc::new(std::sync::OnceLock::new());
         if is_root {
             // The Go seed cache is built once per machine and Go version, off the request path.
-            let (seed, go, root, env) = (go_seed.clone(), config.runtimes.go.clone(), config.go_seed_root.clone(), go_build_env(&config));
-            std::thread::spawn(move || {
-                let Some(dir) = lang::go::seed_dir(&root, &go) else { return };
-                match lang::go::seed(&go, &dir, &env) {
-                    Ok(()) => {
-                        let _ = seed.set(dir);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "no Go seed cache: a session's first Go build compiles the standard library"),
+            let (seed, config) = (go_seed.clone(), config.clone());
+            std::thread::spawn(move || match seed_go_cache(&config) {
+                Ok(dir) => {
+                    let _ = seed.set(dir);
                 }
+                Err(e) => tracing::warn!(error = %e, "no Go seed cache: a session's first Go build compiles the standard library"),
             });
         }
         Ok(Sessions { config, slots: Mutex::new(HashMap::new()), uids, is_root, private_mounts, kill_mode, go_seed })
@@ -688,6 +685,15 @@ fn release_free_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Builds (or finds) the machine's read-only Go seed cache for the configured Go and answers
+/// where it is.
+pub fn seed_go_cache(config: &Config) -> std::io::Result<PathBuf> {
+    let go = &config.runtimes.go;
+    let dir = lang::go::seed_dir(&config.go_seed_root, go).ok_or_else(|| std::io::Error::other(format!("{} does not tell its version", go.display())))?;
+    lang::go::seed(go, &dir, &go_build_env(config))?;
+    Ok(dir)
 }
 
 /// The environment Go builds get in sessions, as far as it shapes what the compiler produces:
