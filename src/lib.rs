@@ -6,9 +6,8 @@
 pub mod core;
 pub mod entry;
 pub mod executor;
+pub mod platform;
 pub mod registry;
 pub mod rpc;
 pub mod session;
-pub mod session_files;
-pub mod session_run;
 pub mod store;

@@ -7,7 +7,7 @@
 //! which also repairs the pack reference counts and collects objects that no session holds.
 use crate::core::error::{ApiError, ApiResult};
 use crate::rpc::internal;
-use crate::session::{error_response, json_response};
+use crate::platform::{error_response, json_response};
 use edgerun_protocol::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};

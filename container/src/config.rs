@@ -94,12 +94,16 @@ impl Runtimes {
     }
 }
 
+/// Sandbox uids one executor hands out, from its base; never one twice (the session registry's
+/// high-water mark).
+pub const UID_BLOCK: u32 = 100_000;
+
 /// A block of [`UID_BLOCK`] sandbox uids chosen by the work root, so that several executors on one machine
 /// (a dev stack and a test stack) do not hand out the same uids, whose processes they kill.
 pub fn uid_base_for(work_root: &Path) -> u32 {
     let h = blake3::hash(work_root.as_os_str().as_encoded_bytes());
     let n = u32::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1], h.as_bytes()[2], h.as_bytes()[3]]);
-    100_000 + (n % 4_000) * crate::session::UID_BLOCK
+    100_000 + (n % 20_000) * UID_BLOCK
 }
 
 impl Config {

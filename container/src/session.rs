@@ -7,7 +7,7 @@
 //! leftover directories are rolled back and wiped for the same reason.
 
 use crate::cgroup::{self, Cgroups};
-use crate::config::{Config, KillSetting};
+use crate::config::{Config, KillSetting, UID_BLOCK};
 use crate::confine::{self, as_user};
 use crate::error::{AppError, AppResult};
 use crate::lang::{self, Ctx, Step};
@@ -30,8 +30,6 @@ const SCRATCH: [&str; 4] = ["home", "tmp", "shm", "gocache"];
 /// Most log lines one run answers (the Worker refuses more).
 const MAX_LOG_LINES: usize = 5_000;
 
-/// Sandbox uids one executor hands out, from its base; never one twice (see [`UidCounter`]).
-pub const UID_BLOCK: u32 = 100_000;
 
 /// Hands out sandbox uids from `[base, base + UID_BLOCK)`, each at most once over the life of the
 /// work root: the high-water mark is written (renamed into place) before a uid is used, so a

@@ -5,7 +5,8 @@
 //! checks that it now does no harm. They need root (sandbox uids, private mounts), as in CI.
 mod common;
 use common::{fixture, fixture_with, is_root, tree_picture, Fixture};
-use edgerun_executor::session::{Sessions, UID_BLOCK};
+use edgerun_executor::config::UID_BLOCK;
+use edgerun_executor::session::Sessions;
 use edgerun_protocol::{ApplyRequest, Entry, EntryKind, ErrorCode, InjectRequest, KilledBy, Language, RunRequest, RunResult, Segment};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -242,6 +242,9 @@ impl SetupSpec {
 /// Largest `data` and `metadata` objects, serialized.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
+/// Largest file an upload may carry.
+pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
+
 /// `POST /api/sessions` body.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateSpec {

@@ -1,8 +1,12 @@
 //! The session Durable Object: one per session id. It owns the session's SQLite state, its packs
 //! in R2 and its executor, and serializes the session's runs, setups and uploads in arrival order.
 //!
-//! The run pipeline itself is in `session_run.rs`, the files API in `session_files.rs`; this file
+//! The run pipeline itself is in `run.rs`, the files API in `files.rs` (child modules, which see
+//! the object's private fields); this file
 //! dispatches operations and holds the session lifecycle (create, get, setup, duplicate, delete).
+
+mod files;
+mod run;
 
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
@@ -10,6 +14,7 @@ use crate::core::lifecycle::{idle_action, IdleAction};
 use crate::core::request::{parse_limit, CreateSpec, RunSpec, SetupSpec};
 use crate::core::shape::{plugin_answer, run_answer};
 use crate::registry::client as registry;
+use crate::platform::{error_response, json_response, now_rfc3339};
 use crate::rpc::{object_request, send, SESSION_HEADER};
 use crate::store::{PackRow, SessionRow, Store};
 use edgerun_protocol::{ErrorCode, Language};
@@ -25,43 +30,15 @@ pub const DEFAULT_IDLE_MS: i64 = 10 * 60 * 1000;
 
 #[durable_object]
 pub struct SessionObject {
-    pub(crate) state: State,
-    pub(crate) env: Env,
+    state: State,
+    env: Env,
     store: RefCell<Option<Store>>,
-    pub(crate) queue: AsyncMutex<()>,
-    pub(crate) waiting: Cell<usize>,
-    pub(crate) setup_active: Cell<bool>,
-    pub(crate) last_activity_ms: Cell<f64>,
+    queue: AsyncMutex<()>,
+    waiting: Cell<usize>,
+    setup_active: Cell<bool>,
+    last_activity_ms: Cell<f64>,
     swept: Cell<bool>,
-    pub(crate) last_touch_ms: Cell<f64>,
-}
-
-pub fn now_rfc3339() -> String {
-    String::from(js_sys::Date::new_0().to_iso_string())
-}
-
-pub fn json_response(status: u16, v: &Value) -> Result<Response> {
-    let resp = Response::from_json(v)?.with_status(status);
-    let _ = resp.headers().set("x-content-type-options", "nosniff");
-    Ok(resp)
-}
-
-pub fn error_response(e: &ApiError) -> Result<Response> {
-    let resp = Response::ok(e.to_json())?.with_status(e.status());
-    let _ = resp.headers().set("content-type", "application/json");
-    let _ = resp.headers().set("x-content-type-options", "nosniff");
-    Ok(resp)
-}
-
-/// 16 random bytes from the platform's CSPRNG.
-pub fn random_bytes() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the platform has a random source");
-    b
-}
-
-pub fn random_hex() -> String {
-    random_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    last_touch_ms: Cell<f64>,
 }
 
 /// Everything a duplicate carries to its new object.
@@ -368,7 +345,7 @@ impl SessionObject {
                 Err(e) => worker::console_error!("pack reference counts not updated: {e}"),
             }
         }
-        if free.is_empty() || crate::session_run::failpoint(&self.env, "keep-packs-on-delete") {
+        if free.is_empty() || crate::platform::failpoint(&self.env, "keep-packs-on-delete") {
             return;
         }
         if let Ok(bucket) = self.bucket() {

@@ -5,7 +5,8 @@ use crate::core::ids::check_file_path;
 use crate::core::index::{listed_files, parents, upload_key, FileRow};
 use crate::core::shape::content_type;
 use crate::core::web::download_headers;
-use crate::session::{now_rfc3339, random_hex, Answer, SessionObject};
+use super::{Answer, SessionObject};
+use crate::platform::{now_rfc3339, random_hex};
 use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
 use crate::rpc::LENGTH_HEADER;
 use futures_util::TryStreamExt;
@@ -14,9 +15,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{FixedLengthStream, Method, Range};
 
-/// Largest upload.
-pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
-pub use crate::core::answer::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
+use crate::core::request::MAX_UPLOAD_BYTES;
+use crate::core::answer::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
+
 /// Uploads up to this size are pushed to a running executor right away.
 const PUSH_MAX_BYTES: usize = 8 * 1024 * 1024;
 

@@ -14,7 +14,8 @@ use crate::executor::{error_from, Body, Executor};
 use futures_util::{stream, StreamExt};
 use worker::{ByteStream, FixedLengthStream, Response};
 use crate::registry::client as registry;
-use crate::session::{now_rfc3339, random_hex, SessionObject, MAX_WAITING_RUNS};
+use super::{SessionObject, MAX_WAITING_RUNS};
+use crate::platform::{failpoint, now_rfc3339, random_hex};
 use crate::store::{RunRow, SessionRow};
 use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
 use serde_json::{json, Value};
@@ -103,10 +104,6 @@ fn pipe_packs(bucket: worker::Bucket, header: Vec<u8>, keys: Vec<String>) -> Api
     Ok(readable)
 }
 
-/// A test-only failpoint, switched on by the `FAILPOINT` var (the deploy dry run asserts it unset).
-pub(crate) fn failpoint(env: &worker::Env, name: &str) -> bool {
-    env.var("FAILPOINT").map(|v| v.to_string().split(',').any(|f| f == name)).unwrap_or(false)
-}
 
 impl SessionObject {
     /// Waits for the session's turn (at most [`MAX_WAITING_RUNS`] wait), settles a pending setup,
@@ -294,7 +291,7 @@ impl SessionObject {
         if self.state.container().is_none() {
             return Ok(());
         }
-        let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(crate::session::DEFAULT_IDLE_MS);
+        let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(super::DEFAULT_IDLE_MS);
         if self.state.storage().get_alarm().await?.is_none() {
             self.state.storage().set_alarm(idle).await?;
         }
