@@ -18,7 +18,11 @@ for mode in uid tag; do
 done
 took "containment modes"
 
-phase "cargo clippy --all-targets"
+phase "cargo fmt --check"
+cargo fmt --all -- --check
+took "fmt"
+
+phase "cargo clippy --all-targets (the workspace lints of Cargo.toml)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 took "clippy"
 

@@ -2,13 +2,15 @@
 //! Object (or the registry). Every error leaves here in the API's JSON shape.
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::{check_session_id, session_id_from_bytes};
-use crate::core::request::{parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, language, req_str};
+use crate::core::request::MAX_UPLOAD_BYTES;
+use crate::core::request::{
+    language, parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, req_str,
+};
 use crate::core::route::{parse as parse_route, percent_encode, Route};
 use crate::core::web::{check_json_type, check_origin};
+use crate::platform::{error_response, json_response, now_rfc3339, random_bytes};
 use crate::registry::client as registry;
 use crate::rpc::{internal, object_request, object_request_with, send};
-use crate::core::request::MAX_UPLOAD_BYTES;
-use crate::platform::{error_response, json_response, now_rfc3339, random_bytes};
 use edgerun_protocol::ErrorCode;
 use serde_json::json;
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -108,7 +110,8 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
     match route {
         Route::Health => unreachable!("answered above"),
         Route::Plugin => {
-            let sid = query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
+            let sid =
+                query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
             check_session_id(&sid)?;
             let spec = parse_plugin(&read_json(&mut req).await?)?;
             forward(env, &sid, Method::Post, "/plugin", &serde_json::to_vec(&spec).expect("serializes")).await

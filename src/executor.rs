@@ -9,7 +9,6 @@ use crate::core::lifecycle::{self, Health, Sandbox, Sleeper, Startup, READY_BUDG
 use edgerun_protocol::{ErrorCode, SECRET_HEADER};
 use worker::{Container, Delay, Fetch, Headers, Method, Request, RequestInit};
 
-
 /// Bound of answers whose body only says how things went (health, apply, delete).
 pub const SMALL_ANSWER: usize = 64 * 1024;
 
@@ -39,14 +38,16 @@ pub enum Body {
 /// Turns a Rust byte stream into a JS `ReadableStream` usable as a request body.
 pub fn js_stream(stream: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static) -> web_sys::ReadableStream {
     use futures_util::TryStreamExt;
-    let js = stream.map_ok(|v| wasm_bindgen::JsValue::from(js_sys::Uint8Array::from(v.as_slice()))).map_err(|e| wasm_bindgen::JsValue::from(e.to_string()));
+    let js = stream
+        .map_ok(|v| wasm_bindgen::JsValue::from(js_sys::Uint8Array::from(v.as_slice())))
+        .map_err(|e| wasm_bindgen::JsValue::from(e.to_string()));
     wasm_streams::ReadableStream::from_stream(js).into_raw()
 }
 
 impl Executor {
-    pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>, internet: Option<String>) -> ApiResult<Executor> {
+    pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>, internet: Option<&str>) -> ApiResult<Executor> {
         let startup = match &container {
-            Some(_) => Some(lifecycle::startup(secret.as_deref(), internet.as_deref())?),
+            Some(_) => Some(lifecycle::startup(secret.as_deref(), internet)?),
             None => None,
         };
         let target = match (container, url) {
@@ -79,7 +80,8 @@ impl Executor {
             }
             None => {}
         }
-        Request::new_with_init(&format!("{base}{path}"), &init).map_err(|e| ApiError::new(ErrorCode::Internal, format!("building executor request: {e}")))
+        Request::new_with_init(&format!("{base}{path}"), &init)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("building executor request: {e}")))
     }
 
     /// Makes sure a container is running and its executor answers `/health` (the rules and their
@@ -106,7 +108,8 @@ impl Executor {
                 Fetch::Request(req).send().await
             }
             Target::Container(c) => {
-                let fetcher = c.get_tcp_port(8080).map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("sandbox port: {e}")))?;
+                let fetcher =
+                    c.get_tcp_port(8080).map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("sandbox port: {e}")))?;
                 let req = self.request("http://container", method, path, body, content_type)?;
                 fetcher.fetch_request(req).await
             }

@@ -3,6 +3,8 @@
 //!
 //! `core` is platform-free and tested natively; `entry`, `session`, `store` and `executor` are
 //! the thin workers-rs adapters.
+#![forbid(unsafe_code)]
+
 pub mod core;
 pub mod entry;
 pub mod executor;

@@ -6,8 +6,8 @@
 //! whose object does not exist (a crash between the two writes) is removed by the periodic sweep,
 //! which also repairs the pack reference counts and collects objects that no session holds.
 use crate::core::error::{ApiError, ApiResult};
-use crate::rpc::internal;
 use crate::platform::{error_response, json_response};
+use crate::rpc::internal;
 use edgerun_protocol::ErrorCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,6 +38,7 @@ struct Refs {
     refs: i64,
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "a `map_err` adapter takes the error by value")]
 fn sql_err(e: worker::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("registry storage: {e}"))
 }
@@ -187,8 +188,18 @@ impl Registry {
 
     fn dispatch(&self, method: Method, path: &str, body: &Value, url: &worker::Url) -> ApiResult<Value> {
         let sql = self.sql()?;
-        let str_field = |f: &str| body.get(f).and_then(Value::as_str).map(str::to_string).ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("registry call without {f}")));
-        let keys = || -> Vec<String> { body.get("keys").and_then(Value::as_array).map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default() };
+        let str_field = |f: &str| {
+            body.get(f)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("registry call without {f}")))
+        };
+        let keys = || -> Vec<String> {
+            body.get("keys")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
         match (method, path) {
             (Method::Post, "/add") => {
                 let id = str_field("id")?;
@@ -287,7 +298,9 @@ pub mod client {
     use crate::rpc::{call_json, REGISTRY};
 
     pub async fn add(env: &Env, id: &str, language: &str, created_at: &str) -> ApiResult<bool> {
-        let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/add", &json!({"id": id, "language": language, "created_at": created_at})).await?;
+        let v =
+            call_json(env, "REGISTRY", REGISTRY, Method::Post, "/add", &json!({"id": id, "language": language, "created_at": created_at}))
+                .await?;
         Ok(v["added"].as_bool().unwrap_or(false))
     }
 

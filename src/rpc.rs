@@ -9,6 +9,7 @@ pub const SESSION_HEADER: &str = "x-edgerun-session";
 /// Name of the registry object.
 pub const REGISTRY: &str = "registry";
 
+#[allow(clippy::needless_pass_by_value, reason = "a `map_err` adapter takes the error by value")]
 pub fn internal(e: worker::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("worker error: {e}"))
 }
@@ -24,7 +25,14 @@ pub fn object_request(method: Method, path: &str, sid: &str, body: Option<&[u8]>
 
 /// [`object_request`] with any body the runtime takes (bytes or a `ReadableStream`) and, for
 /// uploads, the body's length in [`LENGTH_HEADER`].
-pub fn object_request_with(method: Method, path: &str, sid: &str, body: Option<wasm_bindgen::JsValue>, content_type: &str, length: Option<u64>) -> ApiResult<Request> {
+pub fn object_request_with(
+    method: Method,
+    path: &str,
+    sid: &str,
+    body: Option<wasm_bindgen::JsValue>,
+    content_type: &str,
+    length: Option<u64>,
+) -> ApiResult<Request> {
     let headers = Headers::new();
     let _ = headers.set(SESSION_HEADER, sid);
     let _ = headers.set("content-type", content_type);
@@ -47,7 +55,14 @@ pub async fn send(env: &Env, binding: &str, name: &str, req: Request) -> ApiResu
 }
 
 /// Calls an object with a JSON body and reads a JSON answer; non-2xx answers become errors.
-pub async fn call_json(env: &Env, binding: &str, name: &str, method: Method, path: &str, body: &serde_json::Value) -> ApiResult<serde_json::Value> {
+pub async fn call_json(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    method: Method,
+    path: &str,
+    body: &serde_json::Value,
+) -> ApiResult<serde_json::Value> {
     let bytes = serde_json::to_vec(body).expect("json serializes");
     let req = object_request(method, path, name, Some(&bytes), "application/json")?;
     let mut resp = send(env, binding, name, req).await?;

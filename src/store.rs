@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE packs ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;",
 ];
 
+#[allow(clippy::needless_pass_by_value, reason = "a `map_err` adapter takes the error by value")]
 fn sql_err(e: worker::Error) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("session storage: {e}"))
 }
@@ -123,7 +124,15 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn create_session(&self, id: &str, language: &str, persistent: bool, created_at: &str, metadata: &str, data: &str) -> ApiResult<()> {
+    pub fn create_session(
+        &self,
+        id: &str,
+        language: &str,
+        persistent: bool,
+        created_at: &str,
+        metadata: &str,
+        data: &str,
+    ) -> ApiResult<()> {
         self.sql
             .exec(
                 "INSERT INTO session (id, language, persistent, created_at, metadata, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -165,7 +174,8 @@ impl Store {
     }
 
     pub fn next_pack_seq(&self) -> ApiResult<i64> {
-        let rows: Vec<Count> = self.sql.exec("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM packs", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        let rows: Vec<Count> =
+            self.sql.exec("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM packs", None).and_then(|c| c.to_array()).map_err(sql_err)?;
         Ok(rows.first().map(|c| c.n).unwrap_or(1))
     }
 
@@ -202,9 +212,7 @@ impl Store {
             self.sql.exec("UPDATE session SET data = ?", vec![V::String(d.into())]).map_err(sql_err)?;
         }
         let Some(run) = run else { return Ok(()) };
-        self.sql
-            .exec("UPDATE session SET run_count = run_count + 1, last_run_at = ?", vec![V::String(now.into())])
-            .map_err(sql_err)?;
+        self.sql.exec("UPDATE session SET run_count = run_count + 1, last_run_at = ?", vec![V::String(now.into())]).map_err(sql_err)?;
         self.sql
             .exec(
                 "INSERT INTO runs (started_at, duration_ms, exit_code, killed_by, language) VALUES (?, ?, ?, ?, ?)",

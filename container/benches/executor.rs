@@ -222,16 +222,34 @@ fn main() {
         warm["raw_spawn_ms"]["median"].as_f64().unwrap_or(f64::NAN),
         verdict(w <= 5.0)
     );
-    println!("| restore {} files / {:.1} MB (n={}) | {r:.1} ms | ≤ 1000 ms | {} |", restored["files"], restored["bytes"].as_f64().unwrap_or(0.0) / 1e6, restored["restore_ms"]["n"], verdict(r <= 1000.0));
-    println!("| delta of 1 changed file in {} files (n={}) | {e:.1} ms | ≤ 50 ms | {} |", extract["files"], extract["extract_ms"]["n"], verdict(e <= 50.0));
+    println!(
+        "| restore {} files / {:.1} MB (n={}) | {r:.1} ms | ≤ 1000 ms | {} |",
+        restored["files"],
+        restored["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        restored["restore_ms"]["n"],
+        verdict(r <= 1000.0)
+    );
+    println!(
+        "| delta of 1 changed file in {} files (n={}) | {e:.1} ms | ≤ 50 ms | {} |",
+        extract["files"],
+        extract["extract_ms"]["n"],
+        verdict(e <= 50.0)
+    );
     if let Some(g) = &groups {
-        println!("| cgroups: make + remove one run's groups (n={}) | {:.2} ms | (inside the warm overhead) | |", g["n"], g["median"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "| cgroups: make + remove one run's groups (n={}) | {:.2} ms | (inside the warm overhead) | |",
+            g["n"],
+            g["median"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     match rss_mib {
         Some(m) => println!("| executor idle RSS | {m:.1} MiB | ≤ 15 MiB | {} |", verdict(m <= 15.0)),
         None => println!("| executor idle RSS | not measured | ≤ 15 MiB | MISS |"),
     }
     if json_out {
-        println!("{}", json!({"isolation": isolation, "warm": warm, "restore": restored, "extract": extract, "idle_rss_kib": rss, "cgroup_ms": groups}));
+        println!(
+            "{}",
+            json!({"isolation": isolation, "warm": warm, "restore": restored, "extract": extract, "idle_rss_kib": rss, "cgroup_ms": groups})
+        );
     }
 }

@@ -10,18 +10,21 @@
 use crate::error::{AppError, AppResult};
 use crate::session::{valid_session_id, Sessions};
 use axum::body::{Body, Bytes};
-use futures_util::{stream, StreamExt, TryStreamExt};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use edgerun_protocol::{frame, split_frame, ApplyRequest, ErrorCode, Segment, InjectRequest, RunRequest, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, SECRET_HEADER};
+use edgerun_protocol::{
+    frame, split_frame, ApplyRequest, ErrorCode, InjectRequest, RunRequest, Segment, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS,
+    SECRET_HEADER,
+};
+use futures_util::{stream, StreamExt, TryStreamExt};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tokio::io::AsyncReadExt;
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
 pub type AppState = Arc<Sessions>;
 
@@ -93,7 +96,8 @@ async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, body: By
 
 async fn handle_snapshot(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {
     check_sid(&sid)?;
-    let state: SessionState = serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("snapshot request: {e}")))?;
+    let state: SessionState =
+        serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("snapshot request: {e}")))?;
     let (delta, tar) = s.snapshot(&sid, state.version).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], framed_stream(frame(&delta, &[]), Some(tar))).into_response())
 }
@@ -129,10 +133,15 @@ async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body:
     }
     let mut head = vec![0u8; len];
     reader.read_exact(&mut head).await.map_err(bad)?;
-    let req: InjectRequest = serde_json::from_slice(&head).map_err(|e| AppError::new(ErrorCode::BadRequest, format!("inject header: {e}")))?;
-    let total: u64 = req.segments.iter().map(|seg| match seg {
-        Segment::Tar { len } | Segment::Raw { len, .. } => *len,
-    }).sum();
+    let req: InjectRequest =
+        serde_json::from_slice(&head).map_err(|e| AppError::new(ErrorCode::BadRequest, format!("inject header: {e}")))?;
+    let total: u64 = req
+        .segments
+        .iter()
+        .map(|seg| match seg {
+            Segment::Tar { len } | Segment::Raw { len, .. } => *len,
+        })
+        .sum();
     let body: Box<dyn std::io::Read + Send> = if total <= IN_MEMORY_INJECT_MAX {
         // Measured here: extracting from memory is several times faster than from the bridged
         // request stream, so workspaces up to this size are read whole first.

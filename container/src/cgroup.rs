@@ -128,16 +128,11 @@ fn write(path: &Path, value: &str) -> io::Result<()> {
 /// The number after `key ` in a flat-keyed cgroup file (`memory.events`, `pids.events`, …).
 fn counter(path: &Path, key: &str) -> u64 {
     let Ok(text) = fs::read_to_string(path) else { return 0 };
-    text.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    text.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' '))).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 fn pids_in(dir: &Path) -> Vec<i32> {
-    fs::read_to_string(dir.join("cgroup.procs"))
-        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-        .unwrap_or_default()
+    fs::read_to_string(dir.join("cgroup.procs")).map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect()).unwrap_or_default()
 }
 
 /// Kills every process of the group at `dir` and waits (up to 2 s) until none is left.
@@ -211,7 +206,8 @@ impl Cgroups {
             let wanted: Vec<&str> = ["memory", "pids"].into_iter().filter(|c| available.split_whitespace().any(|a| a == *c)).collect();
             // The hierarchy's real root has no cgroup.kill and no no-internal-process rule.
             let real_root = !own_dir.join("cgroup.kill").exists();
-            let h = Hierarchy { base: own_dir.join(&dir_name), v2: true, memory: wanted.contains(&"memory"), pids: wanted.contains(&"pids") };
+            let h =
+                Hierarchy { base: own_dir.join(&dir_name), v2: true, memory: wanted.contains(&"memory"), pids: wanted.contains(&"pids") };
             match enable_v2(own_dir, &wanted, ns_root && !real_root).and_then(|()| h.make_base()) {
                 Ok(()) if h.base.join("cgroup.kill").exists() => hierarchies.push(h),
                 Ok(()) => errors.push("v2: no cgroup.kill (kernel older than 5.14)".to_string()),
@@ -254,7 +250,8 @@ impl Cgroups {
         self.hierarchies
             .iter()
             .map(|h| {
-                let what: Vec<&str> = [(h.v2, "kill"), (h.memory, "memory"), (h.pids, "pids")].into_iter().filter(|(on, _)| *on).map(|(_, w)| w).collect();
+                let what: Vec<&str> =
+                    [(h.v2, "kill"), (h.memory, "memory"), (h.pids, "pids")].into_iter().filter(|(on, _)| *on).map(|(_, w)| w).collect();
                 format!("{} {}", if h.v2 { "v2" } else { "v1" }, what.join("+"))
             })
             .collect::<Vec<_>>()

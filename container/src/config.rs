@@ -66,10 +66,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn tool(var: &str, name: &str, fallback: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| find_on_path(name))
-        .unwrap_or_else(|| PathBuf::from(fallback))
+    std::env::var_os(var).map(PathBuf::from).or_else(|| find_on_path(name)).unwrap_or_else(|| PathBuf::from(fallback))
 }
 
 fn num(var: &str, default: u64) -> Result<u64, String> {

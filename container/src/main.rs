@@ -10,11 +10,8 @@ fn main() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(32)
-        .build()
-        .expect("the tokio runtime starts");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(32).build().expect("the tokio runtime starts");
     runtime.block_on(serve());
 }
 
@@ -44,7 +41,9 @@ async fn serve() {
     if config.secret.is_none() && std::env::var("EDGERUN_ALLOW_NO_SECRET").as_deref() != Ok("1") {
         // Anything that reaches the port — user code beside the executor, first of all — could
         // run code as any session: without a secret the executor does not serve.
-        eprintln!("edgerun-executor: EDGERUN_SECRET is not set; refusing to serve an open API (EDGERUN_ALLOW_NO_SECRET=1 allows it for tests)");
+        eprintln!(
+            "edgerun-executor: EDGERUN_SECRET is not set; refusing to serve an open API (EDGERUN_ALLOW_NO_SECRET=1 allows it for tests)"
+        );
         std::process::exit(2);
     }
     let listen = config.listen.clone();

@@ -47,13 +47,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            memory_bytes: 2 << 30,
-            max_processes: 512,
-            file_size_bytes: 1 << 30,
-            open_files: 4096,
-            output_bytes: 1 << 20,
-        }
+        Limits { memory_bytes: 2 << 30, max_processes: 512, file_size_bytes: 1 << 30, open_files: 4096, output_bytes: 1 << 20 }
     }
 }
 
@@ -138,12 +132,21 @@ impl Prepared {
             if !self.binds.is_empty() {
                 check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
                 let none = c"none".as_ptr();
-                check(libc::mount(none, c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()), "making mounts private")?;
+                check(
+                    libc::mount(none, c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+                    "making mounts private",
+                )?;
                 for (src, dst) in &self.binds {
-                    check(libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), "binding a private directory")?;
+                    check(
+                        libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()),
+                        "binding a private directory",
+                    )?;
                 }
                 let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-                check(libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, c"hidepid=invisible".as_ptr().cast()), "mounting /proc")?;
+                check(
+                    libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, c"hidepid=invisible".as_ptr().cast()),
+                    "mounting /proc",
+                )?;
             }
             libc::setsid();
             libc::umask(self.umask);
@@ -182,16 +185,12 @@ pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
     for (sub, at) in shared_writable_dirs() {
         binds.push((cstring(&dir.join(sub))?, cstring(&at)?));
     }
-    let prepared = Prepared {
-        cwd: cstring(dir)?,
-        binds,
-        identity: None,
-        umask: 0o077,
-        limits: Limits::default(),
-        group_fds: Vec::new(),
-    };
+    let prepared = Prepared { cwd: cstring(dir)?, binds, identity: None, umask: 0o077, limits: Limits::default(), group_fds: Vec::new() };
     let mut cmd = std::process::Command::new("/bin/sh");
-    cmd.args(["-c", "test -r /proc/self/status && : > /tmp/probe && : > /dev/shm/probe"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["-c", "test -r /proc/self/status && : > /tmp/probe && : > /dev/shm/probe"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     // SAFETY: `enter` makes only async-signal-safe calls.
     unsafe {
         cmd.pre_exec(move || prepared.enter());
@@ -202,7 +201,11 @@ pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
     if out.status.success() && landed {
         Ok(())
     } else {
-        Err(std::io::Error::other(format!("a probe run could not use private mounts ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())))
+        Err(std::io::Error::other(format!(
+            "a probe run could not use private mounts ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 
@@ -261,9 +264,12 @@ pub fn signal_name(sig: i32) -> String {
 fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
     let lim = libc::rlimit { rlim_cur: v, rlim_max: v };
     // SAFETY: setrlimit with a valid pointer to a stack value.
-    if unsafe { libc::setrlimit(res, &lim) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if unsafe { libc::setrlimit(res, &lim) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
-
 
 /// How one run's processes are found: its groups, its uid, or its tag.
 enum Tree {
@@ -569,7 +575,11 @@ pub fn usage_of_tag(tag: &str) -> (u64, u64) {
         }
         count += 1;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse::<u64>().ok());
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok());
         rss += kib.unwrap_or(0) * 1024;
     }
     (count, rss)
@@ -583,7 +593,11 @@ pub fn kill_uid_range(from: u32, to: u32) -> usize {
         let name = e.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
-        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse::<u32>().ok());
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
         if uid.is_some_and(|u| (from..to).contains(&u)) {
             // SAFETY: kill(2) on a pid we just read; harmless if it is gone.
             unsafe {
@@ -595,12 +609,7 @@ pub fn kill_uid_range(from: u32, to: u32) -> usize {
     killed
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
-    mut r: R,
-    cap: usize,
-    over: Arc<AtomicBool>,
-    notify: Arc<Notify>,
-) -> Vec<u8> {
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R, cap: usize, over: Arc<AtomicBool>, notify: Arc<Notify>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -710,7 +719,8 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
         _ => (-1, None),
     };
     // A limit that ended the run reports the kill even when the main process exited on its own terms.
-    let (exit_code, signal) = if killed_by.is_some() { (128 + libc::SIGKILL, Some(signal_name(libc::SIGKILL))) } else { (exit_code, signal) };
+    let (exit_code, signal) =
+        if killed_by.is_some() { (128 + libc::SIGKILL, Some(signal_name(libc::SIGKILL))) } else { (exit_code, signal) };
     let killed_by = killed_by.or(match signal.as_deref() {
         Some("SIGXFSZ") => Some(KilledBy::Disk),
         _ => None,

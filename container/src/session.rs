@@ -30,7 +30,6 @@ const SCRATCH: [&str; 4] = ["home", "tmp", "shm", "gocache"];
 /// Most log lines one run answers (the Worker refuses more).
 const MAX_LOG_LINES: usize = 5_000;
 
-
 /// Hands out sandbox uids from `[base, base + UID_BLOCK)`, each at most once over the life of the
 /// work root: the high-water mark is written (renamed into place) before a uid is used, so a
 /// restarted executor never gives a new session the uid of a deleted one, whose files could
@@ -64,7 +63,9 @@ impl UidCounter {
         if uid >= self.base + UID_BLOCK {
             return Err(AppError::new(
                 ErrorCode::SandboxUnavailable,
-                format!("this executor has handed out all of its {UID_BLOCK} sandbox uids (they are never reused); give it a new work root"),
+                format!(
+                    "this executor has handed out all of its {UID_BLOCK} sandbox uids (they are never reused); give it a new work root"
+                ),
             ));
         }
         let tmp = self.mark.with_extension("tmp");
@@ -102,7 +103,11 @@ fn resolve_kill_mode(config: &Config, is_root: bool) -> std::io::Result<sandbox:
             Ok(cg) => sandbox::KillMode::Cgroup(Arc::new(cg)),
             Err(why) => {
                 tracing::info!(%why, "cgroups not used");
-                if is_root { sandbox::KillMode::Uid } else { sandbox::KillMode::Tag }
+                if is_root {
+                    sandbox::KillMode::Uid
+                } else {
+                    sandbox::KillMode::Tag
+                }
             }
         },
         KillSetting::Uid if is_root => sandbox::KillMode::Uid,
@@ -213,7 +218,6 @@ impl Sessions {
         self.config.work_root.join(sid)
     }
 
-
     /// Brings a session's directories to a known state the first time it is touched.
     ///
     /// The session root is the runtime's (root, 0711: not listable), and so is `code/`, where
@@ -248,7 +252,8 @@ impl Sessions {
             }
             slot.touched = true;
         }
-        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false), ("gocache", true)] {
+        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false), ("gocache", true)]
+        {
             let p = root.join(d);
             if !p.exists() {
                 fs::create_dir(&p)?;
@@ -271,7 +276,9 @@ impl Sessions {
     }
 
     fn private(&self, root: &Path) -> Option<sandbox::Private> {
-        self.private_mounts.then(|| sandbox::Private { binds: sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect() })
+        self.private_mounts.then(|| sandbox::Private {
+            binds: sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect(),
+        })
     }
 
     pub async fn version(&self, sid: &str) -> Option<String> {
@@ -299,7 +306,13 @@ impl Sessions {
         let result = self.execute(&root, &ws, &req, identity).await?;
         if req.restore_after {
             // The committed version is what stays; the Worker injects it again before the next run.
-            return Ok((RunAnswer { result, delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() } }, None));
+            return Ok((
+                RunAnswer {
+                    result,
+                    delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() },
+                },
+                None,
+            ));
         }
         if let Some(d) = failpoint_pause("run-before-extract") {
             tokio::time::sleep(d).await;
@@ -365,7 +378,11 @@ impl Sessions {
                 for d in dirs {
                     for e in fs::read_dir(&d)?.flatten() {
                         let p = e.path();
-                        if e.file_type()?.is_dir() { fs::remove_dir_all(&p)? } else { fs::remove_file(&p)? }
+                        if e.file_type()?.is_dir() {
+                            fs::remove_dir_all(&p)?
+                        } else {
+                            fs::remove_file(&p)?
+                        }
                     }
                 }
                 Ok(())
@@ -403,7 +420,7 @@ impl Sessions {
         // 1. Installs, each set once.
         let plan = match lang::install_steps(&ctx, &req.install) {
             Ok(p) => p,
-            Err(e) => return Ok(not_prepared(e)),
+            Err(e) => return Ok(not_prepared(&e)),
         };
         for s in &plan.skipped {
             logs.push(format!("[{s}] requirements already installed"));
@@ -446,7 +463,7 @@ impl Sessions {
                 } else {
                     match plugin.steps(&ctx, &req.code) {
                         Ok(s) => steps.extend(s),
-                        Err(e) => return Ok(not_prepared(e)),
+                        Err(e) => return Ok(not_prepared(&e)),
                     }
                 }
             }
@@ -589,7 +606,10 @@ impl Sessions {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
         if slot.version.as_deref() != Some(req.expect_version.as_str()) {
-            return Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {:?}, caller expected {}", slot.version, req.expect_version)));
+            return Err(AppError::new(
+                ErrorCode::WorkspaceStale,
+                format!("executor holds version {:?}, caller expected {}", slot.version, req.expect_version),
+            ));
         }
         let Some(mut base) = slot.base.take() else {
             return Err(AppError::new(ErrorCode::WorkspaceStale, "the executor holds no manifest for this session"));
@@ -689,7 +709,8 @@ fn release_free_memory() {
 /// where it is.
 pub fn seed_go_cache(config: &Config) -> std::io::Result<PathBuf> {
     let go = &config.runtimes.go;
-    let dir = lang::go::seed_dir(&config.go_seed_root, go).ok_or_else(|| std::io::Error::other(format!("{} does not tell its version", go.display())))?;
+    let dir = lang::go::seed_dir(&config.go_seed_root, go)
+        .ok_or_else(|| std::io::Error::other(format!("{} does not tell its version", go.display())))?;
     lang::go::seed(go, &dir, &go_build_env(config))?;
     Ok(dir)
 }
@@ -746,7 +767,7 @@ async fn read_data(path: PathBuf, identity: Option<Identity>) -> Result<Option<s
 
 /// The answer of a run that could not be prepared because of what user code left in the
 /// workspace (a FIFO as `go.mod`, a file where a directory belongs): nothing ran.
-fn not_prepared(e: std::io::Error) -> RunResult {
+fn not_prepared(e: &std::io::Error) -> RunResult {
     RunResult { exit_code: 126, stderr: format!("[edgerun] the run could not be prepared: {e}\n"), ..Default::default() }
 }
 

@@ -253,8 +253,7 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
                 let reuse = base.and_then(|b| {
                     let old = b.entries.get(&path)?;
                     let trusted = mtime < b.scanned_at_ns - MTIME_TRUST_WINDOW_NS;
-                    (old.kind == EntryKind::File && old.size == size && old.mtime_ns == mtime && trusted)
-                        .then(|| old.hash.clone())
+                    (old.kind == EntryKind::File && old.size == size && old.mtime_ns == mtime && trusted).then(|| old.hash.clone())
                 });
                 let hash = match reuse {
                     Some(h) => h,
@@ -268,10 +267,7 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
                         Err(e) => return Err(e),
                     },
                 };
-                entries.insert(
-                    path.clone(),
-                    Entry { path, kind: EntryKind::File, mode, mtime_ns: mtime, size, hash, target: None },
-                );
+                entries.insert(path.clone(), Entry { path, kind: EntryKind::File, mode, mtime_ns: mtime, size, hash, target: None });
             }
             // sockets, fifos and devices are not persisted
         }
@@ -319,11 +315,8 @@ pub fn build_delta_to<W: io::Write + io::Seek>(root: &Path, base: Option<&Manife
     let empty = BTreeMap::new();
     let base_entries = base.map(|b| &b.entries).unwrap_or(&empty);
     let deleted: Vec<String> = base_entries.keys().filter(|p| !current.entries.contains_key(*p)).cloned().collect();
-    let changed: Vec<&Entry> = current
-        .entries
-        .values()
-        .filter(|e| base_entries.get(&e.path).is_none_or(|old| entry_changed(old, e)))
-        .collect();
+    let changed: Vec<&Entry> =
+        current.entries.values().filter(|e| base_entries.get(&e.path).is_none_or(|old| entry_changed(old, e))).collect();
     let mut builder = tar::Builder::new(out);
     let mut index = Vec::with_capacity(changed.len());
     for e in changed {
@@ -377,7 +370,11 @@ fn set_symlink_mtime(path: &Path, mtime_ns: i64) -> io::Result<()> {
     let times = [ts, ts];
     // SAFETY: `c` is a valid NUL-terminated path and `times` points at two timespecs.
     let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Applies a full snapshot (the segments of a pack list, oldest first) into an empty `staging`
@@ -454,7 +451,8 @@ pub fn apply_full_from<R: Read>(
                 std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &full)?;
             }
             EntryKind::File => {
-                let md = fs::symlink_metadata(&full).map_err(|_| SyncError::Refused(format!("file {} is missing from the packs", e.path)))?;
+                let md =
+                    fs::symlink_metadata(&full).map_err(|_| SyncError::Refused(format!("file {} is missing from the packs", e.path)))?;
                 if !md.is_file() || md.len() != e.size || hash_file(&full)? != e.hash {
                     return refused(format!("file {} does not match its manifest entry", e.path));
                 }

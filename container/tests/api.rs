@@ -50,7 +50,10 @@ async fn bad_requests_get_the_error_shape() {
         (Request::post("/v1/sessions/abc/run").body(Body::from("{nope")).unwrap(), StatusCode::BAD_REQUEST),
         (Request::post("/v1/sessions/a..b/run").body(Body::from("{}")).unwrap(), StatusCode::BAD_REQUEST),
         (Request::post("/v1/sessions/abc/run").body(Body::from(r#"{"code":"1","timeout_secs":0}"#)).unwrap(), StatusCode::BAD_REQUEST),
-        (Request::post("/v1/sessions/abc/run").body(Body::from(r#"{"code":"1","install":{"pip":["--evil"]}}"#)).unwrap(), StatusCode::BAD_REQUEST),
+        (
+            Request::post("/v1/sessions/abc/run").body(Body::from(r#"{"code":"1","install":{"pip":["--evil"]}}"#)).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
         (Request::post("/v1/sessions/abc/inject").body(Body::from("xx")).unwrap(), StatusCode::BAD_REQUEST),
         (Request::get("/nope").body(Body::empty()).unwrap(), StatusCode::NOT_FOUND),
     ];

@@ -1,11 +1,11 @@
 //! Helpers for the executor's real-process tests: a fresh work root per test, the runtimes the
 //! bootstrap resolved (`.state/env`), and a run helper.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 use edgerun_executor::config::Config;
 use edgerun_executor::session::Sessions;
 use edgerun_protocol::{Install, KilledBy, Language, RunRequest, RunResult};
-use std::time::Instant;
 use std::sync::Once;
+use std::time::Instant;
 
 static ENV: Once = Once::new();
 
@@ -76,7 +76,8 @@ impl Fixture {
 pub async fn timeout_kills_everything(f: Fixture, sid: &str) {
     let started = Instant::now();
     let mark = format!("{}", 300 + std::process::id() % 100 + sid.len() as u32);
-    let code = format!("sleep {mark}0 & setsid sleep {mark}1 & (sleep {mark}2 &) ; (setsid env -i sleep {mark}3 &) ; echo started; sleep 600");
+    let code =
+        format!("sleep {mark}0 & setsid sleep {mark}1 & (sleep {mark}2 &) ; (setsid env -i sleep {mark}3 &) ; echo started; sleep 600");
     let r = f.run(sid, Language::Bash, &code, |q| q.timeout_secs = 1).await;
     let took = started.elapsed();
     assert_eq!(r.killed_by, Some(KilledBy::Timeout));
@@ -151,4 +152,3 @@ pub async fn limits_are_named(f: Fixture, sid: &str) {
     let r = f.run(sid, Language::Bash, "echo ok", |_| {}).await;
     assert_eq!(r.stdout, "ok\n");
 }
-

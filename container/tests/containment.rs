@@ -63,9 +63,13 @@ async fn links_planted_where_the_executor_writes_lead_nowhere() {
     assert_eq!(r.stdout.matches("Permission denied").count(), 2, "the code directory is not the user's: {}", r.stdout);
 
     // The data file: written through the link before, then read back as the session's data.
-    let (r, _) = run_req(&f, sid, Language::Python, "import json\nd = json.load(open('.session_data.json'))\nd['n'] += 1\njson.dump(d, open('.session_data.json', 'w'))", |q| {
-        q.data = Some(serde_json::json!({"n": 1}))
-    })
+    let (r, _) = run_req(
+        &f,
+        sid,
+        Language::Python,
+        "import json\nd = json.load(open('.session_data.json'))\nd['n'] += 1\njson.dump(d, open('.session_data.json', 'w'))",
+        |q| q.data = Some(serde_json::json!({"n": 1})),
+    )
     .await;
     assert_eq!(r.data, Some(serde_json::json!({"n": 2})), "{r:?}");
     // Go: main.go was a link to a root file.
@@ -89,7 +93,10 @@ async fn links_planted_where_the_executor_writes_lead_nowhere() {
     let up = fs::symlink_metadata(ws.join("up.sh")).unwrap();
     assert!(up.is_file(), "the upload replaced the link, not its target");
     assert_ne!(up.uid(), 0, "the uploaded file belongs to the session's user");
-    assert!(fs::symlink_metadata(ws.join(".edgerun-tmp-up.sh")).unwrap().file_type().is_symlink(), "a user file named like an old temporary is left alone");
+    assert!(
+        fs::symlink_metadata(ws.join(".edgerun-tmp-up.sh")).unwrap().file_type().is_symlink(),
+        "a user file named like an old temporary is left alone"
+    );
     // The upload runs as the session's user, whatever its mode says.
     let r = bash(&f, sid, "./up.sh").await;
     assert_ne!(r.stdout.trim(), "0", "{r:?}");
@@ -113,20 +120,33 @@ async fn the_data_file_is_read_as_a_bounded_regular_file() {
     // A FIFO: the run answers, twice, and the executor keeps serving.
     for _ in 0..2 {
         let started = Instant::now();
-        let (r, _) = run_req(&f, sid, Language::Python, "import os\nos.remove('.session_data.json')\nos.mkfifo('.session_data.json')", |q| q.data = data()).await;
+        let (r, _) =
+            run_req(&f, sid, Language::Python, "import os\nos.remove('.session_data.json')\nos.mkfifo('.session_data.json')", |q| {
+                q.data = data()
+            })
+            .await;
         assert!(started.elapsed() < Duration::from_secs(10), "a FIFO as the data file does not hang the run");
         assert!(r.stderr.contains("FIFO"), "{}", r.stderr);
     }
     // Oversize, and a directory in its place.
-    let (r, _) = run_req(&f, sid, Language::Python, "open('.session_data.json', 'w').write('{\"a\": \"' + 'x' * 200000 + '\"}')", |q| q.data = data()).await;
+    let (r, _) = run_req(&f, sid, Language::Python, "open('.session_data.json', 'w').write('{\"a\": \"' + 'x' * 200000 + '\"}')", |q| {
+        q.data = data()
+    })
+    .await;
     assert!(r.stderr.contains("over the"), "{}", r.stderr);
-    let (r, _) = run_req(&f, sid, Language::Python, "import os\nos.remove('.session_data.json')\nos.mkdir('.session_data.json')", |q| q.data = data()).await;
+    let (r, _) = run_req(&f, sid, Language::Python, "import os\nos.remove('.session_data.json')\nos.mkdir('.session_data.json')", |q| {
+        q.data = data()
+    })
+    .await;
     assert_eq!(r.data, None);
     let (r, _) = run_req(&f, sid, Language::Python, "print('still here')", |q| q.data = data()).await;
     assert!(r.stderr.contains("could not be written"), "a directory at the data file's name is reported: {}", r.stderr);
-    let (r, _) = run_req(&f, sid, Language::Python, "import shutil\nshutil.rmtree('.session_data.json', ignore_errors=True)\nprint('ok')", |_| {}).await;
+    let (r, _) =
+        run_req(&f, sid, Language::Python, "import shutil\nshutil.rmtree('.session_data.json', ignore_errors=True)\nprint('ok')", |_| {})
+            .await;
     assert_eq!(r.stdout, "ok\n");
-    let (r, _) = run_req(&f, sid, Language::Python, "import json\nprint(json.load(open('.session_data.json'))['n'])", |q| q.data = data()).await;
+    let (r, _) =
+        run_req(&f, sid, Language::Python, "import json\nprint(json.load(open('.session_data.json'))['n'])", |q| q.data = data()).await;
     assert_eq!(r.stdout, "1\n", "{r:?}");
 }
 
@@ -134,7 +154,14 @@ async fn the_data_file_is_read_as_a_bounded_regular_file() {
 async fn link_chains_are_not_persisted_and_hostile_injects_change_nothing() {
     let f = fixture();
     let sid = "chains";
-    let (r, entries) = run_req(&f, sid, Language::Bash, "mkdir d sub && echo hi > sub/t && ln -s . a && ln -s a/a/../.. b && ln -s ../x c && ln -s d/.. e && ln -s sub f && ln -s a/sub g", |_| {}).await;
+    let (r, entries) = run_req(
+        &f,
+        sid,
+        Language::Bash,
+        "mkdir d sub && echo hi > sub/t && ln -s . a && ln -s a/a/../.. b && ln -s ../x c && ln -s d/.. e && ln -s sub f && ln -s a/sub g",
+        |_| {},
+    )
+    .await;
     let kept: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     for p in ["a", "d", "e", "f", "sub", "sub/t"] {
         assert!(kept.contains(&p), "{p} is kept: {kept:?}");
@@ -147,8 +174,17 @@ async fn link_chains_are_not_persisted_and_hostile_injects_change_nothing() {
     let before = tree_picture(&ws);
     let v = victims(&f);
     let outside = tree_picture(&v);
-    let link = |p: &str, t: &str| Entry { path: p.into(), kind: EntryKind::Symlink, mode: 0o777, mtime_ns: 0, size: 0, hash: String::new(), target: Some(t.into()) };
-    let dir = |p: &str| Entry { path: p.into(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 0, size: 0, hash: String::new(), target: None };
+    let link = |p: &str, t: &str| Entry {
+        path: p.into(),
+        kind: EntryKind::Symlink,
+        mode: 0o777,
+        mtime_ns: 0,
+        size: 0,
+        hash: String::new(),
+        target: Some(t.into()),
+    };
+    let dir =
+        |p: &str| Entry { path: p.into(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 0, size: 0, hash: String::new(), target: None };
     let hostile: Vec<(&str, Vec<Entry>)> = vec![
         ("a link out", vec![link("l", "..")]),
         ("a chain through a link", vec![link("a", "."), link("b", "a/..")]),
@@ -198,10 +234,14 @@ async fn tmp_and_shm_are_the_sessions_own_and_go_with_it() {
     }
     let f = fixture();
     let mark = format!("edgerun-private-{}", std::process::id());
-    let r = bash(&f, "owner", &format!("echo a > /tmp/{mark} && echo b > /dev/shm/{mark} && echo c > /var/tmp/{mark}.v && echo $TMPDIR")).await;
+    let r =
+        bash(&f, "owner", &format!("echo a > /tmp/{mark} && echo b > /dev/shm/{mark} && echo c > /var/tmp/{mark}.v && echo $TMPDIR")).await;
     assert_eq!(r.stdout, "/tmp\n", "{r:?}");
     for d in ["/tmp", "/dev/shm", "/var/tmp"] {
-        assert!(!Path::new(d).join(&mark).exists() && !Path::new(d).join(format!("{mark}.v")).exists(), "the machine's {d} holds nothing of the session");
+        assert!(
+            !Path::new(d).join(&mark).exists() && !Path::new(d).join(format!("{mark}.v")).exists(),
+            "the machine's {d} holds nothing of the session"
+        );
     }
     let r = bash(&f, "owner", &format!("cat /tmp/{mark} /dev/shm/{mark}")).await;
     assert_eq!(r.stdout, "a\nb\n", "the session keeps its /tmp from run to run");
@@ -269,7 +309,14 @@ async fn user_code_inherits_no_stray_descriptor() {
     // SAFETY: open(2) without O_CLOEXEC on purpose: a descriptor a careless library might leave.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY) };
     assert!(fd > 2);
-    let r = f.run("fds", Language::Python, "import os\nprint(sorted(os.readlink('/proc/self/fd/' + d) for d in os.listdir('/proc/self/fd') if int(d) > 2))", |_| {}).await;
+    let r = f
+        .run(
+            "fds",
+            Language::Python,
+            "import os\nprint(sorted(os.readlink('/proc/self/fd/' + d) for d in os.listdir('/proc/self/fd') if int(d) > 2))",
+            |_| {},
+        )
+        .await;
     // SAFETY: closing the descriptor opened above.
     unsafe { libc::close(fd) };
     assert!(!r.stdout.contains("stray"), "{r:?}");

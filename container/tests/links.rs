@@ -119,7 +119,15 @@ fn manifest_of(tree: &[(String, Node)]) -> (Vec<Entry>, Vec<u8>) {
         let mut parent = String::new();
         for comp in p.split('/').collect::<Vec<_>>().split_last().map(|(_, ps)| ps.to_vec()).unwrap_or_default() {
             parent = if parent.is_empty() { comp.to_string() } else { format!("{parent}/{comp}") };
-            by_path.entry(parent.clone()).or_insert_with(|| Entry { path: parent.clone(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 0, size: 0, hash: String::new(), target: None });
+            by_path.entry(parent.clone()).or_insert_with(|| Entry {
+                path: parent.clone(),
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                mtime_ns: 0,
+                size: 0,
+                hash: String::new(),
+                target: None,
+            });
         }
         let (kind, size, hash, target) = match n {
             Node::Dir => (EntryKind::Dir, 0, String::new(), None),
@@ -133,7 +141,10 @@ fn manifest_of(tree: &[(String, Node)]) -> (Vec<Entry>, Vec<u8>) {
             h.set_entry_type(tar::EntryType::Regular);
             tar.append_data(&mut h, p, c.as_slice()).unwrap();
         }
-        by_path.insert(p.clone(), Entry { path: p.clone(), kind, mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 }, mtime_ns: 0, size, hash, target });
+        by_path.insert(
+            p.clone(),
+            Entry { path: p.clone(), kind, mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 }, mtime_ns: 0, size, hash, target },
+        );
     }
     (by_path.into_values().collect(), tar.into_inner().unwrap())
 }
@@ -156,37 +167,37 @@ proptest! {
 }
 
 fn persist_property(tree: &[(String, Node)]) -> Result<(), TestCaseError> {
-        let (tmp, ws, outside) = layout();
-        materialize(&ws, tree);
-        let before = tree_picture(&outside);
-        let (m, _unkept) = workspace::scan_report(&ws, None).unwrap();
-        for e in m.entries.values().filter(|e| e.kind == EntryKind::Symlink) {
-            let kinds = |p: &str| m.entries.get(p).map(|e| e.kind);
-            prop_assert!(check_link(&e.path, e.target.as_deref().unwrap(), kinds).is_ok(), "{} kept", e.path);
-        }
-        let (delta, tar) = workspace::build_delta(&ws, None, &m).unwrap();
-        let manifest: Vec<Entry> = delta.entries.iter().map(|p| p.entry.clone()).collect();
-        let staging = tmp.path().join("restore");
-        let segments = if tar.is_empty() { vec![] } else { vec![Segment::Tar { len: tar.len() as u64 }] };
-        workspace::apply_full(&staging, &segments, &tar, &manifest, LIMITS).unwrap();
-        prop_assert_eq!(tree_picture(&outside), before);
-        prop_assert_eq!(resolves_inside(&staging), Ok(()));
-        prop_assert_eq!(workspace::scan(&staging, None).unwrap().entries.len(), m.entries.len());
-        Ok(())
+    let (tmp, ws, outside) = layout();
+    materialize(&ws, tree);
+    let before = tree_picture(&outside);
+    let (m, _unkept) = workspace::scan_report(&ws, None).unwrap();
+    for e in m.entries.values().filter(|e| e.kind == EntryKind::Symlink) {
+        let kinds = |p: &str| m.entries.get(p).map(|e| e.kind);
+        prop_assert!(check_link(&e.path, e.target.as_deref().unwrap(), kinds).is_ok(), "{} kept", e.path);
+    }
+    let (delta, tar) = workspace::build_delta(&ws, None, &m).unwrap();
+    let manifest: Vec<Entry> = delta.entries.iter().map(|p| p.entry.clone()).collect();
+    let staging = tmp.path().join("restore");
+    let segments = if tar.is_empty() { vec![] } else { vec![Segment::Tar { len: tar.len() as u64 }] };
+    workspace::apply_full(&staging, &segments, &tar, &manifest, LIMITS).unwrap();
+    prop_assert_eq!(tree_picture(&outside), before);
+    prop_assert_eq!(resolves_inside(&staging), Ok(()));
+    prop_assert_eq!(workspace::scan(&staging, None).unwrap().entries.len(), m.entries.len());
+    Ok(())
 }
 
 fn inject_property(tree: &[(String, Node)]) -> Result<(), TestCaseError> {
-        let (tmp, _ws, outside) = layout();
-        let before = tree_picture(&outside);
-        let (manifest, tar) = manifest_of(tree);
-        let staging = tmp.path().join("ws.new");
-        let segments = vec![Segment::Tar { len: tar.len() as u64 }];
-        let applied = workspace::apply_full(&staging, &segments, &tar, &manifest, LIMITS);
-        prop_assert_eq!(tree_picture(&outside), before);
-        if applied.is_ok() {
-            prop_assert_eq!(resolves_inside(&staging), Ok(()));
-        }
-        Ok(())
+    let (tmp, _ws, outside) = layout();
+    let before = tree_picture(&outside);
+    let (manifest, tar) = manifest_of(tree);
+    let staging = tmp.path().join("ws.new");
+    let segments = vec![Segment::Tar { len: tar.len() as u64 }];
+    let applied = workspace::apply_full(&staging, &segments, &tar, &manifest, LIMITS);
+    prop_assert_eq!(tree_picture(&outside), before);
+    if applied.is_ok() {
+        prop_assert_eq!(resolves_inside(&staging), Ok(()));
+    }
+    Ok(())
 }
 
 /// The chain the review found, as a fixed case of both properties.

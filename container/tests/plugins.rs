@@ -155,29 +155,37 @@ async fn output_over_the_cap_kills_the_run_and_keeps_what_came() {
 async fn each_installer_installs_into_the_workspace_once() {
     let f = fixture();
     // pip
-    let r = f.run("pip", Language::Python, "import tabulate, os; print(os.path.relpath(tabulate.__file__))", |q| {
-        q.install.pip = vec!["tabulate==0.9.0".into()];
-        q.timeout_secs = 120;
-    })
-    .await;
+    let r = f
+        .run("pip", Language::Python, "import tabulate, os; print(os.path.relpath(tabulate.__file__))", |q| {
+            q.install.pip = vec!["tabulate==0.9.0".into()];
+            q.timeout_secs = 120;
+        })
+        .await;
     assert_eq!(r.exit_code, 0, "{r:?}");
     assert!(r.stdout.starts_with(".deps/pip/tabulate"), "{}", r.stdout);
     let again = f.run("pip", Language::Python, "print(1)", |q| q.install.pip = vec!["tabulate==0.9.0".into()]).await;
     assert!(again.logs.iter().any(|l| l.contains("already installed")), "{:?}", again.logs);
     // npm
-    let r = f.run("npm", Language::Node, "const n = require('is-number'); console.log(n(5), require.resolve('is-number').includes('/node_modules/'))", |q| {
-        q.install.npm = vec!["is-number@7.0.0".into()];
-        q.timeout_secs = 120;
-    })
-    .await;
+    let r = f
+        .run(
+            "npm",
+            Language::Node,
+            "const n = require('is-number'); console.log(n(5), require.resolve('is-number').includes('/node_modules/'))",
+            |q| {
+                q.install.npm = vec!["is-number@7.0.0".into()];
+                q.timeout_secs = 120;
+            },
+        )
+        .await;
     assert_eq!((r.exit_code, r.stdout.as_str()), (0, "true true\n"), "{r:?}");
     // go modules, then a program using them; the second run of the same program is not compiled
     let prog = "package main\nimport (\"fmt\"; \"github.com/google/uuid\")\nfunc main() { fmt.Println(len(uuid.NewString())) }";
-    let r = f.run("gomod", Language::Go, prog, |q| {
-        q.install.go = vec!["github.com/google/uuid@v1.6.0".into()];
-        q.timeout_secs = 180;
-    })
-    .await;
+    let r = f
+        .run("gomod", Language::Go, prog, |q| {
+            q.install.go = vec!["github.com/google/uuid@v1.6.0".into()];
+            q.timeout_secs = 180;
+        })
+        .await;
     assert_eq!((r.exit_code, r.stdout.as_str()), (0, "36\n"), "{r:?}");
     let cached = f.run("gomod", Language::Go, prog, |_| {}).await;
     assert_eq!(cached.stdout, "36\n");
@@ -187,10 +195,16 @@ async fn each_installer_installs_into_the_workspace_once() {
 #[tokio::test]
 async fn session_data_is_written_before_and_read_back_after_a_run() {
     let f = fixture();
-    let r = f.run("data", Language::Python, "import json\nd = json.load(open('.session_data.json'))\nd['n'] += 1\njson.dump(d, open('.session_data.json', 'w'))", |q| {
-        q.data = Some(serde_json::json!({"n": 1}));
-    })
-    .await;
+    let r = f
+        .run(
+            "data",
+            Language::Python,
+            "import json\nd = json.load(open('.session_data.json'))\nd['n'] += 1\njson.dump(d, open('.session_data.json', 'w'))",
+            |q| {
+                q.data = Some(serde_json::json!({"n": 1}));
+            },
+        )
+        .await;
     assert_eq!(r.data, Some(serde_json::json!({"n": 2})), "{r:?}");
     let bad = f.run("data", Language::Bash, "echo '{oops' > .session_data.json", |q| q.data = Some(serde_json::json!({"n": 2}))).await;
     assert_eq!(bad.data, None);

@@ -86,7 +86,17 @@ enum Op {
     Delete { pick: usize },
 }
 
-const NAMES: &[&str] = &["a.txt", "b", "ünïcødé.md", "data", "x y", "a-long-name-over-one-hundred-bytes-so-that-tar-needs-its-gnu-extension-for-it-to-fit-0123456789-abcdefghij", "node_modules", ".hidden", "z"];
+const NAMES: &[&str] = &[
+    "a.txt",
+    "b",
+    "ünïcødé.md",
+    "data",
+    "x y",
+    "a-long-name-over-one-hundred-bytes-so-that-tar-needs-its-gnu-extension-for-it-to-fit-0123456789-abcdefghij",
+    "node_modules",
+    ".hidden",
+    "z",
+];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -230,7 +240,15 @@ fn workspace_holding(name: &str, content: &str) -> (tempfile::TempDir, Dirs, Pic
 }
 
 fn file_entry(path: &str, content: &[u8]) -> Entry {
-    Entry { path: path.into(), kind: EntryKind::File, mode: 0o644, mtime_ns: 1_000_000_000, size: content.len() as u64, hash: blake3::hash(content).to_hex().to_string(), target: None }
+    Entry {
+        path: path.into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime_ns: 1_000_000_000,
+        size: content.len() as u64,
+        hash: blake3::hash(content).to_hex().to_string(),
+        target: None,
+    }
 }
 
 #[test]
@@ -248,17 +266,66 @@ fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
         h
     };
     let cases: Vec<(&str, Vec<u8>, Vec<Entry>)> = vec![
-        ("dot-dot path", tar_with(|b| { b.append(&raw_header(b"../evil", b'0', b"", 1), &b"x"[..]).unwrap(); }), vec![]),
-        ("absolute path", tar_with(|b| { b.append(&raw_header(b"/tmp/evil", b'0', b"", 1), &b"x"[..]).unwrap(); }), vec![]),
-        ("hard link", tar_with(|b| { b.append(&raw_header(b"h", b'1', b"/etc/passwd", 0), &b""[..]).unwrap(); }), vec![]),
-        ("device", tar_with(|b| { b.append(&raw_header(b"dev", b'3', b"", 0), &b""[..]).unwrap(); }), vec![]),
-        ("fifo", tar_with(|b| { b.append(&raw_header(b"fifo", b'6', b"", 0), &b""[..]).unwrap(); }), vec![]),
-        ("escaping symlink in the manifest", Vec::new(), vec![Entry { path: "l".into(), kind: EntryKind::Symlink, mode: 0o777, mtime_ns: 1, size: 0, hash: String::new(), target: Some("../../etc".into()) }]),
+        (
+            "dot-dot path",
+            tar_with(|b| {
+                b.append(&raw_header(b"../evil", b'0', b"", 1), &b"x"[..]).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "absolute path",
+            tar_with(|b| {
+                b.append(&raw_header(b"/tmp/evil", b'0', b"", 1), &b"x"[..]).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "hard link",
+            tar_with(|b| {
+                b.append(&raw_header(b"h", b'1', b"/etc/passwd", 0), &b""[..]).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "device",
+            tar_with(|b| {
+                b.append(&raw_header(b"dev", b'3', b"", 0), &b""[..]).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "fifo",
+            tar_with(|b| {
+                b.append(&raw_header(b"fifo", b'6', b"", 0), &b""[..]).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "escaping symlink in the manifest",
+            Vec::new(),
+            vec![Entry {
+                path: "l".into(),
+                kind: EntryKind::Symlink,
+                mode: 0o777,
+                mtime_ns: 1,
+                size: 0,
+                hash: String::new(),
+                target: Some("../../etc".into()),
+            }],
+        ),
         ("file missing from the packs", Vec::new(), vec![file_entry("ghost", b"boo")]),
-        ("content not matching its hash", tar_with(|b| {
-            let mut h = tar::Header::new_gnu(); h.set_size(3); h.set_mode(0o644); h.set_cksum();
-            b.append_data(&mut h, "f", &b"bad"[..]).unwrap();
-        }), vec![file_entry("f", b"good")]),
+        (
+            "content not matching its hash",
+            tar_with(|b| {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(3);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, "f", &b"bad"[..]).unwrap();
+            }),
+            vec![file_entry("f", b"good")],
+        ),
     ];
     for (what, tar, manifest) in cases {
         let segments = if tar.is_empty() { vec![] } else { vec![Segment::Tar { len: tar.len() as u64 }] };
@@ -269,7 +336,10 @@ fn hostile_archives_are_refused_and_the_workspace_is_untouched() {
         assert!(!tmp.path().join("evil").exists() && !Path::new("/tmp/evil").exists());
     }
     let big = tar_with(|b| {
-        let mut h = tar::Header::new_gnu(); h.set_size(10); h.set_mode(0o644); h.set_cksum();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(10);
+        h.set_mode(0o644);
+        h.set_cksum();
         b.append_data(&mut h, "big", &[0u8; 10][..]).unwrap();
     });
     let tiny = InjectLimits { max_file_bytes: 5, ..LIMITS };

@@ -30,6 +30,9 @@ async fn orphans_are_adopted_killed_and_reaped() {
     let ps = String::from_utf8_lossy(&ps.stdout);
     assert!(!ps.lines().any(|l| l.ends_with(&mark)), "{mark} outlived its run:\n{ps}");
     let me = std::process::id().to_string();
-    let zombies: Vec<&str> = ps.lines().filter(|l| l.split_whitespace().next() == Some(&me) && l.split_whitespace().nth(1).is_some_and(|s| s.starts_with('Z'))).collect();
+    let zombies: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(&me) && l.split_whitespace().nth(1).is_some_and(|s| s.starts_with('Z')))
+        .collect();
     assert!(zombies.is_empty(), "adopted children left as zombies: {zombies:?}");
 }

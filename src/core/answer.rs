@@ -159,10 +159,20 @@ pub fn check_delta(d: &Delta) -> ApiResult<()> {
                 }
                 let end = pe.offset.checked_add(e.size).filter(|end| *end <= d.tar_len);
                 let Some(end) = end else {
-                    return Err(refused(format!("file {}: bytes {}+{} lie outside the {}-byte body", shown(&e.path), pe.offset, e.size, d.tar_len)));
+                    return Err(refused(format!(
+                        "file {}: bytes {}+{} lie outside the {}-byte body",
+                        shown(&e.path),
+                        pe.offset,
+                        e.size,
+                        d.tar_len
+                    )));
                 };
                 if !pe.offset.is_multiple_of(BLOCK) || pe.offset < next_header + BLOCK {
-                    return Err(refused(format!("file {}: offset {} is not where tar puts content (512-aligned, after its header and the previous file)", shown(&e.path), pe.offset)));
+                    return Err(refused(format!(
+                        "file {}: offset {} is not where tar puts content (512-aligned, after its header and the previous file)",
+                        shown(&e.path),
+                        pe.offset
+                    )));
                 }
                 let padded = end.div_ceil(BLOCK) * BLOCK;
                 next_header = padded;
@@ -171,7 +181,13 @@ pub fn check_delta(d: &Delta) -> ApiResult<()> {
             }
             EntryKind::Dir | EntryKind::Symlink => {
                 if e.size != 0 || pe.offset != 0 {
-                    return Err(refused(format!("{} {} claims content ({} bytes at {})", kind_name(e.kind), shown(&e.path), e.size, pe.offset)));
+                    return Err(refused(format!(
+                        "{} {} claims content ({} bytes at {})",
+                        kind_name(e.kind),
+                        shown(&e.path),
+                        e.size,
+                        pe.offset
+                    )));
                 }
                 if e.kind == EntryKind::Dir {
                     if e.target.is_some() || !e.hash.is_empty() {
@@ -180,7 +196,11 @@ pub fn check_delta(d: &Delta) -> ApiResult<()> {
                 } else {
                     let target = e.target.as_deref().unwrap_or("");
                     if target.is_empty() || target.len() > MAX_TARGET_BYTES || target.starts_with('/') || target.contains('\0') {
-                        return Err(refused(format!("link {} has target {}: empty, over {MAX_TARGET_BYTES} bytes, absolute or with NUL", shown(&e.path), shown(target))));
+                        return Err(refused(format!(
+                            "link {} has target {}: empty, over {MAX_TARGET_BYTES} bytes, absolute or with NUL",
+                            shown(&e.path),
+                            shown(target)
+                        )));
                     }
                     if !target_stays_inside(&e.path, target) {
                         return Err(refused(format!("link {} points outside the workspace ({})", shown(&e.path), shown(target))));
@@ -323,14 +343,31 @@ mod tests {
     const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn file(path: &str, size: u64, offset: u64) -> PackEntry {
-        PackEntry { entry: Entry { path: path.into(), kind: EntryKind::File, mode: 0o644, mtime_ns: 1, size, hash: H.into(), target: None }, offset }
+        PackEntry {
+            entry: Entry { path: path.into(), kind: EntryKind::File, mode: 0o644, mtime_ns: 1, size, hash: H.into(), target: None },
+            offset,
+        }
     }
     fn dir(path: &str) -> PackEntry {
-        PackEntry { entry: Entry { path: path.into(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 1, size: 0, hash: String::new(), target: None }, offset: 0 }
+        PackEntry {
+            entry: Entry { path: path.into(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 1, size: 0, hash: String::new(), target: None },
+            offset: 0,
+        }
     }
     fn link(path: &str, target: &str) -> PackEntry {
         let hash = blake3::hash(target.as_bytes()).to_hex().to_string();
-        PackEntry { entry: Entry { path: path.into(), kind: EntryKind::Symlink, mode: 0o777, mtime_ns: 1, size: 0, hash, target: Some(target.into()) }, offset: 0 }
+        PackEntry {
+            entry: Entry {
+                path: path.into(),
+                kind: EntryKind::Symlink,
+                mode: 0o777,
+                mtime_ns: 1,
+                size: 0,
+                hash,
+                target: Some(target.into()),
+            },
+            offset: 0,
+        }
     }
     /// What the executor's tar builder produces: dir `d`, file `d/a` (3 bytes), link `l`, file `b`
     /// (600 bytes), trailer.
@@ -360,7 +397,13 @@ mod tests {
         // Nothing kept, nothing changed, deletions only, the runtime's own directory.
         check_delta(&Delta { version: String::new(), ..Default::default() }).unwrap();
         check_delta(&Delta { version: "abc".into(), deleted: vec!["x".into()], ..Default::default() }).unwrap();
-        check_delta(&Delta { version: "abc".into(), entries: vec![file(".sandbox/go/bin/x", 0, 512)], tar_len: 2048, ..Default::default() }).unwrap();
+        check_delta(&Delta {
+            version: "abc".into(),
+            entries: vec![file(".sandbox/go/bin/x", 0, 512)],
+            tar_len: 2048,
+            ..Default::default()
+        })
+        .unwrap();
         // A first run (no base) and an upload version as the base.
         check_run_answer(&answer(Delta { base: None, ..good() }), None).unwrap();
         check_run_answer(&answer(Delta { base: Some("u0123".into()), ..good() }), Some("u0123")).unwrap();
@@ -382,7 +425,19 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_refused() {
-        for p in ["../x", "a/../../b", "/etc/passwd", "", "a//b", "./a", "a/.", "a\\b", "a\0b", ".session_data.json", &"x".repeat(MAX_PATH_BYTES + 1)] {
+        for p in [
+            "../x",
+            "a/../../b",
+            "/etc/passwd",
+            "",
+            "a//b",
+            "./a",
+            "a/.",
+            "a\\b",
+            "a\0b",
+            ".session_data.json",
+            &"x".repeat(MAX_PATH_BYTES + 1),
+        ] {
             let mut d = good();
             d.entries[1].entry.path = p.to_string();
             assert!(check_delta(&d).is_err(), "entry path {p:?} accepted");
@@ -424,9 +479,15 @@ mod tests {
 
     #[test]
     fn counts_sizes_and_duplicates_are_bounded() {
-        let many = Delta { version: "v".into(), entries: (0..MAX_WORKSPACE_FILES + 1).map(|i| dir(&format!("d{i}"))).collect(), tar_len: 512, ..Default::default() };
+        let many = Delta {
+            version: "v".into(),
+            entries: (0..MAX_WORKSPACE_FILES + 1).map(|i| dir(&format!("d{i}"))).collect(),
+            tar_len: 512,
+            ..Default::default()
+        };
         refused_with(&many, "entries, over the limit");
-        let many = Delta { version: "v".into(), deleted: (0..MAX_WORKSPACE_FILES + 1).map(|i| format!("d{i}")).collect(), ..Default::default() };
+        let many =
+            Delta { version: "v".into(), deleted: (0..MAX_WORKSPACE_FILES + 1).map(|i| format!("d{i}")).collect(), ..Default::default() };
         refused_with(&many, "deleted paths, over");
         let mut d = good();
         d.entries[3].entry.path = "d/a".into();
@@ -436,7 +497,12 @@ mod tests {
         let mut d = good();
         d.entries[3].entry.path = "d/a/under-a-file".into();
         refused_with(&d, "below a non-directory");
-        let big = Delta { version: "v".into(), entries: vec![file("a", MAX_WORKSPACE_BYTES + 1, 512)], tar_len: MAX_WORKSPACE_BYTES + 4096, ..Default::default() };
+        let big = Delta {
+            version: "v".into(),
+            entries: vec![file("a", MAX_WORKSPACE_BYTES + 1, 512)],
+            tar_len: MAX_WORKSPACE_BYTES + 4096,
+            ..Default::default()
+        };
         refused_with(&big, "claims");
         let mut d = good();
         d.entries[1].entry.mode = 0o17777;

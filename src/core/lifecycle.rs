@@ -63,7 +63,8 @@ pub fn startup(secret: Option<&str>, internet: Option<&str>) -> ApiResult<Startu
 /// Classifies a failed probe by its error text.
 pub fn classify(error: &str) -> Health {
     let e = error.to_ascii_lowercase();
-    let starting = ["not listening", "port not found", "connection refused", "not running", "container is starting", "network connection lost"];
+    let starting =
+        ["not listening", "port not found", "connection refused", "not running", "container is starting", "network connection lost"];
     if starting.iter().any(|s| e.contains(s)) {
         Health::NotReady(error.to_string())
     } else {
@@ -154,7 +155,13 @@ mod tests {
 
     impl FakeContainer {
         fn new(running: bool, script: Vec<Health>) -> Self {
-            FakeContainer { running: Cell::new(running), starts: Cell::new(0), probes: Cell::new(0), script: RefCell::new(script), start_error: None }
+            FakeContainer {
+                running: Cell::new(running),
+                starts: Cell::new(0),
+                probes: Cell::new(0),
+                script: RefCell::new(script),
+                start_error: None,
+            }
         }
     }
 
@@ -173,7 +180,11 @@ mod tests {
         async fn health(&self) -> Health {
             self.probes.set(self.probes.get() + 1);
             let mut s = self.script.borrow_mut();
-            if s.is_empty() { Health::Ready } else { s.remove(0) }
+            if s.is_empty() {
+                Health::Ready
+            } else {
+                s.remove(0)
+            }
         }
     }
 
@@ -192,7 +203,8 @@ mod tests {
 
     #[test]
     fn a_stopped_container_is_started_once_and_waited_for_with_backoff() {
-        let c = FakeContainer::new(false, vec![classify("container port not found"), classify("connect: connection refused"), Health::Ready]);
+        let c =
+            FakeContainer::new(false, vec![classify("container port not found"), classify("connect: connection refused"), Health::Ready]);
         let clock = FakeClock::default();
         block_on(ensure_ready(&c, &clock, BUDGET)).unwrap();
         assert_eq!(c.starts.get(), 1);

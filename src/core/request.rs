@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 /// Parses a body that must be a JSON object.
 pub fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("body is not valid JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("body is not valid JSON: {e}")))?;
     match v {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::invalid_field("body must be a JSON object")),
@@ -74,9 +75,8 @@ pub fn opt_str_list(m: &Map<String, Value>, field: &str) -> ApiResult<Vec<String
 }
 
 pub fn language(name: &str) -> ApiResult<Language> {
-    Language::parse(name).ok_or_else(|| {
-        ApiError::bad(format!("unknown language {name:?}: use one of python, node, typescript, go, deno, bash"))
-    })
+    Language::parse(name)
+        .ok_or_else(|| ApiError::bad(format!("unknown language {name:?}: use one of python, node, typescript, go, deno, bash")))
 }
 
 /// `timeout`: whole seconds, 1..300, default 30.
@@ -338,7 +338,10 @@ mod create_tests {
 
     #[test]
     fn create_bodies() {
-        let c = parse_create(br#"{"session_id":"my-counter","language":"python","data":{"count":0},"setup":{"pip":["requests"],"commands":["echo hi"]}}"#).unwrap();
+        let c = parse_create(
+            br#"{"session_id":"my-counter","language":"python","data":{"count":0},"setup":{"pip":["requests"],"commands":["echo hi"]}}"#,
+        )
+        .unwrap();
         assert_eq!(c.id.as_deref(), Some("my-counter"));
         assert!(c.persistent);
         assert_eq!(c.data["count"], 0);

@@ -125,7 +125,10 @@ mod tests {
         assert_eq!(parse("GET", "/api/sessions/abc").unwrap(), Route::GetSession("abc".into()));
         assert_eq!(parse("POST", "/api/sessions/abc/run").unwrap(), Route::Run("abc".into()));
         assert_eq!(parse("GET", "/api/sessions/abc/files/").unwrap(), Route::ListFiles("abc".into()));
-        assert_eq!(parse("PUT", "/api/sessions/abc/files/data/r%C3%A9sum%C3%A9.txt").unwrap(), Route::PutFile("abc".into(), "data/résumé.txt".into()));
+        assert_eq!(
+            parse("PUT", "/api/sessions/abc/files/data/r%C3%A9sum%C3%A9.txt").unwrap(),
+            Route::PutFile("abc".into(), "data/résumé.txt".into())
+        );
         assert_eq!(parse("GET", "/api/sessions/abc/files/a%2Fb").unwrap(), Route::GetFile("abc".into(), "a/b".into()));
     }
 

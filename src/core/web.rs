@@ -141,7 +141,14 @@ mod tests {
         check_json_type(Some("Application/JSON; charset=utf-8"), true).unwrap();
         check_json_type(None, false).unwrap();
         check_json_type(Some("text/plain"), false).unwrap();
-        for bad in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/jsonx"), Some("")] {
+        for bad in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonx"),
+            Some(""),
+        ] {
             let e = check_json_type(bad, true).expect_err(&format!("{bad:?}"));
             assert_eq!(e.status(), 415);
             assert_eq!(e.code.as_str(), "unsupported_media_type");
@@ -151,7 +158,14 @@ mod tests {
 
     #[test]
     fn active_files_download_as_attachments_in_a_sandbox() {
-        for (path, ct) in [("a/page.html", "text/html; charset=utf-8"), ("x.svg", "image/svg+xml"), ("f.xml", "application/xml"), ("s.js", "text/javascript; charset=utf-8"), ("d.pdf", "application/pdf"), ("blob", "application/octet-stream")] {
+        for (path, ct) in [
+            ("a/page.html", "text/html; charset=utf-8"),
+            ("x.svg", "image/svg+xml"),
+            ("f.xml", "application/xml"),
+            ("s.js", "text/javascript; charset=utf-8"),
+            ("d.pdf", "application/pdf"),
+            ("blob", "application/octet-stream"),
+        ] {
             let h = download_headers(path, ct);
             let get = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
             assert_eq!(get("x-content-type-options"), Some("nosniff"));

@@ -1,22 +1,22 @@
 //! The files API of the session object. Listing reads only SQLite; reading one file is one
 //! ranged R2 read inside the pack that holds it; an upload is one R2 object plus one commit.
+use super::{Answer, SessionObject};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::check_file_path;
 use crate::core::index::{listed_files, parents, upload_key, FileRow};
 use crate::core::shape::content_type;
 use crate::core::web::download_headers;
-use super::{Answer, SessionObject};
 use crate::platform::{now_rfc3339, random_hex};
-use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
 use crate::rpc::LENGTH_HEADER;
+use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
 use futures_util::TryStreamExt;
 use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{FixedLengthStream, Method, Range};
 
-use crate::core::request::MAX_UPLOAD_BYTES;
 use crate::core::answer::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
+use crate::core::request::MAX_UPLOAD_BYTES;
 
 /// Uploads up to this size are pushed to a running executor right away.
 const PUSH_MAX_BYTES: usize = 8 * 1024 * 1024;
@@ -40,7 +40,10 @@ impl SessionObject {
         let mut current = path.to_string();
         // Follow in-workspace symlinks a few hops, as reading the path in the workspace would.
         for _ in 0..8 {
-            let row = rows.iter().find(|r| r.entry.path == current).ok_or_else(|| ApiError::not_found(format!("no file {path:?} in this session")))?;
+            let row = rows
+                .iter()
+                .find(|r| r.entry.path == current)
+                .ok_or_else(|| ApiError::not_found(format!("no file {path:?} in this session")))?;
             match row.entry.kind {
                 EntryKind::File => return Ok(row.clone()),
                 EntryKind::Dir => return Err(ApiError::not_found(format!("{path:?} is a directory, not a file"))),
@@ -68,7 +71,10 @@ impl SessionObject {
         let row = self.find_file(path)?;
         if row.entry.size == 0 {
             let empty = futures_util::stream::empty::<worker::Result<Vec<u8>>>();
-            return Ok(Answer::Stream(worker::ByteStream::from(crate::executor::js_stream(empty)), download_headers(path, content_type(path))));
+            return Ok(Answer::Stream(
+                worker::ByteStream::from(crate::executor::js_stream(empty)),
+                download_headers(path, content_type(path)),
+            ));
         }
         let obj = self
             .bucket()?
@@ -79,7 +85,11 @@ impl SessionObject {
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("the pack holding {path} is missing")))?;
         // Streamed through: a large file is never held in the object's memory.
-        let stream = obj.body().ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty pack body"))?.stream().map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?;
+        let stream = obj
+            .body()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "empty pack body"))?
+            .stream()
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading {path}: {e}")))?;
         Ok(Answer::Stream(stream, download_headers(path, content_type(path))))
     }
 
@@ -152,7 +162,15 @@ impl SessionObject {
         for p in parents(path) {
             if !rows.iter().any(|r| r.entry.path == p) {
                 new_rows.push(FileRow {
-                    entry: Entry { path: p.to_string(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: now_ns, size: 0, hash: String::new(), target: None },
+                    entry: Entry {
+                        path: p.to_string(),
+                        kind: EntryKind::Dir,
+                        mode: 0o755,
+                        mtime_ns: now_ns,
+                        size: 0,
+                        hash: String::new(),
+                        target: None,
+                    },
                     pack: String::new(),
                     offset: 0,
                 });
@@ -174,14 +192,30 @@ impl SessionObject {
 
     /// Keeps a running executor current after an upload or a deletion by sending just that change;
     /// when it does not hold the version before the change (or is down), the next run injects.
-    async fn push_to_executor(&self, sid: &str, before: Option<String>, version: &str, put: Vec<Entry>, content: Vec<u8>, delete: Vec<String>) {
+    async fn push_to_executor(
+        &self,
+        sid: &str,
+        before: Option<String>,
+        version: &str,
+        put: Vec<Entry>,
+        content: Vec<u8>,
+        delete: Vec<String>,
+    ) {
         let Some(expect) = before else { return };
         let Ok(exec) = self.executor() else { return };
         if !exec.is_up() {
             return;
         }
         let req = ApplyRequest { expect_version: expect, version: version.to_string(), put, delete };
-        let _ = exec.send(Method::Post, &format!("/v1/sessions/{sid}/apply"), Some(frame(&req, &content)), "application/octet-stream", crate::executor::SMALL_ANSWER).await;
+        let _ = exec
+            .send(
+                Method::Post,
+                &format!("/v1/sessions/{sid}/apply"),
+                Some(frame(&req, &content)),
+                "application/octet-stream",
+                crate::executor::SMALL_ANSWER,
+            )
+            .await;
     }
 
     pub(crate) async fn handle_delete_file(&self, sid: &str, path: &str) -> ApiResult<Answer> {
@@ -190,7 +224,10 @@ impl SessionObject {
         let row = self.find_file(path)?;
         if row.entry.path != path {
             // a link: delete the link itself, not what it points at
-            self.with_store(|s| s.files())?.iter().find(|r| r.entry.path == path).ok_or_else(|| ApiError::not_found(format!("no file {path:?}")))?;
+            self.with_store(|s| s.files())?
+                .iter()
+                .find(|r| r.entry.path == path)
+                .ok_or_else(|| ApiError::not_found(format!("no file {path:?}")))?;
         }
         let version = format!("u{}", random_hex());
         let now = now_rfc3339();

@@ -13,8 +13,8 @@ use crate::core::index::listed_files;
 use crate::core::lifecycle::{idle_action, IdleAction};
 use crate::core::request::{parse_limit, CreateSpec, RunSpec, SetupSpec};
 use crate::core::shape::{plugin_answer, run_answer};
-use crate::registry::client as registry;
 use crate::platform::{error_response, json_response, now_rfc3339};
+use crate::registry::client as registry;
 use crate::rpc::{object_request, send, SESSION_HEADER};
 use crate::store::{PackRow, SessionRow, Store};
 use edgerun_protocol::{ErrorCode, Language};
@@ -170,7 +170,7 @@ impl SessionObject {
             .or_else(|| self.env.var("EXECUTOR_SECRET").ok().map(|v| v.to_string()))
             .filter(|s| !s.is_empty());
         let internet = self.env.var("SANDBOX_INTERNET").ok().map(|v| v.to_string());
-        crate::executor::Executor::new(self.state.container(), url, secret, internet)
+        crate::executor::Executor::new(self.state.container(), url, secret, internet.as_deref())
     }
 
     /// The session object of the API.
@@ -226,14 +226,22 @@ impl SessionObject {
     }
 
     async fn handle_create(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let spec: CreateSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded create: {e}")))?;
+        let spec: CreateSpec =
+            serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded create: {e}")))?;
         let _guard = self.queue.lock().await;
         if self.with_store(|s| s.session())?.is_some() {
             return Err(ApiError::new(ErrorCode::Conflict, format!("session {sid} already exists")));
         }
         let setup_json = (!spec.setup.is_empty()).then(|| serde_json::to_string(&spec.setup).expect("serializes"));
         self.with_store(|s| {
-            s.create_session(sid, spec.language.as_str(), spec.persistent, &now_rfc3339(), &spec.metadata.to_string(), &spec.data.to_string())?;
+            s.create_session(
+                sid,
+                spec.language.as_str(),
+                spec.persistent,
+                &now_rfc3339(),
+                &spec.metadata.to_string(),
+                &spec.data.to_string(),
+            )?;
             if let Some(j) = &setup_json {
                 s.set_setup("pending", Some(""), Some(Some(j)))?;
             }
@@ -257,7 +265,8 @@ impl SessionObject {
     }
 
     async fn handle_setup(&self, body: &[u8]) -> ApiResult<Answer> {
-        let spec: SetupSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded setup: {e}")))?;
+        let spec: SetupSpec =
+            serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded setup: {e}")))?;
         self.session()?;
         let j = serde_json::to_string(&spec).expect("serializes");
         self.with_store(|s| s.set_setup("pending", Some(""), Some(Some(&j))))?;
@@ -284,7 +293,8 @@ impl SessionObject {
     }
 
     async fn handle_run(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let mut spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+        let mut spec: RunSpec =
+            serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
         let row = self.session()?;
         if spec.language.is_none() {
             spec.language = Language::parse(&row.language);
@@ -323,12 +333,17 @@ impl SessionObject {
     /// its packs in R2 (shared ones only when no other session uses them), then its sandbox.
     async fn destroy(&self, sid: &str) -> ApiResult<()> {
         let packs = self.with_store(|s| s.all_packs())?;
-        self.state.storage().delete_all().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("deleting the session state: {e}")))?;
+        self.state
+            .storage()
+            .delete_all()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("deleting the session state: {e}")))?;
         let _ = self.state.storage().delete_alarm().await;
         *self.store.borrow_mut() = None;
         self.release_packs(&packs).await;
         if let Ok(exec) = self.executor() {
-            let _ = exec.send(Method::Delete, &format!("/v1/sessions/{sid}"), None, "application/json", crate::executor::SMALL_ANSWER).await;
+            let _ =
+                exec.send(Method::Delete, &format!("/v1/sessions/{sid}"), None, "application/json", crate::executor::SMALL_ANSWER).await;
             exec.destroy().await;
         }
         Ok(())

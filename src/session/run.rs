@@ -5,21 +5,21 @@
 //! referring to them. A crash at any point leaves the last committed state whole (at worst an
 //! unreferenced object in R2).
 
+use super::{SessionObject, MAX_WAITING_RUNS};
 use crate::core::answer::{check_run_answer, check_snapshot, header_len, MAX_HEADER_BYTES, MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
 use crate::core::request::{RunSpec, SetupSpec};
 use crate::core::shape::{tail, with_notice};
 use crate::executor::{error_from, Body, Executor};
-use futures_util::{stream, StreamExt};
-use worker::{ByteStream, FixedLengthStream, Response};
-use crate::registry::client as registry;
-use super::{SessionObject, MAX_WAITING_RUNS};
 use crate::platform::{failpoint, now_rfc3339, random_hex};
+use crate::registry::client as registry;
 use crate::store::{RunRow, SessionRow};
 use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
+use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use worker::Method;
+use worker::{ByteStream, FixedLengthStream, Response};
 
 /// Largest setup log kept.
 const SETUP_LOG_BYTES: usize = 16 * 1024;
@@ -33,14 +33,16 @@ const LIST_TOUCH_MS: f64 = 30_000.0;
 const SETUP_TIMEOUT_SECS: u64 = 300;
 
 /// What a run produced.
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     pub result: RunResult,
     pub data: Value,
 }
 
 /// Reads a framed answer's header from a streamed response; the rest of the stream (what was
 /// already read past the header, then the remainder) is handed back unread.
-async fn read_framed<T: for<'de> serde::Deserialize<'de>>(resp: &mut Response) -> ApiResult<(T, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
+async fn read_framed<T: for<'de> serde::Deserialize<'de>>(
+    resp: &mut Response,
+) -> ApiResult<(T, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
     let bad = |m: String| ApiError::new(ErrorCode::SandboxFailed, m);
     let mut body: ByteStream = resp.stream().map_err(|e| bad(format!("sandbox answer: {e}")))?;
     let mut buf = Vec::new();
@@ -104,13 +106,15 @@ fn pipe_packs(bucket: worker::Bucket, header: Vec<u8>, keys: Vec<String>) -> Api
     Ok(readable)
 }
 
-
 impl SessionObject {
     /// Waits for the session's turn (at most [`MAX_WAITING_RUNS`] wait), settles a pending setup,
     /// then runs.
     pub(crate) async fn run_queued(&self, sid: &str, spec: RunSpec) -> ApiResult<RunOutcome> {
         if self.waiting.get() >= MAX_WAITING_RUNS {
-            return Err(ApiError::new(ErrorCode::TooManyRuns, format!("{MAX_WAITING_RUNS} runs are already waiting on this session; retry later")));
+            return Err(ApiError::new(
+                ErrorCode::TooManyRuns,
+                format!("{MAX_WAITING_RUNS} runs are already waiting on this session; retry later"),
+            ));
         }
         self.waiting.set(self.waiting.get() + 1);
         let guard = self.queue.lock().await;
@@ -118,7 +122,8 @@ impl SessionObject {
         let out = async {
             self.settle_setup(sid).await?;
             let row = self.session()?;
-            let notice = (row.setup_status == "failed").then(|| "[edgerun] the session's setup failed (see setup_log); this run proceeded without it".to_string());
+            let notice = (row.setup_status == "failed")
+                .then(|| "[edgerun] the session's setup failed (see setup_log); this run proceeded without it".to_string());
             let mut out = self.run_now(sid, &row, spec, Vec::new(), true).await?;
             out.result = with_notice(out.result, notice.as_deref());
             Ok(out)
@@ -170,7 +175,14 @@ impl SessionObject {
     }
 
     /// Runs once the queue is held. `counted` runs go into `run_count` and the history.
-    pub(crate) async fn run_now(&self, sid: &str, row: &SessionRow, spec: RunSpec, commands: Vec<String>, counted: bool) -> ApiResult<RunOutcome> {
+    pub(crate) async fn run_now(
+        &self,
+        sid: &str,
+        row: &SessionRow,
+        spec: RunSpec,
+        commands: Vec<String>,
+        counted: bool,
+    ) -> ApiResult<RunOutcome> {
         let started = now_rfc3339();
         self.last_activity_ms.set(js_sys::Date::now());
         let exec = self.executor()?;
@@ -214,7 +226,10 @@ impl SessionObject {
             let seq = self.with_store(|s| s.next_pack_seq())?;
             let key = pack_key(sid, seq, &delta.version, &random_hex());
             if failpoint(&self.env, "r2-put") {
-                return Err(ApiError::new(ErrorCode::Internal, "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept"));
+                return Err(ApiError::new(
+                    ErrorCode::Internal,
+                    "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept",
+                ));
             }
             // Counted on the way: a body that is not the length its header says is the
             // sandbox's fault (the R2 write fails and nothing is committed either way).
@@ -316,11 +331,16 @@ impl SessionObject {
         if ans.body.len() >= 4 {
             header_len([ans.body[0], ans.body[1], ans.body[2], ans.body[3]])?;
         }
-        let (snap, tar): (edgerun_protocol::Delta, &[u8]) = split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
+        let (snap, tar): (edgerun_protocol::Delta, &[u8]) =
+            split_frame(&ans.body).map_err(|m| ApiError::new(ErrorCode::SandboxFailed, m))?;
         check_snapshot(&snap, version, tar.len() as u64)?;
         let seq = self.with_store(|s| s.next_pack_seq())?;
         let key = pack_key(sid, seq, version, &format!("{}-compact", random_hex()));
-        self.bucket()?.put(key.clone(), tar.to_vec()).execute().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the compacted pack: {e}")))?;
+        self.bucket()?
+            .put(key.clone(), tar.to_vec())
+            .execute()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("storing the compacted pack: {e}")))?;
         let rows = rows_from_delta(&snap, &key);
         let now = now_rfc3339();
         self.with_store(|s| {
@@ -352,15 +372,23 @@ impl SessionObject {
         }
         let version = session.version.clone().unwrap_or_else(|| "empty".to_string());
         let req = InjectRequest { version: version.clone(), manifest: rows.into_iter().map(|r| r.entry).collect(), segments };
-        let total: u64 = req.segments.iter().map(|s| match s {
-            Segment::Tar { len } | Segment::Raw { len, .. } => *len,
-        }).sum();
+        let total: u64 = req
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Tar { len } | Segment::Raw { len, .. } => *len,
+            })
+            .sum();
         let body = if total <= BUFFERED_INJECT_MAX {
             // Small workspaces: read the packs, send one body (the fastest path measured here).
             let bucket = self.bucket()?;
             let mut body = frame(&req, &[]);
             for key in &keys {
-                let obj = bucket.get(key.clone()).execute().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?;
+                let obj = bucket
+                    .get(key.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?;
                 let obj = obj.ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("pack {key} is missing from R2")))?;
                 if let Some(b) = obj.body() {
                     body.extend(b.bytes().await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("reading pack {key}: {e}")))?);
@@ -406,7 +434,10 @@ impl SessionObject {
         let used = registry::referenced(&self.env, &candidates).await?;
         let orphans: Vec<String> = candidates.into_iter().filter(|k| !used.contains(k)).collect();
         if !orphans.is_empty() {
-            bucket.delete_multiple(orphans.clone()).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("deleting orphans: {e}")))?;
+            bucket
+                .delete_multiple(orphans.clone())
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("deleting orphans: {e}")))?;
         }
         Ok(orphans.len())
     }

@@ -5,6 +5,8 @@
 //!
 //! Framed bodies (`run` answers, `inject` requests) are `u32` big-endian header length, a JSON
 //! header, then raw bytes (tar packs). See [`frame`] and [`split_frame`].
+#![allow(missing_docs)]
+#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,14 +40,7 @@ pub enum Language {
 }
 
 impl Language {
-    pub const ALL: [Language; 6] = [
-        Language::Python,
-        Language::Node,
-        Language::Typescript,
-        Language::Go,
-        Language::Deno,
-        Language::Bash,
-    ];
+    pub const ALL: [Language; 6] = [Language::Python, Language::Node, Language::Typescript, Language::Go, Language::Deno, Language::Bash];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,7 +2,7 @@
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 
-pub struct Bash;
+pub(super) struct Bash;
 
 impl Plugin for Bash {
     fn language(&self) -> Language {

@@ -4,7 +4,7 @@
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 
-pub struct Deno;
+pub(super) struct Deno;
 
 impl Plugin for Deno {
     fn language(&self) -> Language {

@@ -6,8 +6,8 @@ use super::{Ctx, Step};
 use edgerun_protocol::Install;
 use std::path::PathBuf;
 
-pub const PIP_DIR: &str = ".deps/pip";
-pub const GO_MOD_DIR: &str = ".deps/go";
+pub(super) const PIP_DIR: &str = ".deps/pip";
+pub(super) const GO_MOD_DIR: &str = ".deps/go";
 
 /// Steps to run and the markers to write once they all succeed.
 #[derive(Debug, Default)]
@@ -41,7 +41,8 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
     let ws = ctx.ws.display().to_string();
     let mut add = |name: &str, pkgs: &[String], step: Step| {
         let m = marker(ctx, name, pkgs);
-        let installed = crate::confine::as_user(ctx.identity, || std::fs::symlink_metadata(&m).is_ok_and(|md| md.is_file())).unwrap_or(false);
+        let installed =
+            crate::confine::as_user(ctx.identity, || std::fs::symlink_metadata(&m).is_ok_and(|md| md.is_file())).unwrap_or(false);
         if installed {
             plan.skipped.push(name.to_string());
         } else {
@@ -50,10 +51,22 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
         }
     };
     if !install.pip.is_empty() {
-        let mut args = vec!["-m", "pip", "install", "--target", PIP_DIR, "--upgrade", "--disable-pip-version-check", "--no-input", "--no-warn-script-location", "--progress-bar", "off"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>();
+        let mut args = vec![
+            "-m",
+            "pip",
+            "install",
+            "--target",
+            PIP_DIR,
+            "--upgrade",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-warn-script-location",
+            "--progress-bar",
+            "off",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
         args.extend(install.pip.iter().cloned());
         add("pip", &install.pip, Step::new(&ctx.runtimes.python, args));
     }

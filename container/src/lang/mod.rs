@@ -50,7 +50,14 @@ pub struct Step {
 
 impl Step {
     pub fn new(program: impl Into<PathBuf>, args: impl IntoIterator<Item = impl Into<String>>) -> Step {
-        Step { program: program.into(), args: args.into_iter().map(Into::into).collect(), env: Vec::new(), skip_if_exists: None, cwd: None, umask: 0o022 }
+        Step {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            skip_if_exists: None,
+            cwd: None,
+            umask: 0o022,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 
-pub struct Node;
+pub(super) struct Node;
 
 impl Plugin for Node {
     fn language(&self) -> Language {

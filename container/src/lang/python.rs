@@ -2,7 +2,7 @@
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 
-pub struct Python;
+pub(super) struct Python;
 
 impl Plugin for Python {
     fn language(&self) -> Language {

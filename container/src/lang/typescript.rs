@@ -2,7 +2,7 @@
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 
-pub struct TypeScript;
+pub(super) struct TypeScript;
 
 impl Plugin for TypeScript {
     fn language(&self) -> Language {
