@@ -5,6 +5,7 @@ pub mod error;
 pub mod ids;
 pub mod index;
 pub mod lifecycle;
+pub mod plan;
 pub mod request;
 pub mod route;
 pub mod shape;

@@ -9,13 +9,14 @@ use super::{SessionObject, MAX_WAITING_RUNS};
 use crate::core::answer::{check_run_answer, check_snapshot, header_len, MAX_HEADER_BYTES, MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
+use crate::core::plan::{answer_data, killed_name, plan_commit, plan_run, CommitPlan, RunPlan, SessionFacts};
 use crate::core::request::{RunSpec, SetupSpec};
 use crate::core::shape::{tail, with_notice};
 use crate::executor::{error_from, Body, Executor};
 use crate::platform::{failpoint, now_rfc3339, random_hex};
 use crate::registry::client as registry;
 use crate::store::{RunRow, SessionRow};
-use edgerun_protocol::{frame, split_frame, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
+use edgerun_protocol::{frame, split_frame, Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use worker::Method;
@@ -175,6 +176,9 @@ impl SessionObject {
     }
 
     /// Runs once the queue is held. `counted` runs go into `run_count` and the history.
+    ///
+    /// The pipeline: plan (pure, `core::plan`) → execute on the committed workspace (injecting it
+    /// first when the executor does not hold it) → store the delta's pack → commit → chores.
     pub(crate) async fn run_now(
         &self,
         sid: &str,
@@ -185,21 +189,31 @@ impl SessionObject {
     ) -> ApiResult<RunOutcome> {
         let started = now_rfc3339();
         self.last_activity_ms.set(js_sys::Date::now());
+        let facts =
+            SessionFacts { version: row.version.as_deref(), data: &row.data, persistent: row.persistent != 0, language: &row.language };
+        let plan = plan_run(facts, spec, commands, counted);
         let exec = self.executor()?;
         exec.ensure_ready().await?;
-        let data: Value = serde_json::from_str(&row.data).unwrap_or_else(|_| json!({}));
-        let mut req = RunRequest {
-            language: spec.language,
-            commands,
-            code: spec.code,
-            timeout_secs: spec.timeout_secs,
-            env: spec.env,
-            stdin: spec.stdin,
-            install: spec.install,
-            data: Some(data.clone()),
-            expect_version: row.version.clone(),
-            restore_after: row.persistent == 0 && counted,
-        };
+        let (answer, tar) = self.execute_on_committed(sid, &exec, row, plan.request.clone()).await?;
+        let commit = plan_commit(&answer.delta, row.version.as_deref());
+        let pack = if commit.needs_pack { Some(self.store_pack(sid, &answer.delta, tar).await?) } else { None };
+        let now = now_rfc3339();
+        self.commit_answer(&answer, &commit, pack.as_ref(), &plan, counted.then_some(started), &now)?;
+        self.after_commit(sid, &exec, row, &answer.delta, &commit, counted, now).await;
+        Ok(RunOutcome { data: answer_data(&answer.result, &plan), result: answer.result })
+    }
+
+    /// Execute: asks the executor to run against the committed version; when it does not hold it
+    /// (new or restarted: it answers 409 `workspace_stale` and nothing ran), injects the workspace
+    /// and asks again. The answer's header is read and checked whole (the sandbox may answer
+    /// anything); its tar stays unread, to be streamed on.
+    async fn execute_on_committed(
+        &self,
+        sid: &str,
+        exec: &Executor,
+        row: &SessionRow,
+        mut req: RunRequest,
+    ) -> ApiResult<(RunAnswer, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
         let path = format!("/v1/sessions/{sid}/run");
         let body = |r: &RunRequest| Some(Body::Bytes(serde_json::to_vec(r).expect("serializes")));
         let mut resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
@@ -208,78 +222,115 @@ impl SessionObject {
             if e.code != ErrorCode::WorkspaceStale {
                 return Err(e);
             }
-            // The executor does not hold our version (new or restarted): nothing ran; inject, then run.
-            req.expect_version = Some(self.inject(sid, &exec, row).await?);
+            req.expect_version = Some(self.inject(sid, exec, row).await?);
             resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
         }
         if resp.status_code() != 200 {
             return Err(error_from(&mut resp).await);
         }
-        // The answer is streamed on: its header is read here, its tar goes straight to R2. The
-        // header is checked whole before anything is written (the sandbox may answer anything).
         let (answer, tar) = read_framed::<RunAnswer>(&mut resp).await?;
         check_run_answer(&answer, req.expect_version.as_deref())?;
-        let (delta, result) = (answer.delta, answer.result);
-        let changed = !delta.version.is_empty() && Some(&delta.version) != row.version.as_ref() && !delta.is_empty();
-        let mut pack = None;
-        if changed && delta.tar_len > 0 {
-            let seq = self.with_store(|s| s.next_pack_seq())?;
-            let key = pack_key(sid, seq, &delta.version, &random_hex());
-            if failpoint(&self.env, "r2-put") {
-                return Err(ApiError::new(
-                    ErrorCode::Internal,
-                    "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept",
-                ));
-            }
-            // Counted on the way: a body that is not the length its header says is the
-            // sandbox's fault (the R2 write fails and nothing is committed either way).
-            let sent = std::rc::Rc::new(std::cell::Cell::new(0u64));
-            let tap = sent.clone();
-            let tar = tar.inspect(move |c| {
-                if let Ok(c) = c {
-                    tap.set(tap.get() + c.len() as u64);
-                }
-            });
-            let put = self.bucket()?.put(key.clone(), FixedLengthStream::wrap(tar, delta.tar_len)).execute().await;
-            if let Err(e) = put {
-                return Err(if sent.get() != delta.tar_len {
-                    ApiError::new(ErrorCode::SandboxFailed, format!("the sandbox's answer was refused, nothing was kept: its tar body is not the {} bytes its header says ({} came)", delta.tar_len, sent.get()))
-                } else {
-                    ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}"))
-                });
-            }
-            if failpoint(&self.env, "hang-after-r2-put") {
-                // Stops between the R2 write and the SQLite commit so that a test can kill workerd there.
-                worker::Delay::from(std::time::Duration::from_secs(3600)).await;
-            }
-            pack = Some((key, seq, delta.tar_len));
+        Ok((answer, tar))
+    }
+
+    /// Store: streams the delta's tar into R2 as one pack, under a key the Worker chooses, before
+    /// anything refers to it. Answers (key, sequence number, size).
+    async fn store_pack(
+        &self,
+        sid: &str,
+        delta: &Delta,
+        tar: impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+    ) -> ApiResult<(String, i64, u64)> {
+        let seq = self.with_store(|s| s.next_pack_seq())?;
+        let key = pack_key(sid, seq, &delta.version, &random_hex());
+        if failpoint(&self.env, "r2-put") {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "storing the workspace in R2 failed (failpoint r2-put); the run's changes are not kept",
+            ));
         }
-        let rows = if changed { rows_from_delta(&delta, pack.as_ref().map(|(k, _, _)| k.as_str()).unwrap_or("")) } else { Vec::new() };
-        let deleted = if changed { delta.deleted.clone() } else { Vec::new() };
-        let now = now_rfc3339();
-        let new_data = result.data.clone();
-        let run_row = RunRow {
-            started_at: started,
+        // Counted on the way: a body that is not the length its header says is the
+        // sandbox's fault (the R2 write fails and nothing is committed either way).
+        let sent = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let tap = sent.clone();
+        let tar = tar.inspect(move |c| {
+            if let Ok(c) = c {
+                tap.set(tap.get() + c.len() as u64);
+            }
+        });
+        let put = self.bucket()?.put(key.clone(), FixedLengthStream::wrap(tar, delta.tar_len)).execute().await;
+        if let Err(e) = put {
+            return Err(if sent.get() != delta.tar_len {
+                ApiError::new(
+                    ErrorCode::SandboxFailed,
+                    format!(
+                        "the sandbox's answer was refused, nothing was kept: its tar body is not the {} bytes its header says ({} came)",
+                        delta.tar_len,
+                        sent.get()
+                    ),
+                )
+            } else {
+                ApiError::new(ErrorCode::Internal, format!("storing the workspace in R2 failed, the run's changes are not kept: {e}"))
+            });
+        }
+        if failpoint(&self.env, "hang-after-r2-put") {
+            // Stops between the R2 write and the SQLite commit so that a test can kill workerd there.
+            worker::Delay::from(std::time::Duration::from_secs(3600)).await;
+        }
+        Ok((key, seq, delta.tar_len))
+    }
+
+    /// Commit: one SQLite transaction with the new file rows, deletions, version and data, and
+    /// (for counted runs, started at `started`) the run's history row.
+    fn commit_answer(
+        &self,
+        answer: &RunAnswer,
+        commit: &CommitPlan,
+        pack: Option<&(String, i64, u64)>,
+        plan: &RunPlan,
+        started: Option<String>,
+        now: &str,
+    ) -> ApiResult<()> {
+        let (delta, result) = (&answer.delta, &answer.result);
+        let rows = if commit.changed { rows_from_delta(delta, pack.map(|(k, _, _)| k.as_str()).unwrap_or("")) } else { Vec::new() };
+        let deleted: &[String] = if commit.changed { &delta.deleted } else { &[] };
+        let run_row = started.map(|started_at| RunRow {
+            started_at,
             duration_ms: result.duration_ms,
             exit_code: result.exit_code as i64,
-            killed_by: result.killed_by.and_then(|k| serde_json::to_value(k).ok()).and_then(|v| v.as_str().map(String::from)),
-            language: spec.language.map(|l| l.as_str().to_string()).unwrap_or_else(|| row.language.clone()),
-        };
+            killed_by: result.killed_by.map(killed_name),
+            language: plan.language.clone(),
+        });
         self.with_store(|s| {
             s.commit_run(
-                pack.as_ref().map(|(k, seq, size)| (k.as_str(), *seq, *size)),
+                pack.map(|(k, seq, size)| (k.as_str(), *seq, *size)),
                 &rows,
-                &deleted,
-                changed.then_some(delta.version.as_str()),
-                new_data.as_ref().map(|d| d.to_string()).as_deref(),
-                &now,
-                counted.then_some(&run_row),
+                deleted,
+                commit.changed.then_some(delta.version.as_str()),
+                result.data.as_ref().map(|d| d.to_string()).as_deref(),
+                now,
+                run_row.as_ref(),
             )
-        })?;
-        if changed {
+        })
+    }
+
+    /// Chores after a commit: collect packs nothing refers to, compact when the session spreads
+    /// over too many, refresh the listing's `last_run_at`, and arm the idle check.
+    #[allow(clippy::too_many_arguments, reason = "one step of the pipeline, reading its inputs")]
+    async fn after_commit(
+        &self,
+        sid: &str,
+        exec: &Executor,
+        row: &SessionRow,
+        delta: &Delta,
+        commit: &CommitPlan,
+        counted: bool,
+        now: String,
+    ) {
+        if commit.changed {
             self.collect_dead_packs().await;
             if counted && row.persistent != 0 {
-                if let Err(e) = self.compact_if_needed(sid, &exec, &delta.version).await {
+                if let Err(e) = self.compact_if_needed(sid, exec, &delta.version).await {
                     // The run is committed either way; compaction is retried after the next run.
                     worker::console_error!("compaction of {sid} skipped: {e}");
                 }
@@ -292,14 +343,13 @@ impl SessionObject {
             if row.last_run_at.is_none() || now_ms - self.last_touch_ms.get() >= LIST_TOUCH_MS {
                 self.last_touch_ms.set(now_ms);
                 let env = self.env.clone();
-                let (id, at) = (sid.to_string(), now.clone());
+                let id = sid.to_string();
                 self.state.wait_until(async move {
-                    let _ = registry::touch(&env, &id, &at).await;
+                    let _ = registry::touch(&env, &id, &now).await;
                 });
             }
             let _ = self.schedule_idle_check().await;
         }
-        Ok(RunOutcome { data: new_data.unwrap_or(data), result })
     }
 
     async fn schedule_idle_check(&self) -> worker::Result<()> {
