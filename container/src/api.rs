@@ -26,11 +26,14 @@ use subtle::ConstantTimeEq;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
+/// What every handler shares: the executor's sessions, one registry for the whole process.
 pub type AppState = Arc<Sessions>;
 
 /// Injects up to this size are read into memory before they are applied; larger ones stream.
 const IN_MEMORY_INJECT_MAX: u64 = 64 * 1024 * 1024;
 
+/// The executor's router: the session routes behind the secret check, `/health` open, anything
+/// else `not_found`; bodies may be up to the workspace limit plus 64 MiB (headers, framing).
 pub fn app(state: AppState) -> Router {
     let body_limit = (state.config.max_workspace_bytes + (64 << 20)) as usize;
     Router::new()

@@ -64,8 +64,9 @@ impl Hierarchy {
 pub struct Placement {
     /// The directory of this process's own v2 group, if a v2 hierarchy is mounted.
     pub v2: Option<PathBuf>,
-    /// The directories of this process's own v1 `memory` and `pids` groups.
+    /// The directory of this process's own v1 `memory` group, if that controller is mounted on v1.
     pub v1_memory: Option<PathBuf>,
+    /// The directory of this process's own v1 `pids` group, if that controller is mounted on v1.
     pub v1_pids: Option<PathBuf>,
 }
 

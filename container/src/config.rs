@@ -5,28 +5,49 @@ use std::path::{Path, PathBuf};
 /// Interpreter and tool paths. They must be readable and executable by the sandbox users.
 #[derive(Debug, Clone)]
 pub struct Runtimes {
+    /// `python3` (`EDGERUN_PYTHON`, else `PATH`, else `/usr/bin/python3`); also runs pip.
     pub python: PathBuf,
+    /// `node` (`EDGERUN_NODE`, else `PATH`, else `/usr/local/bin/node`); runs JavaScript, TypeScript and npm.
     pub node: PathBuf,
+    /// npm's `npm-cli.js`, run by `node` (`EDGERUN_NPM_CLI`, else in `node`'s installation); empty
+    /// when neither tells.
     pub npm_cli: PathBuf,
+    /// `deno` (`EDGERUN_DENO`, else `PATH`, else `/usr/local/bin/deno`).
     pub deno: PathBuf,
+    /// `go` (`EDGERUN_GO`, else `PATH`, else `/usr/local/go/bin/go`); also builds the Go seed cache.
     pub go: PathBuf,
+    /// `bash` (`EDGERUN_BASH`, else `PATH`, else `/bin/bash`); runs bash code and setup commands.
     pub bash: PathBuf,
 }
 
+/// Everything the executor is configured with, read once by [`Config::from_env`].
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Address the API listens on (`EDGERUN_LISTEN`, default `0.0.0.0:8080`).
     pub listen: String,
+    /// Directory holding one root per session (`EDGERUN_WORK_ROOT`, default `/var/lib/edgerun`);
+    /// it may not lie under a directory runs get privately (`/tmp`, `/dev/shm`, …).
     pub work_root: PathBuf,
     /// Shared secret the Worker sends; `None` leaves the API open (tests only).
     pub secret: Option<String>,
+    /// Interpreter and tool paths (see [`Runtimes::from_env`]).
     pub runtimes: Runtimes,
     /// Names of executor environment variables passed to user code (installer settings, never secrets).
     pub pass_env: Vec<String>,
+    /// Per-run limits (`EDGERUN_MEMORY_MB`, `EDGERUN_MAX_PROCESSES`, `EDGERUN_FILE_SIZE_MB`,
+    /// `EDGERUN_OPEN_FILES`, `EDGERUN_OUTPUT_BYTES`; defaults in [`Limits::default`]).
     pub limits: Limits,
+    /// Most bytes a session may hold, workspace and scratch together (`EDGERUN_MAX_WORKSPACE_MB`,
+    /// default 1 GiB); over it a run's changes are not kept and an inject is refused.
     pub max_workspace_bytes: u64,
+    /// Most entries a session may hold, workspace and scratch together (`EDGERUN_MAX_FILES`,
+    /// default 100,000).
     pub max_workspace_files: u64,
-    /// First uid/gid for sandbox users; used only when the executor runs as root.
+    /// First uid for sandbox users (`EDGERUN_SANDBOX_UID_BASE`, else [`uid_base_for`] the work
+    /// root); used only when the executor runs as root.
     pub sandbox_uid_base: u32,
+    /// The one gid every sandbox user runs with (`EDGERUN_SANDBOX_GID`, default 200,000); used
+    /// only when the executor runs as root.
     pub sandbox_gid: u32,
     /// How a run's processes are contained and killed (`EDGERUN_KILL_MODE`).
     pub kill_mode: KillSetting,
@@ -40,9 +61,13 @@ pub struct Config {
 /// fallback can be tested on a machine that has the stronger ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillSetting {
+    /// The strongest mode the machine allows: cgroups, else the uid (root), else the tag.
     Auto,
+    /// Cgroups only: the executor refuses to start without usable ones.
     Cgroup,
+    /// The session's uid even where cgroups could be made; the tag mode when not root.
     Uid,
+    /// The run's environment tag, the weakest mode (what an executor without root gets anyway).
     Tag,
 }
 
@@ -58,6 +83,8 @@ impl KillSetting {
     }
 }
 
+/// `EDGERUN_PASS_ENV` when unset: the certificate, proxy and package-registry settings installers
+/// need, comma-separated; never secrets.
 pub const DEFAULT_PASS_ENV: &str = "SSL_CERT_FILE,SSL_CERT_DIR,NODE_EXTRA_CA_CERTS,PIP_CERT,PIP_INDEX_URL,REQUESTS_CA_BUNDLE,CURL_CA_BUNDLE,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,http_proxy,https_proxy,no_proxy,GOPROXY,GOSUMDB,NPM_CONFIG_REGISTRY";
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -77,6 +104,8 @@ fn num(var: &str, default: u64) -> Result<u64, String> {
 }
 
 impl Runtimes {
+    /// Finds each tool: its `EDGERUN_*` variable, else the first of its name on `PATH`, else where
+    /// the image installs it. Nothing is checked here: a missing tool fails the runs that need it.
     pub fn from_env() -> Runtimes {
         let node = tool("EDGERUN_NODE", "node", "/usr/local/bin/node");
         let npm_default = node.parent().and_then(Path::parent).map(|p| p.join("lib/node_modules/npm/bin/npm-cli.js"));
@@ -104,6 +133,8 @@ pub fn uid_base_for(work_root: &Path) -> u32 {
 }
 
 impl Config {
+    /// Reads the configuration from the environment and checks it; `Err` says which variable or
+    /// limit is wrong (the executor then exits with status 2).
     pub fn from_env() -> Result<Config, String> {
         let d = Limits::default();
         let limits = Limits {

@@ -97,8 +97,11 @@ pub fn read_regular(path: &Path, max: usize) -> Result<Option<Vec<u8>>, ReadRefu
 /// Why [`read_regular`] gave nothing back.
 #[derive(Debug)]
 pub enum ReadRefused {
+    /// Something other than a regular file is there; what it is (`a symbolic link`, `a FIFO`, …).
     NotRegular(&'static str),
+    /// The file is over the limit: its size in bytes, as `fstat` told or as far as it was read.
     TooLarge(u64),
+    /// The file could not be opened or read.
     Io(io::Error),
 }
 

@@ -4,16 +4,22 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use edgerun_protocol::{ErrorBody, ErrorCode};
 
+/// An error the API answers with: a code (and so the HTTP status) and a message.
 #[derive(Debug)]
 pub struct AppError {
+    /// Machine-readable code; decides the answer's HTTP status.
     pub code: ErrorCode,
+    /// Human-readable explanation, sent as the body's `error`.
     pub message: String,
 }
 
 impl AppError {
+    /// An error answered with `code` and `message` as given.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError { code, message: message.into() }
     }
+    /// An `internal` error for an unexpected failure, logged here at `error` level: the caller sees
+    /// only `executor error: <e>`.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");
         AppError::new(ErrorCode::Internal, format!("executor error: {e}"))
@@ -42,4 +48,5 @@ impl IntoResponse for AppError {
     }
 }
 
+/// What handlers and session operations return: their value, or the error they answer with.
 pub type AppResult<T> = Result<T, AppError>;

@@ -1,6 +1,6 @@
 //! The edgerun executor: runs session code under limits and moves session workspaces in and
 //! out as packed deltas. `main.rs` is glue; everything here is testable in-process.
-#![allow(missing_docs)]
+#![warn(missing_docs)]
 pub mod api;
 pub mod cgroup;
 pub mod config;

@@ -38,8 +38,12 @@ pub struct Limits {
     /// The run's memory: the cgroup's charge where there is one, else the watched resident size
     /// with a data-size `RLIMIT_DATA` backstop; never an address-space limit (V8 and Go reserve a lot).
     pub memory_bytes: u64,
+    /// Most processes of a run at once: the cgroup's `pids.max`, else the watched count, with
+    /// `RLIMIT_NPROC` 16 above it as a backstop.
     pub max_processes: u64,
+    /// Largest file a run may write (`RLIMIT_FSIZE`); reaching it ends the run as `disk`.
     pub file_size_bytes: u64,
+    /// Most open descriptors per process (`RLIMIT_NOFILE`); the configuration demands at least 16.
     pub open_files: u64,
     /// Cap on each of stdout and stderr.
     pub output_bytes: usize,
@@ -54,21 +58,32 @@ impl Default for Limits {
 /// A uid/gid pair to run as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
+    /// The session's sandbox uid, its own over the whole life of the work root.
     pub uid: u32,
+    /// The sandbox gid, one for every session ([`crate::config::Config::sandbox_gid`]).
     pub gid: u32,
 }
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Spawn {
+    /// Executable to start: a runtime from [`crate::config::Runtimes`] or a built Go binary.
     pub program: PathBuf,
+    /// Arguments after the program name.
     pub args: Vec<String>,
+    /// Working directory, entered after the uid switch so that it resolves with the user's authority.
     pub cwd: PathBuf,
+    /// The whole environment: the executor's own is cleared, and only [`RUN_TAG_VAR`] is added.
     pub env: Vec<(String, String)>,
+    /// Bytes written to standard input from a task of its own; stdin is closed after them.
     pub stdin: Vec<u8>,
+    /// Wall-clock time before the whole tree is killed and the run ends as `timeout`.
     pub timeout: Duration,
+    /// Resource limits of this run.
     pub limits: Limits,
+    /// Who the process runs as; `None` keeps the executor's uid (an executor without root).
     pub identity: Option<Identity>,
+    /// File-creation mask of the process (`0o022` for plugin steps).
     pub umask: u32,
     /// How the whole tree is found when it must die.
     pub kill_mode: KillMode,
@@ -81,6 +96,7 @@ pub struct Spawn {
 /// (`/tmp`, `/var/tmp`, `/dev/shm`, …) for its runs: (the session's directory, the mount point).
 #[derive(Debug, Clone)]
 pub struct Private {
+    /// (session directory, mount point) pairs, bound in this order.
     pub binds: Vec<(PathBuf, PathBuf)>,
 }
 
@@ -227,15 +243,25 @@ pub const RUN_TAG_VAR: &str = "__SANDBOX_RUN";
 /// How a process tree ended.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
+    /// Exit status of the main process: `128 + n` after signal `n`, 137 whenever a limit ended the
+    /// run, -1 when the kernel told neither.
     pub exit_code: i32,
+    /// Name of the signal that ended the main process (`SIGKILL` whenever a limit ended the run).
     pub signal: Option<String>,
+    /// The limit that ended the run, if one did.
     pub killed_by: Option<KilledBy>,
+    /// Captured standard output, at most `limits.output_bytes`.
     pub stdout: Vec<u8>,
+    /// Captured standard error, at most `limits.output_bytes`; a note instead when a process
+    /// outside the run kept the pipes open.
     pub stderr: Vec<u8>,
+    /// Whether stdout or stderr went past the cap (the run then ends as `output`).
     pub truncated: bool,
+    /// Wall-clock time from before the spawn until the output was collected.
     pub duration: Duration,
 }
 
+/// The conventional name of signal `sig` (`SIGKILL`), or `SIG<n>` for one not listed here.
 pub fn signal_name(sig: i32) -> String {
     let name = match sig {
         libc::SIGHUP => "SIGHUP",

@@ -132,7 +132,10 @@ struct Slot {
     touched: bool,
 }
 
+/// The executor's state: every session's slot (its version marker and manifest, behind a lock
+/// that serializes its runs), the uid counter, and how runs are contained.
 pub struct Sessions {
+    /// The configuration the executor started with.
     pub config: Config,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     uids: UidCounter,
@@ -147,6 +150,9 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Prepares the work root and resolves the containment. As root it also kills processes a
+    /// previous executor left in its uid block, probes private mounts (refusing a work root under
+    /// one) and starts building the Go seed cache in the background.
     pub fn new(config: Config) -> std::io::Result<Sessions> {
         fs::create_dir_all(&config.work_root)?;
 
@@ -281,6 +287,8 @@ impl Sessions {
         })
     }
 
+    /// The committed version the executor holds for `sid`, if any; waits for a run, inject or
+    /// apply of the session that is under way.
     pub async fn version(&self, sid: &str) -> Option<String> {
         self.slot(sid).lock().await.version.clone()
     }

@@ -30,23 +30,32 @@ const MTIME_TRUST_WINDOW_NS: i64 = 2_000_000_000;
 /// A manifest plus the moment it was taken.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
+    /// The version it describes: [`manifest_version`] of a scan, or what an inject or apply named.
     pub version: String,
+    /// When the scan began, nanoseconds since the epoch; files modified less than 2 s before it
+    /// are hashed again by the next scan instead of trusted by their mtime.
     pub scanned_at_ns: i64,
+    /// Every entry of the workspace, by workspace-relative path.
     pub entries: BTreeMap<String, Entry>,
 }
 
 /// Limits applied to injects.
 #[derive(Debug, Clone, Copy)]
 pub struct InjectLimits {
+    /// Largest single file, in bytes (the executor uses its file-size limit, at least 100 MiB).
     pub max_file_bytes: u64,
+    /// Largest sum of the manifest's file sizes, in bytes (the session's workspace limit).
     pub max_total_bytes: u64,
+    /// Most entries the manifest may list (the session's entry limit).
     pub max_entries: u64,
 }
 
+/// Why an inject or apply failed: refused input answers `bad_request`, I/O `internal`.
 #[derive(Debug)]
 pub enum SyncError {
     /// The input is refused (hostile or inconsistent archive, bad path).
     Refused(String),
+    /// A filesystem operation failed.
     Io(io::Error),
 }
 
@@ -69,6 +78,7 @@ fn refused<T>(msg: impl Into<String>) -> Result<T, SyncError> {
     Err(SyncError::Refused(msg.into()))
 }
 
+/// Now, in nanoseconds since the epoch (0 if the clock says before it).
 pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
@@ -155,7 +165,10 @@ pub fn bad_links(entries: &BTreeMap<String, Entry>) -> Vec<(String, String)> {
 pub struct Unkept {
     /// (path as far as it can be shown, reason)
     pub entries: Vec<(String, String)>,
+    /// Bytes of what is not kept, a directory's contents included where they can be read.
     pub bytes: u64,
+    /// Entries not kept, a readable directory's contents included; all are counted, only the
+    /// first 20 are listed.
     pub count: u64,
 }
 
@@ -643,12 +656,16 @@ fn rand_u64() -> u64 {
 /// Paths of a session's directories under its root.
 #[derive(Debug, Clone)]
 pub struct Dirs {
+    /// `ws`: the live workspace.
     pub ws: PathBuf,
+    /// `ws.new`: where a full inject builds the next workspace before [`swap_in`].
     pub staging: PathBuf,
+    /// `ws.old`: the previous workspace during a swap; [`recover`] brings it back if the swap was cut short.
     pub old: PathBuf,
 }
 
 impl Dirs {
+    /// The paths under `session_root`; nothing is created.
     pub fn new(session_root: &Path) -> Self {
         Dirs { ws: session_root.join("ws"), staging: session_root.join("ws.new"), old: session_root.join("ws.old") }
     }

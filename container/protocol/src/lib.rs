@@ -5,7 +5,7 @@
 //!
 //! Framed bodies (`run` answers, `inject` requests) are `u32` big-endian header length, a JSON
 //! header, then raw bytes (tar packs). See [`frame`] and [`split_frame`].
-#![allow(missing_docs)]
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
@@ -20,9 +20,11 @@ pub const DATA_FILE: &str = ".session_data.json";
 pub const SANDBOX_DIR: &str = ".sandbox";
 /// Largest `data` object, serialized.
 pub const MAX_DATA_BYTES: usize = 128 * 1024;
-/// Run timeout bounds, whole seconds.
+/// Shortest run timeout, whole seconds; the Worker and the executor refuse shorter ones.
 pub const MIN_TIMEOUT_SECS: u64 = 1;
+/// Longest run timeout, whole seconds (installs included: one deadline covers the whole run).
 pub const MAX_TIMEOUT_SECS: u64 = 300;
+/// Timeout of a run that names none, whole seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// Largest `code`.
 pub const MAX_CODE_BYTES: usize = 1024 * 1024;
@@ -31,17 +33,25 @@ pub const MAX_CODE_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
+    /// Python 3, the code run as a file (`python`; also parsed from `python3`, `py`); pip installs.
     Python,
+    /// JavaScript on Node (`node`; also `javascript`, `js`); npm installs into `node_modules`.
     Node,
+    /// TypeScript on Node's own type stripping, no compiler started (`typescript`, `ts`).
     Typescript,
+    /// Go, compiled once per program and `go.mod`/`go.sum`, then the cached binary runs (`go`, `golang`).
     Go,
+    /// TypeScript or JavaScript on Deno, with all permissions inside the sandbox (`deno`).
     Deno,
+    /// A bash script (`bash`; also `sh`, `shell`); what the executor runs when a request names no language.
     Bash,
 }
 
 impl Language {
+    /// Every language, in declaration order; a new variant must be added here too (tests walk it).
     pub const ALL: [Language; 6] = [Language::Python, Language::Node, Language::Typescript, Language::Go, Language::Deno, Language::Bash];
 
+    /// The wire name, as serde writes it and `Display` prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             Language::Python => "python",
@@ -77,27 +87,43 @@ impl fmt::Display for Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// A malformed request: bad session id, path, timeout, package spec or framed body (400).
     BadRequest,
+    /// The body is not valid JSON, or not the JSON the route reads (400).
     InvalidJson,
+    /// Valid JSON, but a field is missing or of the wrong type (422).
     InvalidField,
+    /// No or a wrong credential: the API token at the Worker, the shared secret at the executor (401).
     Unauthorized,
     /// A cross-site request to an open API (no token).
     Forbidden,
+    /// No such route, session or file (404).
     NotFound,
+    /// The route exists but not with this method; the message names the allowed ones (405).
     MethodNotAllowed,
+    /// The request contradicts the current state: a session that already exists, a file where a
+    /// directory must be, a session that moved on during compaction (409).
     Conflict,
+    /// A body, `code`, file or workspace over its limit (413).
     TooLarge,
     /// A body whose content type is not the route's (`application/json`).
     UnsupportedMediaType,
+    /// Too many runs already wait on the session; retry later (429).
     TooManyRuns,
     /// The executor does not hold the version the caller expected (inject first).
     WorkspaceStale,
+    /// A failure of the service itself (storage, I/O); the message says what failed (500).
     Internal,
+    /// The sandbox answered, but wrongly: an answer that fails the Worker's checks, or one that is
+    /// not an error body; nothing of it is kept (502).
     SandboxFailed,
+    /// No sandbox to run in: its container did not start or become healthy, no executor secret is
+    /// configured, or the executor ran out of sandbox uids (503).
     SandboxUnavailable,
 }
 
 impl ErrorCode {
+    /// The HTTP status every answer with this code carries.
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidJson => 400,
@@ -116,6 +142,7 @@ impl ErrorCode {
         }
     }
 
+    /// The wire name (`snake_case`), as serde writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",
@@ -140,7 +167,9 @@ impl ErrorCode {
 /// The JSON body of every non-2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Human-readable explanation; clients branch on `code`, not on this text.
     pub error: String,
+    /// What went wrong, machine-readable; its [`ErrorCode::status`] is the answer's HTTP status.
     pub code: ErrorCode,
 }
 
@@ -148,26 +177,40 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KilledBy {
+    /// The run's `timeout_secs` passed (one deadline for installs and code together).
     Timeout,
+    /// The memory limit: an OOM kill in the run's cgroup, or the watched resident memory reached it.
     Memory,
+    /// The process limit: a fork refused in the run's cgroup, or the watched process count reached it.
     Processes,
+    /// stdout or stderr went past the output cap; what came before the cap is kept (`truncated`).
     Output,
+    /// A file reached the file-size limit (`SIGXFSZ`, or a file of that size left behind), or the
+    /// session went over its workspace limit and the run's changes were not kept.
     Disk,
 }
 
 /// Worker → executor: run code in a session's workspace.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunRequest {
+    /// Language of `code`; `None` runs `code` as a bash script.
     pub language: Option<Language>,
     /// Shell commands to run instead of code (setup `commands`); ignored when empty.
     #[serde(default)]
     pub commands: Vec<String>,
+    /// Source of the program, at most [`MAX_CODE_BYTES`] (the Worker checks); empty with
+    /// `commands` runs the commands only.
     #[serde(default)]
     pub code: String,
+    /// Whole seconds from [`MIN_TIMEOUT_SECS`] to [`MAX_TIMEOUT_SECS`] for the whole run, installs
+    /// and commands included; out of range is `bad_request`.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Variables added to every process's environment (installers too), after the runtime's own,
+    /// so they override them.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Text written to the standard input of the commands and the code (installers get none).
     #[serde(default)]
     pub stdin: String,
     /// Dependencies to install before the code, per installer.
@@ -191,15 +234,20 @@ fn default_timeout() -> u64 {
 /// Packages to install, by installer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Install {
+    /// pip requirement specs (`requests==2.31`), installed with `--target .deps/pip` (on `PYTHONPATH`).
     #[serde(default)]
     pub pip: Vec<String>,
+    /// npm package specs (`lodash@4`), installed into the workspace's `node_modules`.
     #[serde(default)]
     pub npm: Vec<String>,
+    /// Go module specs (`golang.org/x/text@latest`), added with `go get` to the session's module;
+    /// downloads land in `.deps/go`.
     #[serde(default)]
     pub go: Vec<String>,
 }
 
 impl Install {
+    /// Whether no installer has anything to install.
     pub fn is_empty(&self) -> bool {
         self.pip.is_empty() && self.npm.is_empty() && self.go.is_empty()
     }
@@ -208,13 +256,22 @@ impl Install {
 /// The outcome of one run, as the executor reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
+    /// Exit status of the last step that ran: `128 + n` after signal `n` (137 when a limit killed
+    /// the run), 127 when it could not start, 126 when the run could not be prepared.
     pub exit_code: i32,
+    /// Name of the signal that ended the last step (`SIGKILL`, `SIGSEGV`, …), if one did.
     pub signal: Option<String>,
+    /// The limit that ended the run, if one did.
     pub killed_by: Option<KilledBy>,
+    /// Standard output of the commands and the code, concatenated, lossy UTF-8, capped per process.
     pub stdout: String,
+    /// Standard error as `stdout`, followed by the runtime's `[edgerun]` notes.
     pub stderr: String,
+    /// Whether the timeout ended the run (`killed_by` is then `timeout`).
     pub timed_out: bool,
+    /// Whether stdout or stderr was cut at the output cap.
     pub truncated: bool,
+    /// Wall-clock time of the whole run, installs included, in milliseconds.
     pub duration_ms: f64,
     /// Installer output and runtime notices, one line each.
     #[serde(default)]
@@ -231,15 +288,22 @@ pub struct RunResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
+    /// A regular file; the only kind with content (`size`, `hash` of the bytes).
     File,
+    /// A directory; created from the manifest, never carried in a tar.
     Dir,
+    /// A symbolic link, whose `target` must resolve inside the workspace without passing through
+    /// another link.
     Symlink,
 }
 
 /// One workspace entry as the manifest knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// Workspace-relative path, `/`-separated, without empty, `.` or `..` segments (the executor's
+    /// `check_rel_path`); the entry's key in a manifest.
     pub path: String,
+    /// File, directory or symlink: says which of the fields below carry meaning.
     pub kind: EntryKind,
     /// Permission bits (`0o777` mask).
     pub mode: u32,
@@ -257,6 +321,7 @@ pub struct Entry {
 /// A file's bytes inside a pack: the byte range of its content in the tar body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackEntry {
+    /// The entry as the manifest records it, flattened into the same JSON object as `offset`.
     #[serde(flatten)]
     pub entry: Entry,
     /// Offset of the content from the start of the tar body (files only).
@@ -279,6 +344,7 @@ pub struct Delta {
 }
 
 impl Delta {
+    /// Whether the delta changes nothing: no entries added or changed, none deleted.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.deleted.is_empty()
     }
@@ -287,7 +353,10 @@ impl Delta {
 /// Header of a `run` answer; the delta's tar body follows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunAnswer {
+    /// What the run did: exit status, output, the limit that ended it, `data` read back.
     pub result: RunResult,
+    /// How the run changed the workspace; its `version` is empty when the changes are not kept
+    /// (`restore_after`, or the session over its workspace limit).
     pub delta: Delta,
 }
 
@@ -296,9 +365,18 @@ pub struct RunAnswer {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Segment {
     /// A tar pack of `len` bytes; its entries are applied in order.
-    Tar { len: u64 },
+    Tar {
+        /// Bytes of the body the segment takes; whatever follows the archive's end within them is skipped.
+        len: u64,
+    },
     /// The raw content of one file (an upload stored as its own object).
-    Raw { path: String, len: u64 },
+    Raw {
+        /// Workspace-relative path of the file (checked like [`Entry::path`]); ignored unless the
+        /// manifest lists it as a file.
+        path: String,
+        /// Bytes of the body the segment takes: the file's whole content.
+        len: u64,
+    },
 }
 
 /// Header of an `inject` request: the segments follow, concatenated, in order.
@@ -308,6 +386,8 @@ pub struct InjectRequest {
     pub version: String,
     /// The complete manifest of that version: entries not in it are removed, files are verified.
     pub manifest: Vec<Entry>,
+    /// The segments of the body, in the order they follow the header, oldest pack first, so that
+    /// later content supersedes earlier.
     pub segments: Vec<Segment>,
 }
 
@@ -316,10 +396,16 @@ pub struct InjectRequest {
 /// files follow the header, concatenated in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyRequest {
+    /// Version the executor must hold; otherwise the answer is `workspace_stale` and nothing changes.
     pub expect_version: String,
+    /// Version the workspace is at once the apply is done.
     pub version: String,
+    /// Files and directories to write (no symlinks); each file's `size` bytes follow in order and
+    /// must match its `hash`.
     #[serde(default)]
     pub put: Vec<Entry>,
+    /// Workspace-relative paths to remove, directories with everything under them; a missing path
+    /// is not an error.
     #[serde(default)]
     pub delete: Vec<String>,
 }
@@ -327,6 +413,9 @@ pub struct ApplyRequest {
 /// Executor's view of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
+    /// The committed version on the executor's disk; `None` when it vouches for none (a new
+    /// session, a restarted executor, a run or inject under way). In a snapshot request: the
+    /// version the caller expects.
     pub version: Option<String>,
 }
 

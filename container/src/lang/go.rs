@@ -17,6 +17,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// The Go plugin: builds the program in the session's module, keyed by its code and module
+/// files, and runs the binary.
 pub struct Go;
 
 /// Largest `go.mod` or `go.sum` read to key a build.

@@ -12,7 +12,10 @@ pub(super) const GO_MOD_DIR: &str = ".deps/go";
 /// Steps to run and the markers to write once they all succeed.
 #[derive(Debug, Default)]
 pub struct InstallPlan {
+    /// Installer processes to run, in order (pip, npm, go), for the sets not installed yet.
     pub steps: Vec<Step>,
+    /// Marker files under `.sandbox/installed/` to write once every step succeeded, so that the
+    /// same sets are skipped next time.
     pub markers: Vec<PathBuf>,
     /// Installers skipped because the same set is already installed.
     pub skipped: Vec<String>,
@@ -36,6 +39,8 @@ pub fn check_specs(pkgs: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Plans the installs of `install`: one step per installer with packages, unless that set's marker
+/// is there (looked up as the session's user). Fails only when the Go module cannot be made.
 pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPlan> {
     let mut plan = InstallPlan::default();
     let ws = ctx.ws.display().to_string();

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub struct Ctx<'a> {
     /// The session's workspace (the process's current directory).
     pub ws: &'a Path,
+    /// Interpreter and tool paths the steps start.
     pub runtimes: &'a Runtimes,
     /// The session's Go build cache (never persisted, counted with the session's files).
     pub gocache: &'a Path,
@@ -37,8 +38,12 @@ pub struct Ctx<'a> {
 /// One process to start.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// Executable to start: a runtime from [`Runtimes`] or a built Go binary.
     pub program: PathBuf,
+    /// Arguments after the program name.
     pub args: Vec<String>,
+    /// Variables this step adds, after the language's environment and before the request's `env`
+    /// (which overrides them).
     pub env: Vec<(String, String)>,
     /// Skip this step when the path exists (a cached build output).
     pub skip_if_exists: Option<PathBuf>,
@@ -49,6 +54,7 @@ pub struct Step {
 }
 
 impl Step {
+    /// A step running `program` with `args` in the workspace: no extra environment, no skip, umask `022`.
     pub fn new(program: impl Into<PathBuf>, args: impl IntoIterator<Item = impl Into<String>>) -> Step {
         Step {
             program: program.into(),
@@ -61,7 +67,10 @@ impl Step {
     }
 }
 
+/// A language: how its code is written out and run. Plugins are stateless unit structs; [`plugin`]
+/// picks the one for a [`Language`].
 pub trait Plugin: Send + Sync {
+    /// The language this plugin runs.
     fn language(&self) -> Language;
     /// Writes the code where it runs from and returns the steps that run it, in order.
     fn steps(&self, ctx: &Ctx, code: &str) -> io::Result<Vec<Step>>;
