@@ -3,7 +3,7 @@
 set -eu
 . /tmp/runtimes.env
 apt-get update
-apt-get install -y --no-install-recommends ca-certificates curl xz-utils tini bash \
+apt-get install -y --no-install-recommends ca-certificates curl xz-utils tini bash nftables \
   "python${PYTHON_VERSION}" python3-pip python3-venv
 curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" \
   | tar -xJ -C /usr/local --strip-components=1

@@ -116,6 +116,11 @@ runtimes() {
     apt-get update -qq && apt-get install -y -qq python3 python3-pip >&2
     PY_BIN=$(readlink -f /usr/bin/python3)
   fi
+  # nftables closes the executor's port to sandbox users (needs root; without it only the secret guards it).
+  if [ "$(id -u)" = 0 ] && ! command -v nft >/dev/null; then
+    say "installing nftables from Debian packages"
+    { apt-get install -y -qq nftables || { apt-get update -qq && apt-get install -y -qq nftables; }; } >&2
+  fi
   "$PY_BIN" -m pip --version >/dev/null 2>&1 || { say "installing pip for $PY_BIN"; apt-get update -qq && apt-get install -y -qq python3-pip >&2; }
   ESBUILD=$(ls "$root"/node_modules/@esbuild/*/bin/esbuild | head -n 1)
   cat > .state/env.tmp <<EOT

@@ -167,7 +167,11 @@ export async function startStack(opts = {}) {
   mkdirSync(base, { recursive: true, mode: 0o711 });
   chmodSync(base, workRoot.startsWith(base + "/") ? 0o711 : 0o700);
   const executorUrl = external ?? `http://127.0.0.1:${executorPort}`;
-  const startExec = (extraEnv) => startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh: true, extraEnv });
+  // The executor closes its own port and the API's to its sandbox users (nftables, as root):
+  // user code has no business with either, and the API's port also serves Miniflare's local
+  // R2 routes, which answer before the Worker.
+  const closed = { EDGERUN_CLOSED_PORTS: String(port) };
+  const startExec = (extraEnv) => startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh: true, extraEnv: { ...closed, ...extraEnv } });
   const stack = {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -181,7 +185,7 @@ export async function startStack(opts = {}) {
     async restartExecutor({ fresh = true, signal = "SIGKILL", extraEnv = {} } = {}) {
       if (external) throw new Error("this stack uses an external executor");
       await stopProc(this.executor, signal);
-      this.executor = await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh, extraEnv: { ...opts.executorEnv, ...extraEnv } });
+      this.executor = await startExecutor({ bin, port: executorPort, workRoot, secret, env, fresh, extraEnv: { ...closed, ...opts.executorEnv, ...extraEnv } });
     },
     async restartWrangler({ signal = "SIGTERM", vars = opts.vars } = {}) {
       await stopProc(this.wrangler, signal);

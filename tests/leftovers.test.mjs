@@ -64,3 +64,26 @@ test("user code inherits no descriptor from the stack", async () => {
   // 0-2 are stdio; the one more is the listing's own descriptor.
   assert.equal(r.stdout, "[0, 1, 2, 3]\n", r.stderr);
 });
+
+test("user code cannot connect to the executor's port nor the API's, even knowing the secret", { skip: !root }, async () => {
+  const health = await (await fetch(`${h.stack.executorUrl}/health`)).json();
+  const executorPort = Number(new URL(h.stack.executorUrl).port);
+  assert.deepEqual(health.closed_to_sandboxes, [executorPort, h.stack.port], JSON.stringify(health));
+  const id = await session("python");
+  const code = `
+import json, socket, urllib.request
+out = {}
+for name, port in (("executor", ${executorPort}), ("api", ${h.stack.port})):
+    try:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/sessions/x", headers={"x-edgerun-secret": ${JSON.stringify(h.stack.secret)}})
+        out[name] = urllib.request.urlopen(req, timeout=5).status
+    except urllib.error.HTTPError as e:
+        out[name] = e.code
+    except OSError as e:
+        out[name] = type(getattr(e, "reason", e)).__name__
+print(json.dumps(out))`;
+  const r = await run(id, code);
+  assert.deepEqual(JSON.parse(r.stdout), { executor: "ConnectionRefusedError", api: "ConnectionRefusedError" }, r.stderr);
+  // The stack itself still reaches both.
+  assert.equal((await fetch(`${h.stack.executorUrl}/v1/sessions/x`, { headers: { "x-edgerun-secret": h.stack.secret } })).status, 200);
+});

@@ -68,7 +68,9 @@ fn check_sid(sid: &str) -> AppResult<()> {
 }
 
 async fn handle_health(State(s): State<AppState>) -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "isolation": s.isolation()}))
+    Json(
+        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "isolation": s.isolation(), "closed_to_sandboxes": s.closed_ports()}),
+    )
 }
 
 async fn handle_state(State(s): State<AppState>, Path(sid): Path<String>) -> AppResult<Json<SessionState>> {

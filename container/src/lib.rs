@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod config;
 pub mod confine;
 pub mod error;
+pub mod firewall;
 pub mod lang;
 pub mod sandbox;
 pub mod session;

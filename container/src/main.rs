@@ -47,8 +47,8 @@ async fn serve() {
         std::process::exit(2);
     }
     let listen = config.listen.clone();
-    let sessions = match Sessions::new(config) {
-        Ok(s) => Arc::new(s),
+    let mut sessions = match Sessions::new(config) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("edgerun-executor: cannot prepare the work root: {e}");
             std::process::exit(2);
@@ -62,6 +62,9 @@ async fn serve() {
         }
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let firewall = sessions.close_to_sandboxes(port);
+    let sessions = Arc::new(sessions);
     tracing::info!(isolation = %sessions.isolation(), "runs contained");
     // One line on stdout so that whoever started us knows where we listen.
     println!("edgerun-executor listening on http://{addr}");
@@ -72,7 +75,11 @@ async fn serve() {
             _ = tokio::signal::ctrl_c() => {},
         }
     };
-    if let Err(e) = axum::serve(listener, app(sessions)).with_graceful_shutdown(shutdown).await {
+    let served = axum::serve(listener, app(sessions)).with_graceful_shutdown(shutdown).await;
+    if let Some(f) = firewall {
+        f.open();
+    }
+    if let Err(e) = served {
         eprintln!("edgerun-executor: {e}");
         std::process::exit(1);
     }

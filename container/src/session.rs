@@ -147,6 +147,8 @@ pub struct Sessions {
     kill_mode: sandbox::KillMode,
     /// The read-only Go build cache new sessions' caches start from, once it is built.
     go_seed: Arc<std::sync::OnceLock<PathBuf>>,
+    /// Ports sandbox users cannot connect to (the executor's own, first).
+    closed_ports: Vec<u16>,
 }
 
 impl Sessions {
@@ -194,7 +196,16 @@ impl Sessions {
                 Err(e) => tracing::warn!(error = %e, "no Go seed cache: a session's first Go build compiles the standard library"),
             });
         }
-        Ok(Sessions { config, slots: Mutex::new(HashMap::new()), uids, is_root, private_mounts, kill_mode, go_seed })
+        Ok(Sessions {
+            config,
+            slots: Mutex::new(HashMap::new()),
+            uids,
+            is_root,
+            private_mounts,
+            kill_mode,
+            go_seed,
+            closed_ports: Vec::new(),
+        })
     }
 
     /// How runs are contained, for logs and `/health`: `cgroup (v2 kill, v1 memory, v1 pids)`, `uid`, `tag`.
@@ -209,6 +220,36 @@ impl Sessions {
         } else {
             mode
         }
+    }
+
+    /// Closes the executor's listening `port` (and `EDGERUN_CLOSED_PORTS`) to this executor's
+    /// sandbox uids ([`crate::firewall`]); without root or nftables they stay reachable, and
+    /// only the secret guards them. The caller removes the table at a graceful stop.
+    pub fn close_to_sandboxes(&mut self, port: u16) -> Option<crate::firewall::Firewall> {
+        if !self.is_root {
+            return None;
+        }
+        let mut ports = vec![port];
+        match crate::firewall::extra_ports() {
+            Ok(extra) => ports.extend(extra),
+            Err(e) => tracing::warn!(error = %e, "ignored"),
+        }
+        let base = self.config.sandbox_uid_base;
+        match crate::firewall::Firewall::close(&cgroup::name_for(&self.config.work_root), base, base + UID_BLOCK, &ports) {
+            Ok(f) => {
+                self.closed_ports = ports;
+                Some(f)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the executor's port stays reachable from sandboxes (the secret still guards it)");
+                None
+            }
+        }
+    }
+
+    /// Ports sandbox users cannot connect to, for `/health`.
+    pub fn closed_ports(&self) -> &[u16] {
+        &self.closed_ports
     }
 
     /// The Go seed cache new sessions start from, once it is built.
