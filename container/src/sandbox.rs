@@ -635,24 +635,75 @@ pub fn kill_uid_range(from: u32, to: u32) -> usize {
     killed
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R, cap: usize, over: Arc<AtomicBool>, notify: Arc<Notify>) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Which of a run's output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutStream {
+    /// The run's standard output.
+    Stdout,
+    /// The run's standard error.
+    Stderr,
+}
+
+/// Where a run's output goes as it is read: each stream's chunks in order, never more than the
+/// output cap of that stream in all. A buffered answer is one consumer ([`Collect`]); a
+/// streaming one can be another, without a change to how runs are started or ended.
+pub trait OutputSink: Send + Sync + 'static {
+    /// One chunk of `stream`, as it came.
+    fn chunk(&self, stream: OutStream, bytes: &[u8]);
+}
+
+/// The buffered consumer: keeps every chunk, for an answer given at the end.
+#[derive(Debug, Default)]
+pub struct Collect {
+    out: std::sync::Mutex<(Vec<u8>, Vec<u8>)>,
+}
+
+impl OutputSink for Collect {
+    fn chunk(&self, stream: OutStream, bytes: &[u8]) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        match stream {
+            OutStream::Stdout => out.0.extend_from_slice(bytes),
+            OutStream::Stderr => out.1.extend_from_slice(bytes),
+        }
+    }
+}
+
+impl Collect {
+    /// Everything collected so far: (stdout, stderr).
+    pub fn take(&self) -> (Vec<u8>, Vec<u8>) {
+        std::mem::take(&mut *self.out.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Reads one output stream to its end, handing it to `sink` up to `cap` bytes; past the cap it
+/// raises `over` (the run is then killed) and keeps draining, so that the writer is not blocked
+/// before it dies.
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    stream: OutStream,
+    cap: usize,
+    sink: Arc<dyn OutputSink>,
+    over: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+) {
+    let mut sent = 0usize;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = cap.saturating_sub(out.len());
-                out.extend_from_slice(&buf[..n.min(room)]);
+                let room = cap.saturating_sub(sent);
+                if room > 0 {
+                    sink.chunk(stream, &buf[..n.min(room)]);
+                    sent += n.min(room);
+                }
                 if n > room {
                     over.store(true, Ordering::SeqCst);
                     notify.notify_one();
-                    // keep draining so the writer is not blocked before it is killed
                 }
             }
         }
     }
-    out
 }
 
 /// A few random bits for run tags, from the kernel.
@@ -665,8 +716,53 @@ fn rand_u32() -> u32 {
     u32::from_ne_bytes(b)
 }
 
-/// Runs `spec` to completion or to a limit.
+/// Runs `spec` to completion or to a limit, its output collected for the answer.
 pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
+    let sink = Arc::new(Collect::default());
+    let ended = spawn(spec, sink.clone())?.wait().await?;
+    let (stdout, stderr) = if ended.output_complete {
+        sink.take()
+    } else {
+        (Vec::new(), b"output could not be collected: a process outside the run holds its pipes".to_vec())
+    };
+    let Ended { exit_code, signal, killed_by, truncated, duration, .. } = ended;
+    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration })
+}
+
+/// A started run: its main process, how its tree is found, its output pumps.
+pub struct Running {
+    child: tokio::process::Child,
+    tree: Tree,
+    pgid: i32,
+    _in_flight: reaper::InFlight,
+    started: Instant,
+    limits: Limits,
+    timeout: Duration,
+    pumps: [tokio::task::JoinHandle<()>; 2],
+    over: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+/// How a run ended; its output went to the sink.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// The exit code (`128 + signal` when killed; a named limit reports SIGKILL).
+    pub exit_code: i32,
+    /// The signal that ended the main process, if one did.
+    pub signal: Option<String>,
+    /// The limit that ended the run, if one did.
+    pub killed_by: Option<KilledBy>,
+    /// An output stream reached its cap.
+    pub truncated: bool,
+    /// From the spawn to the end.
+    pub duration: Duration,
+    /// Both output streams were read to their end (false: a process outside the run holds them).
+    pub output_complete: bool,
+}
+
+/// Starts `spec` in its own groups, session and mount namespace, as its user; its output goes to
+/// `sink` as it comes, and [`Running::wait`] ends it.
+pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running> {
     let started = Instant::now();
     let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
     let limits = spec.limits;
@@ -704,52 +800,115 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     }
     let mut child = reaper::spawn(&mut cmd)?;
     let pgid = child.id().unwrap_or(0) as i32;
-    let _in_flight = reaper::InFlight(pgid);
+    let in_flight = reaper::InFlight(pgid);
     let over = Arc::new(AtomicBool::new(false));
     let notify = Arc::new(Notify::new());
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
-    let out_task = tokio::spawn(read_capped(stdout, limits.output_bytes, over.clone(), notify.clone()));
-    let err_task = tokio::spawn(read_capped(stderr, limits.output_bytes, over.clone(), notify.clone()));
+    let pumps = [
+        tokio::spawn(pump(stdout, OutStream::Stdout, limits.output_bytes, sink.clone(), over.clone(), notify.clone())),
+        tokio::spawn(pump(stderr, OutStream::Stderr, limits.output_bytes, sink, over.clone(), notify.clone())),
+    ];
     if let Some(mut stdin) = child.stdin.take() {
-        let data = spec.stdin.clone();
+        let data = spec.stdin;
         tokio::spawn(async move {
             let _ = stdin.write_all(&data).await;
         });
     }
-    let mut killed_by = None;
-    let status = tokio::select! {
-        s = child.wait() => s?,
-        limit = tree.watch(limits) => { killed_by = Some(limit); tree.kill(pgid); child.wait().await? }
-        _ = tokio::time::sleep(spec.timeout) => { killed_by = Some(KilledBy::Timeout); tree.kill(pgid); child.wait().await? }
-        _ = notify.notified() => { killed_by = Some(KilledBy::Output); tree.kill(pgid); child.wait().await? }
-    };
-    if killed_by.is_none() {
-        killed_by = tree.leftovers(limits).await;
+    Ok(Running { child, tree, pgid, _in_flight: in_flight, started, limits, timeout: spec.timeout, pumps, over, notify })
+}
+
+impl Running {
+    /// Waits for the main process, a watched limit, the timeout or the output cap, whichever
+    /// comes first; then kills everything the run left and drains its output (up to 2 s).
+    pub async fn wait(mut self) -> std::io::Result<Ended> {
+        let (tree, pgid, limits) = (&self.tree, self.pgid, self.limits);
+        let mut killed_by = None;
+        let status = tokio::select! {
+            s = self.child.wait() => s?,
+            limit = tree.watch(limits) => { killed_by = Some(limit); tree.kill(pgid); self.child.wait().await? }
+            _ = tokio::time::sleep(self.timeout) => { killed_by = Some(KilledBy::Timeout); tree.kill(pgid); self.child.wait().await? }
+            _ = self.notify.notified() => { killed_by = Some(KilledBy::Output); tree.kill(pgid); self.child.wait().await? }
+        };
+        if killed_by.is_none() {
+            killed_by = tree.leftovers(limits).await;
+        }
+        // The run is over: whatever it left behind (daemons, background jobs) goes with it.
+        tree.kill(pgid);
+        let [out, err] = self.pumps;
+        let output_complete = tokio::time::timeout(Duration::from_secs(2), async { (out.await, err.await) }).await.is_ok();
+        let truncated = self.over.load(Ordering::SeqCst);
+        if truncated && killed_by.is_none() {
+            killed_by = Some(KilledBy::Output);
+        }
+        let (exit_code, signal) = match (status.code(), status.signal()) {
+            (Some(c), _) => (c, None),
+            (None, Some(s)) => (128 + s, Some(signal_name(s))),
+            _ => (-1, None),
+        };
+        // A limit that ended the run reports the kill even when the main process exited on its own terms.
+        let (exit_code, signal) =
+            if killed_by.is_some() { (128 + libc::SIGKILL, Some(signal_name(libc::SIGKILL))) } else { (exit_code, signal) };
+        let killed_by = killed_by.or(match signal.as_deref() {
+            Some("SIGXFSZ") => Some(KilledBy::Disk),
+            _ => None,
+        });
+        Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete })
     }
-    // The run is over: whatever it left behind (daemons, background jobs) goes with it.
-    tree.kill(pgid);
-    drop(tree);
-    let collect = async { (out_task.await.unwrap_or_default(), err_task.await.unwrap_or_default()) };
-    let (stdout, stderr) = match tokio::time::timeout(Duration::from_secs(2), collect).await {
-        Ok(v) => v,
-        Err(_) => (Vec::new(), b"output could not be collected: a process outside the run holds its pipes".to_vec()),
-    };
-    let truncated = over.load(Ordering::SeqCst);
-    if truncated && killed_by.is_none() {
-        killed_by = Some(KilledBy::Output);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that notes when each chunk came.
+    #[derive(Default)]
+    struct Timed(std::sync::Mutex<Vec<(OutStream, Vec<u8>, Instant)>>);
+
+    impl OutputSink for Timed {
+        fn chunk(&self, stream: OutStream, bytes: &[u8]) {
+            self.0.lock().unwrap().push((stream, bytes.to_vec(), Instant::now()));
+        }
     }
-    let (exit_code, signal) = match (status.code(), status.signal()) {
-        (Some(c), _) => (c, None),
-        (None, Some(s)) => (128 + s, Some(signal_name(s))),
-        _ => (-1, None),
-    };
-    // A limit that ended the run reports the kill even when the main process exited on its own terms.
-    let (exit_code, signal) =
-        if killed_by.is_some() { (128 + libc::SIGKILL, Some(signal_name(libc::SIGKILL))) } else { (exit_code, signal) };
-    let killed_by = killed_by.or(match signal.as_deref() {
-        Some("SIGXFSZ") => Some(KilledBy::Disk),
-        _ => None,
-    });
-    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration: started.elapsed() })
+
+    fn shell(script: &str, output_bytes: usize) -> Spawn {
+        Spawn {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            stdin: Vec::new(),
+            timeout: Duration::from_secs(20),
+            limits: Limits { output_bytes, ..Limits::default() },
+            identity: None,
+            umask: 0o022,
+            kill_mode: KillMode::Tag,
+            private: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn output_reaches_the_sink_while_the_run_goes_on() {
+        let sink = Arc::new(Timed::default());
+        let t0 = Instant::now();
+        let ended = spawn(shell("echo a; echo e >&2; sleep 1; echo b", 1 << 20), sink.clone()).unwrap().wait().await.unwrap();
+        let done = Instant::now();
+        assert_eq!((ended.exit_code, ended.killed_by, ended.output_complete), (0, None, true));
+        let chunks = sink.0.lock().unwrap().clone();
+        let first = chunks.iter().find(|(s, b, _)| *s == OutStream::Stdout && b.starts_with(b"a")).expect("a came");
+        assert!(first.2 < t0 + Duration::from_millis(900), "the first line came before the run ended");
+        assert!(done.duration_since(first.2) >= Duration::from_millis(500), "and well before the end");
+        assert!(chunks.iter().any(|(s, b, _)| *s == OutStream::Stderr && b == b"e\n"));
+        let stdout: Vec<u8> = chunks.iter().filter(|(s, ..)| *s == OutStream::Stdout).flat_map(|(_, b, _)| b.clone()).collect();
+        assert_eq!(stdout, b"a\nb\n");
+    }
+
+    #[tokio::test]
+    async fn the_sink_gets_no_more_than_the_cap() {
+        let sink = Arc::new(Collect::default());
+        let ended = spawn(shell("while :; do printf 0123456789; done", 1000), sink.clone()).unwrap().wait().await.unwrap();
+        assert_eq!(ended.killed_by, Some(KilledBy::Output));
+        assert!(ended.truncated);
+        assert_eq!(sink.take().0.len(), 1000);
+    }
 }
