@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 use edgerun_executor::config::Config;
 use edgerun_executor::session::Sessions;
-use edgerun_protocol::{Install, KilledBy, Language, RunRequest, RunResult};
+use edgerun_protocol::{Entry, EntryKind, Install, KilledBy, Language, RunRequest, RunResult};
 use std::sync::Once;
 use std::time::Instant;
 
@@ -151,4 +151,17 @@ pub async fn limits_are_named(f: Fixture, sid: &str) {
     assert_eq!((r.exit_code, r.stdout.as_str()), (0, "1000\n"), "{r:?}");
     let r = f.run(sid, Language::Bash, "echo ok", |_| {}).await;
     assert_eq!(r.stdout, "ok\n");
+}
+
+/// A manifest entry for a regular file holding `content` (mode 0644).
+pub fn file_entry(path: &str, content: &[u8]) -> Entry {
+    Entry {
+        path: path.into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime_ns: 1_000_000_000,
+        size: content.len() as u64,
+        hash: blake3::hash(content).to_hex().to_string(),
+        target: None,
+    }
 }

@@ -77,15 +77,7 @@ async fn links_planted_where_the_executor_writes_lead_nowhere() {
     assert_eq!(r.stdout, "built\n", "{r:?}");
     // An upload (mode 4755) whose name and whose old temporary name are links to root files.
     let content = b"#!/bin/sh\nid -u\n";
-    let entry = Entry {
-        path: "up.sh".into(),
-        kind: EntryKind::File,
-        mode: 0o4755,
-        mtime_ns: 1_700_000_000_000_000_000,
-        size: content.len() as u64,
-        hash: blake3::hash(content).to_hex().to_string(),
-        target: None,
-    };
+    let entry = Entry { mode: 0o4755, mtime_ns: 1_700_000_000_000_000_000, ..common::file_entry("up.sh", content) };
     let version = f.sessions.version(sid).await.unwrap();
     let req = ApplyRequest { expect_version: version, version: "after-upload".into(), put: vec![entry], delete: vec![] };
     f.sessions.apply(sid, req, content.to_vec()).await.expect("apply");

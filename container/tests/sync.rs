@@ -1,6 +1,8 @@
 //! Workspace sync: random trees round-trip through extract → pack → inject exactly as the
 //! Worker drives it (deltas stored as packs, a cold inject from the live packs), hostile
 //! archives are refused with the workspace untouched, and an interrupted inject rolls back.
+mod common;
+use common::file_entry;
 use edgerun_executor::workspace::{self, Dirs, InjectLimits, Manifest};
 use edgerun_protocol::{Entry, EntryKind, Segment};
 use proptest::prelude::*;
@@ -237,18 +239,6 @@ fn workspace_holding(name: &str, content: &str) -> (tempfile::TempDir, Dirs, Pic
     fs::write(dirs.ws.join(name), content).unwrap();
     let before = picture(&dirs.ws);
     (tmp, dirs, before)
-}
-
-fn file_entry(path: &str, content: &[u8]) -> Entry {
-    Entry {
-        path: path.into(),
-        kind: EntryKind::File,
-        mode: 0o644,
-        mtime_ns: 1_000_000_000,
-        size: content.len() as u64,
-        hash: blake3::hash(content).to_hex().to_string(),
-        target: None,
-    }
 }
 
 #[test]
