@@ -12,6 +12,12 @@ phase "cargo test (native: protocol, Worker core, executor with real interpreter
 cargo test --workspace --quiet 2>&1 | grep -vE '^\s*$' >&2
 took "cargo test"
 
+phase "OpenAPI document (cargo test -p edgerun --features schema: docs/openapi.json is what the code generates)"
+cargo test -p edgerun --features schema --quiet 2>&1 | grep -vE '^\s*$' >&2
+# An independent validator of OpenAPI 3.1 (tests/openapi.test.mjs also runs it on the served document).
+validate-api docs/openapi.json | tr -d '\n\t ' | grep -qx '{"valid":true}' || { validate-api docs/openapi.json >&2; exit 1; }
+took "openapi"
+
 phase "executor containment in the uid and tag modes (cgroup mode ran above)"
 for mode in uid tag; do
   EDGERUN_KILL_MODE=$mode cargo test --quiet -p edgerun-executor --test containment --test links 2>&1 | grep -vE '^\s*$' >&2

@@ -1,5 +1,6 @@
 //! The Worker's fetch handler: auth, routing, validation, then a hop to the session's Durable
 //! Object (or the registry). Every error leaves here in the API's JSON shape.
+use crate::core::api::{Health, SessionList};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::{check_session_id, session_id_from_bytes};
 use crate::core::request::MAX_UPLOAD_BYTES;
@@ -102,13 +103,18 @@ fn new_session_id() -> String {
 }
 
 async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let route = parse_route(req.method().as_ref(), &req.path())?;
-    if route == Route::Health {
-        return json_response(200, &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).map_err(internal);
+    // The method as sent: workers-rs reads any method it does not know (PROPFIND, FOO) as GET,
+    // which would serve them as reads; the router answers them 405 like any other method.
+    let route = parse_route(&req.inner().method(), &req.path())?;
+    // The two routes that need no token: they hold no secret and touch no session.
+    match route {
+        Route::Health => return json_response(200, &Health::ok()).map_err(internal),
+        Route::OpenApi => return openapi_response().map_err(internal),
+        _ => {}
     }
     check_auth(&req, env)?;
     match route {
-        Route::Health => unreachable!("answered above"),
+        Route::Health | Route::OpenApi => unreachable!("answered above"),
         Route::Plugin => {
             let sid =
                 query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
@@ -130,8 +136,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::ListSessions => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 100, 1000)?;
             let page = registry::list(env, limit, query(&req, "cursor")?.as_deref()).await?;
-            let count = page["sessions"].as_array().map(Vec::len).unwrap_or(0);
-            json_response(200, &json!({"sessions": page["sessions"], "count": count, "cursor": page["cursor"]})).map_err(internal)
+            json_response(200, &SessionList::new(page.sessions, page.cursor)).map_err(internal)
         }
         Route::GetSession(sid) => forward(env, &sid, Method::Get, "/get", &[]).await,
         Route::DeleteSession(sid) => {
@@ -193,6 +198,17 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, Method::Post, "/execute", &serde_json::to_vec(&spec).expect("serializes")).await
         }
     }
+}
+
+/// The API's OpenAPI document: the committed file, which a test keeps equal to what the code
+/// generates (`core::openapi`, `--features schema`); served as is, so the Worker holds no schema code.
+const OPENAPI_JSON: &str = include_str!("../docs/openapi.json");
+
+fn openapi_response() -> Result<Response> {
+    let resp = Response::ok(OPENAPI_JSON)?;
+    let _ = resp.headers().set("content-type", "application/json");
+    let _ = resp.headers().set("x-content-type-options", "nosniff");
+    Ok(resp)
 }
 
 /// Hands an already validated request to the session's Durable Object.

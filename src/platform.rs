@@ -2,7 +2,6 @@
 //! shapes, the clock, randomness and the test failpoints. Every other module may use it; it
 //! uses only `core`.
 use crate::core::error::ApiError;
-use serde_json::Value;
 use worker::{Response, Result};
 
 /// The time now, as RFC 3339 (what the API shows).
@@ -10,8 +9,8 @@ pub fn now_rfc3339() -> String {
     String::from(js_sys::Date::new_0().to_iso_string())
 }
 
-/// A JSON answer with `status`.
-pub fn json_response(status: u16, v: &Value) -> Result<Response> {
+/// A JSON answer with `status`, serialized from a typed body (`core::api`).
+pub fn json_response<T: serde::Serialize>(status: u16, v: &T) -> Result<Response> {
     let resp = Response::from_json(v)?.with_status(status);
     let _ = resp.headers().set("x-content-type-options", "nosniff");
     Ok(resp)

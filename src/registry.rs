@@ -5,6 +5,7 @@
 //! *after* the object is gone, so a session that exists is never missing from the list; an entry
 //! whose object does not exist (a crash between the two writes) is removed by the periodic sweep,
 //! which also repairs the pack reference counts and collects objects that no session holds.
+use crate::core::api::SessionSummary;
 use crate::core::error::{ApiError, ApiResult};
 use crate::platform::{error_response, json_response};
 use crate::rpc::internal;
@@ -22,15 +23,23 @@ pub struct Registry {
     ref_changes: std::cell::Cell<u64>,
 }
 
-#[derive(Deserialize, serde::Serialize)]
+#[derive(Deserialize)]
 struct Listed {
-    #[serde(skip_serializing)]
     seq: i64,
     id: String,
     language: String,
     created_at: String,
     #[serde(default)]
     last_run_at: Option<String>,
+}
+
+/// A page of the listing, as the registry answers it (the Worker adds `count`).
+#[derive(serde::Serialize, Deserialize)]
+pub struct Page {
+    /// The page's sessions, newest first.
+    pub sessions: Vec<SessionSummary>,
+    /// Where the next page starts; `None` on the last page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -247,7 +256,16 @@ impl Registry {
                 let more = rows.len() as i64 > limit;
                 let page: Vec<&Listed> = rows.iter().take(limit as usize).collect();
                 let cursor = if more { page.last().map(|l| l.seq.to_string()) } else { None };
-                Ok(json!({"sessions": page, "cursor": cursor}))
+                let sessions = page
+                    .into_iter()
+                    .map(|l| SessionSummary {
+                        id: l.id.clone(),
+                        language: l.language.clone(),
+                        created_at: l.created_at.clone(),
+                        last_run_at: l.last_run_at.clone(),
+                    })
+                    .collect();
+                serde_json::to_value(Page { sessions, cursor }).map_err(|e| ApiError::new(ErrorCode::Internal, format!("listing: {e}")))
             }
             // A pack now also used by another session: counts start at 2 (its first owner and the new one).
             (Method::Post, "/addref") => {
@@ -326,7 +344,7 @@ pub mod client {
         Ok(v["used"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default())
     }
 
-    pub async fn list(env: &Env, limit: u32, cursor: Option<&str>) -> ApiResult<Value> {
+    pub async fn list(env: &Env, limit: u32, cursor: Option<&str>) -> ApiResult<Page> {
         let mut path = format!("/list?limit={limit}");
         if let Some(c) = cursor {
             if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) || c.len() > 18 {

@@ -1,7 +1,97 @@
-// Shared by the end-to-end tests: one local stack per test file, JSON helpers, unique ids.
+// Shared by the end-to-end tests: one local stack per test file, JSON helpers, unique ids, and
+// the schema check every answer of `call()` goes through.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { after, before } from "node:test";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import { startStack } from "../scripts/stack.mjs";
+
+/** The committed OpenAPI document (generated from src/core/api.rs by `cargo test --features schema`). */
+export const OPENAPI = JSON.parse(readFileSync(new URL("../docs/openapi.json", import.meta.url), "utf8"));
+
+// ajv reads the document as one schema resource so the answers' `$ref`s (#/components/schemas/…)
+// resolve inside it; the document's own top-level members are declared as (inert) keywords, so
+// strict mode still refuses anything unknown inside the schemas themselves.
+const ajv = new Ajv2020({ allErrors: true, strict: true, keywords: ["openapi", "info", "servers", "security", "paths", "components", "x-unrouted"] });
+addFormats(ajv, ["date-time"]);
+// The integer and number formats schemars writes (OpenAPI's int32/int64/double, and uint64).
+const numberFormat = (ok) => ({ type: "number", validate: ok });
+ajv.addFormat("int32", numberFormat((n) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31));
+ajv.addFormat("int64", numberFormat((n) => Number.isInteger(n)));
+ajv.addFormat("uint64", numberFormat((n) => Number.isInteger(n) && n >= 0));
+ajv.addFormat("double", numberFormat((n) => Number.isFinite(n)));
+const DOC_ID = "openapi.json";
+ajv.addSchema({ $id: DOC_ID, ...OPENAPI });
+
+const esc = (s) => s.replaceAll("~", "~0").replaceAll("/", "~1");
+const deref = (obj, ptr) => {
+  while (obj && typeof obj.$ref === "string") {
+    ptr = obj.$ref;
+    obj = ptr.slice(2).split("/").map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~")).reduce((o, k) => o?.[k], OPENAPI);
+  }
+  return [obj, ptr];
+};
+
+// Templated paths, literal ones first; `{name}` takes one segment unless its parameter says
+// `x-multi-segment` (a file path).
+const ROUTES = Object.entries(OPENAPI.paths)
+  .map(([template, item]) => {
+    const multi = new Set();
+    for (const op of Object.values(item)) {
+      for (const p of op.parameters ?? []) {
+        const [param] = deref(p, "");
+        if (param.in === "path" && param["x-multi-segment"]) multi.add(param.name);
+      }
+    }
+    const source = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{(\w+)\}/g, (_, n) => (multi.has(n) ? "(.+)" : "([^/]+)"));
+    return { template, item, re: new RegExp(`^${source}$`), params: (template.match(/\{/g) ?? []).length };
+  })
+  .sort((a, b) => a.params - b.params);
+
+const validators = new Map();
+function validatorFor(ptr) {
+  if (!validators.has(ptr)) validators.set(ptr, ajv.compile({ $ref: `${DOC_ID}${ptr}` }));
+  return validators.get(ptr);
+}
+
+/**
+ * Checks one JSON answer against the document: the operation of its method and templated path,
+ * the response of its status, the schema of that response. A request that reaches no operation
+ * is checked against `x-unrouted` (400/404/405). A 2xx answer's JSON request body is checked
+ * against the operation's request schema too. Throws with the route, status and ajv's errors.
+ */
+export function checkAnswer(method, path, status, json, contentType, requestBody) {
+  const url = new URL(path, "http://x");
+  let pathname = url.pathname;
+  if (pathname.length > 1 && pathname.endsWith("/")) pathname = pathname.slice(0, -1); // `…/` is the same route
+  const m = method.toLowerCase();
+  const route = ROUTES.find((r) => r.re.test(pathname));
+  const op = route?.item[m];
+  const where = op ? `${method} ${route.template} (${op.operationId})` : `${method} ${pathname} (no operation: x-unrouted)`;
+  const base = op ? `#/paths/${esc(route.template)}/${m}/responses` : "#/x-unrouted/responses";
+  const responses = op ? op.responses : OPENAPI["x-unrouted"].responses;
+  if (!(String(status) in responses)) {
+    throw new Error(`schema check: ${where} answered ${status}, a status the OpenAPI document does not list for it: ${JSON.stringify(json).slice(0, 300)}`);
+  }
+  const [response, ptr] = deref(responses[status], `${base}/${status}`);
+  const media = response.content?.["application/json"];
+  if (!media) return; // documented as not JSON (a download): nothing to check
+  if (!/^application\/json\b/i.test(contentType ?? "")) {
+    throw new Error(`schema check: ${where} ${status} is JSON but came as content-type ${contentType}`);
+  }
+  const validate = validatorFor(`${ptr}/content/application~1json/schema`);
+  if (!validate(json)) {
+    throw new Error(`schema check: ${where} answered ${status} with a body its schema refuses:\n  ${ajv.errorsText(validate.errors, { separator: "\n  " })}\n  body: ${JSON.stringify(json).slice(0, 500)}`);
+  }
+  const reqMedia = op?.requestBody?.content?.["application/json"];
+  if (status < 300 && reqMedia && requestBody !== undefined) {
+    const validateReq = validatorFor(`#/paths/${esc(route.template)}/${m}/requestBody/content/application~1json/schema`);
+    if (!validateReq(requestBody)) {
+      throw new Error(`schema check: ${where} accepted (${status}) a request body its schema refuses:\n  ${ajv.errorsText(validateReq.errors, { separator: "\n  " })}\n  body: ${JSON.stringify(requestBody).slice(0, 500)}`);
+    }
+  }
+}
 
 /** Starts a stack before the file's tests and stops it after them. */
 export function useStack(opts = {}) {
@@ -32,6 +122,19 @@ export async function call(stack, method, path, body, headers = {}) {
     json = JSON.parse(text);
   } catch {
     json = undefined;
+  }
+  // Every JSON answer must be what the OpenAPI document says (answers that are not JSON, such as
+  // downloads or the platform's own refusals, are not the Worker's JSON and are skipped).
+  if (json !== undefined && method !== "HEAD") {
+    let sent;
+    if (body !== undefined && typeof body === "string") {
+      try {
+        sent = JSON.parse(body);
+      } catch {
+        sent = undefined;
+      }
+    } else if (body !== undefined && !(body instanceof Uint8Array)) sent = body;
+    checkAnswer(method, path, r.status, json, r.headers.get("content-type"), sent);
   }
   return { status: r.status, json, text, bytes: buf, headers: r.headers };
 }

@@ -26,8 +26,10 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody { error: self.message.clone(), code: self.code }
     }
+    /// The answer's body, built from the API's error type ([`super::api::Error`]).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.body()).expect("error bodies serialize")
+        let body = super::api::Error { error: self.message.clone(), code: self.code.as_str().to_string() };
+        serde_json::to_string(&body).expect("error bodies serialize")
     }
     /// Rebuilds an error from a JSON error body (from the executor or a Durable Object).
     pub fn from_body(status: u16, body: &[u8]) -> ApiError {

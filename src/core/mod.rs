@@ -1,10 +1,13 @@
 //! Platform-free session logic: validation, request parsing, errors and the file index
 //! arithmetic. Nothing here imports `worker`; `cargo test` runs it natively.
 pub mod answer;
+pub mod api;
 pub mod error;
 pub mod ids;
 pub mod index;
 pub mod lifecycle;
+#[cfg(all(test, feature = "schema"))]
+mod openapi;
 pub mod plan;
 pub mod request;
 pub mod route;

@@ -7,6 +7,7 @@ use edgerun_protocol::ErrorCode;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    OpenApi,
     Plugin,
     CreateSession,
     ListSessions,
@@ -68,6 +69,7 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
     let m = method;
     match path {
         "/health" => return if m == "GET" { Ok(Route::Health) } else { Err(wrong_method("GET")) },
+        "/openapi.json" => return if m == "GET" { Ok(Route::OpenApi) } else { Err(wrong_method("GET")) },
         "/" => return if m == "POST" { Ok(Route::Plugin) } else { Err(wrong_method("POST /?session=<id>")) },
         "/api/execute" => return if m == "POST" { Ok(Route::Execute) } else { Err(wrong_method("POST")) },
         "/api/sessions" | "/api/sessions/" => {
@@ -119,6 +121,7 @@ mod tests {
     #[test]
     fn routes_parse() {
         assert_eq!(parse("GET", "/health").unwrap(), Route::Health);
+        assert_eq!(parse("GET", "/openapi.json").unwrap(), Route::OpenApi);
         assert_eq!(parse("POST", "/").unwrap(), Route::Plugin);
         assert_eq!(parse("GET", "/api/sessions").unwrap(), Route::ListSessions);
         assert_eq!(parse("POST", "/api/sessions").unwrap(), Route::CreateSession);
@@ -140,6 +143,10 @@ mod tests {
         assert_eq!(st("PATCH", "/api/sessions/abc"), 405);
         assert_eq!(st("GET", "/api/sessions/abc/run"), 405);
         assert_eq!(st("POST", "/health"), 405);
+        assert_eq!(st("POST", "/openapi.json"), 405);
+        assert_eq!(st("PROPFIND", "/api/sessions/abc"), 405);
+        assert_eq!(st("FOO", "/api/sessions"), 405);
+        assert_eq!(st("GET", "/openapi.yaml"), 404);
         assert_eq!(st("GET", "/api/sessions/a%20b"), 400);
         assert_eq!(st("GET", "/api/sessions/abc/files/..%2Fx"), 400);
         assert_eq!(st("GET", "/api/sessions/abc/files/a%00b"), 400);

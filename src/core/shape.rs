@@ -1,16 +1,6 @@
 //! Answer shapes of the public API, built from executor results and stored rows.
-use edgerun_protocol::{go_duration, KilledBy, RunResult};
-use serde_json::{json, Value};
-
-fn killed_name(k: KilledBy) -> &'static str {
-    match k {
-        KilledBy::Timeout => "timeout",
-        KilledBy::Memory => "memory",
-        KilledBy::Processes => "processes",
-        KilledBy::Output => "output",
-        KilledBy::Disk => "disk",
-    }
-}
+use super::api::{JsonObject, Limit, PluginAnswer, RunResponse};
+use edgerun_protocol::{go_duration, RunResult};
 
 /// Appends a notice to stderr (setup failed, data kept, …).
 pub fn with_notice(mut r: RunResult, notice: Option<&str>) -> RunResult {
@@ -25,55 +15,56 @@ pub fn with_notice(mut r: RunResult, notice: Option<&str>) -> RunResult {
 }
 
 /// The seed-compatible plugin answer.
-pub fn plugin_answer(r: &RunResult) -> Value {
+pub fn plugin_answer(r: &RunResult) -> PluginAnswer {
     let mut logs: Vec<String> = r.logs.clone();
     logs.extend(r.stderr.lines().map(str::to_string));
     let success = r.exit_code == 0 && r.killed_by.is_none();
-    let mut answer = json!({
-        "success": success,
-        "output": r.stdout,
-        "logs": logs,
-        "exit_code": r.exit_code,
-        "signal": r.signal,
-        "timed_out": r.timed_out,
-        "killed_by": r.killed_by.map(killed_name),
-        "truncated": r.truncated,
-        "duration_ms": r.duration_ms,
-    });
-    if !success {
+    let error = (!success).then(|| {
         let why = match r.killed_by {
-            Some(k) => format!("killed by the {} limit", killed_name(k)),
+            Some(k) => format!("killed by the {} limit", Limit::from(k).as_str()),
             None if r.install_failed => "dependency install failed".to_string(),
             None => format!("exited with code {}", r.exit_code),
         };
         let detail = r.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        answer["error"] = Value::String(if detail.is_empty() { why } else { format!("{why}: {detail}") });
+        if detail.is_empty() {
+            why
+        } else {
+            format!("{why}: {detail}")
+        }
+    });
+    PluginAnswer {
+        success,
+        output: r.stdout.clone(),
+        logs,
+        exit_code: r.exit_code,
+        signal: r.signal.clone(),
+        timed_out: r.timed_out,
+        killed_by: r.killed_by.map(Limit::from),
+        truncated: r.truncated,
+        duration_ms: r.duration_ms,
+        error,
     }
-    answer
 }
 
 /// The ERA-compatible run answer; `session_id` is absent for one-shot runs.
-pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &Value) -> Value {
+pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &JsonObject) -> RunResponse {
     let mut stderr = r.stderr.clone();
     if !r.logs.is_empty() && (r.install_failed || r.exit_code != 0) {
         stderr = format!("{}\n{}", r.logs.join("\n"), stderr);
     }
-    let mut v = json!({
-        "exit_code": r.exit_code,
-        "signal": r.signal,
-        "killed_by": r.killed_by.map(killed_name),
-        "stdout": r.stdout,
-        "stderr": stderr,
-        "timed_out": r.timed_out,
-        "duration": go_duration(r.duration_ms),
-        "duration_ms": r.duration_ms,
-        "data": data,
-        "truncated": r.truncated,
-    });
-    if let Some(id) = session_id {
-        v["session_id"] = Value::String(id.to_string());
+    RunResponse {
+        exit_code: r.exit_code,
+        signal: r.signal.clone(),
+        killed_by: r.killed_by.map(Limit::from),
+        stdout: r.stdout.clone(),
+        stderr,
+        timed_out: r.timed_out,
+        duration: go_duration(r.duration_ms),
+        duration_ms: r.duration_ms,
+        data: data.clone(),
+        truncated: r.truncated,
+        session_id: session_id.map(String::from),
     }
-    v
 }
 
 /// Keeps the last `max` bytes of a log, on a character boundary.
@@ -116,6 +107,8 @@ pub fn content_type(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgerun_protocol::KilledBy;
+    use serde_json::{json, Value};
 
     fn result(exit: i32) -> RunResult {
         RunResult { exit_code: exit, stdout: "out\n".into(), stderr: "boom\n".into(), duration_ms: 15.31525, ..Default::default() }
@@ -123,27 +116,30 @@ mod tests {
 
     #[test]
     fn plugin_answers_follow_the_seed() {
-        let ok = plugin_answer(&RunResult { stderr: String::new(), ..result(0) });
+        let answer = |r: &RunResult| serde_json::to_value(plugin_answer(r)).unwrap();
+        let ok = answer(&RunResult { stderr: String::new(), ..result(0) });
         assert_eq!(ok["success"], true);
         assert_eq!(ok["output"], "out\n");
         assert_eq!(ok["logs"], json!([]));
         assert!(ok.get("error").is_none());
-        let failed = plugin_answer(&result(2));
+        let failed = answer(&result(2));
         assert_eq!(failed["success"], false);
         assert_eq!(failed["error"], "exited with code 2: boom");
         assert_eq!(failed["logs"], json!(["boom"]));
-        let killed = plugin_answer(&RunResult { killed_by: Some(KilledBy::Timeout), timed_out: true, exit_code: 137, ..result(137) });
+        let killed = answer(&RunResult { killed_by: Some(KilledBy::Timeout), timed_out: true, exit_code: 137, ..result(137) });
         assert_eq!(killed["killed_by"], "timeout");
         assert!(killed["error"].as_str().unwrap().starts_with("killed by the timeout limit"));
     }
 
     #[test]
     fn run_answers_follow_era() {
-        let v = run_answer(&result(0), Some("s1"), &json!({"n": 1}));
+        let data = json!({"n": 1}).as_object().cloned().unwrap();
+        let v = serde_json::to_value(run_answer(&result(0), Some("s1"), &data)).unwrap();
         assert_eq!(v["duration"], "15.31525ms");
         assert_eq!(v["session_id"], "s1");
         assert_eq!(v["data"]["n"], 1);
-        assert!(run_answer(&result(0), None, &json!({})).get("session_id").is_none());
+        let one_shot: Value = serde_json::to_value(run_answer(&result(0), None, &JsonObject::new())).unwrap();
+        assert!(one_shot.get("session_id").is_none());
     }
 
     #[test]

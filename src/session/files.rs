@@ -1,6 +1,7 @@
 //! The files API of the session object. Listing reads only SQLite; reading one file is one
 //! ranged R2 read inside the pack that holds it; an upload is one R2 object plus one commit.
 use super::{Answer, SessionObject};
+use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::check_file_path;
 use crate::core::index::{listed_files, parents, upload_key, FileRow};
@@ -10,7 +11,6 @@ use crate::platform::{now_rfc3339, random_hex};
 use crate::rpc::LENGTH_HEADER;
 use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
 use futures_util::TryStreamExt;
-use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{FixedLengthStream, Method, Range};
@@ -26,11 +26,11 @@ impl SessionObject {
         self.session()?;
         let rows = self.with_store(|s| s.files())?;
         let uploaded = self.with_store(|s| s.uploaded_times())?;
-        let files: Vec<_> = listed_files(&rows)
+        let files = listed_files(&rows)
             .into_iter()
-            .map(|r| json!({"path": r.entry.path, "size": r.entry.size, "uploaded": uploaded.get(&r.entry.path)}))
+            .map(|r| api::FileInfo { path: r.entry.path.clone(), size: r.entry.size, uploaded: uploaded.get(&r.entry.path).cloned() })
             .collect();
-        Ok(Answer::Json(200, json!({"count": files.len(), "files": files})))
+        Ok(Answer::json(200, &api::FileList::new(files)))
     }
 
     fn find_file(&self, path: &str) -> ApiResult<FileRow> {
@@ -187,7 +187,7 @@ impl SessionObject {
             self.push_to_executor(sid, before, &version, put, content, Vec::new()).await;
         }
         drop(guard);
-        Ok(Answer::Json(200, json!({"path": path, "size": size})))
+        Ok(Answer::json(200, &api::Uploaded { path: path.to_string(), size }))
     }
 
     /// Keeps a running executor current after an upload or a deletion by sending just that change;
@@ -236,6 +236,6 @@ impl SessionObject {
         self.collect_dead_packs().await;
         self.push_to_executor(sid, before, &version, Vec::new(), Vec::new(), vec![path.to_string()]).await;
         drop(guard);
-        Ok(Answer::Json(200, json!({"deleted": path})))
+        Ok(Answer::json(200, &api::Deleted { deleted: path.to_string() }))
     }
 }

@@ -8,6 +8,7 @@
 mod files;
 mod run;
 
+use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
 use crate::core::lifecycle::{idle_action, IdleAction};
@@ -19,7 +20,7 @@ use crate::rpc::{object_request, send, SESSION_HEADER};
 use crate::store::{PackRow, SessionRow, Store};
 use edgerun_protocol::{ErrorCode, Language};
 use futures_util::lock::Mutex as AsyncMutex;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
@@ -49,11 +50,31 @@ struct Bundle {
     packs: Vec<PackRow>,
 }
 
-/// A handler's answer: JSON with a status, or raw bytes with a content type.
+/// A handler's answer: JSON with a status (built with [`Answer::json`] from a `core::api` type,
+/// or an internal type), or raw bytes with a content type.
 pub enum Answer {
     Json(u16, Value),
     /// A file's bytes with its download headers (`core::web::download_headers`).
     Stream(worker::ByteStream, Vec<(&'static str, String)>),
+}
+
+impl Answer {
+    /// A JSON answer serialized from a typed body.
+    pub fn json(status: u16, body: &impl serde::Serialize) -> Answer {
+        Answer::Json(status, serde_json::to_value(body).expect("answers serialize"))
+    }
+}
+
+/// The registry sweep's view of a session (internal, not part of the public API).
+#[derive(serde::Serialize)]
+struct PacksHeld {
+    exists: bool,
+    keys: Vec<String>,
+}
+
+/// The data of a run's outcome as the answer's object (it is always one: checked on the way in).
+fn data_object(v: &Value) -> api::JsonObject {
+    v.as_object().cloned().unwrap_or_default()
 }
 
 impl DurableObject for SessionObject {
@@ -174,24 +195,25 @@ impl SessionObject {
     }
 
     /// The session object of the API.
-    pub(crate) fn session_object(&self, row: &SessionRow) -> ApiResult<Value> {
+    pub(crate) fn session_object(&self, row: &SessionRow) -> ApiResult<api::Session> {
         let files = self.with_store(|s| s.files())?;
         let listed = listed_files(&files);
         let total: u64 = listed.iter().map(|r| r.entry.size).sum();
-        Ok(json!({
-            "id": row.id,
-            "language": row.language,
-            "persistent": row.persistent != 0,
-            "created_at": row.created_at,
-            "last_run_at": row.last_run_at,
-            "run_count": row.run_count,
-            "file_count": listed.len(),
-            "total_size_bytes": total,
-            "metadata": serde_json::from_str::<Value>(&row.metadata).unwrap_or_else(|_| json!({})),
-            "data": serde_json::from_str::<Value>(&row.data).unwrap_or_else(|_| json!({})),
-            "setup_status": row.setup_status,
-            "setup_log": row.setup_log,
-        }))
+        let object = |j: &str| serde_json::from_str::<api::JsonObject>(j).unwrap_or_default();
+        Ok(api::Session {
+            id: row.id.clone(),
+            language: row.language.clone(),
+            persistent: row.persistent != 0,
+            created_at: row.created_at.clone(),
+            last_run_at: row.last_run_at.clone(),
+            run_count: row.run_count.max(0) as u64,
+            file_count: listed.len() as u64,
+            total_size_bytes: total,
+            metadata: object(&row.metadata),
+            data: object(&row.data),
+            setup_status: row.setup_status.clone(),
+            setup_log: row.setup_log.clone(),
+        })
     }
 
     /// Once per instance: collect orphaned packs left by a crash of a previous instance.
@@ -250,18 +272,18 @@ impl SessionObject {
         if setup_json.is_some() {
             self.state.storage().set_alarm(0).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("scheduling setup: {e}")))?;
         }
-        Ok(Answer::Json(201, self.session_object(&self.session()?)?))
+        Ok(Answer::json(201, &self.session_object(&self.session()?)?))
     }
 
     /// For the registry's sweep: which packs this session holds (and whether it exists at all).
     fn handle_packs(&self) -> ApiResult<Answer> {
         let exists = self.with_store(|s| s.session())?.is_some();
         let keys: Vec<String> = if exists { self.with_store(|s| s.all_packs())?.into_iter().map(|p| p.key).collect() } else { Vec::new() };
-        Ok(Answer::Json(200, json!({"exists": exists, "keys": keys})))
+        Ok(Answer::json(200, &PacksHeld { exists, keys }))
     }
 
     fn handle_get(&self) -> ApiResult<Answer> {
-        Ok(Answer::Json(200, self.session_object(&self.session()?)?))
+        Ok(Answer::json(200, &self.session_object(&self.session()?)?))
     }
 
     async fn handle_setup(&self, body: &[u8]) -> ApiResult<Answer> {
@@ -271,7 +293,7 @@ impl SessionObject {
         let j = serde_json::to_string(&spec).expect("serializes");
         self.with_store(|s| s.set_setup("pending", Some(""), Some(Some(&j))))?;
         self.state.storage().set_alarm(0).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("scheduling setup: {e}")))?;
-        Ok(Answer::Json(202, self.session_object(&self.session()?)?))
+        Ok(Answer::json(202, &self.session_object(&self.session()?)?))
     }
 
     async fn handle_plugin(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
@@ -289,7 +311,7 @@ impl SessionObject {
             })?;
         }
         let out = self.run_queued(sid, spec).await?;
-        Ok(Answer::Json(200, plugin_answer(&out.result)))
+        Ok(Answer::json(200, &plugin_answer(&out.result)))
     }
 
     async fn handle_run(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
@@ -300,7 +322,7 @@ impl SessionObject {
             spec.language = Language::parse(&row.language);
         }
         let out = self.run_queued(sid, spec).await?;
-        Ok(Answer::Json(200, run_answer(&out.result, Some(sid), &out.data)))
+        Ok(Answer::json(200, &run_answer(&out.result, Some(sid), &data_object(&out.data))))
     }
 
     /// One-shot: a throwaway session that is deleted once the run answered.
@@ -311,14 +333,24 @@ impl SessionObject {
         let out = self.run_queued(sid, spec).await;
         self.destroy(sid).await?;
         let out = out?;
-        Ok(Answer::Json(200, run_answer(&out.result, None, &out.data)))
+        Ok(Answer::json(200, &run_answer(&out.result, None, &data_object(&out.data))))
     }
 
     fn handle_runs(&self, limit: Option<&str>) -> ApiResult<Answer> {
         self.session()?;
         let limit = parse_limit(limit, 20, 100)?;
         let runs = self.with_store(|s| s.runs(limit))?;
-        Ok(Answer::Json(200, json!({"count": runs.len(), "runs": runs})))
+        let runs = runs
+            .into_iter()
+            .map(|r| api::RunEntry {
+                started_at: r.started_at,
+                duration_ms: r.duration_ms,
+                exit_code: r.exit_code,
+                killed_by: r.killed_by,
+                language: r.language,
+            })
+            .collect();
+        Ok(Answer::json(200, &api::RunList::new(runs)))
     }
 
     async fn handle_delete(&self, sid: &str) -> ApiResult<Answer> {
@@ -326,7 +358,7 @@ impl SessionObject {
         let guard = self.queue.lock().await;
         self.destroy(sid).await?;
         drop(guard);
-        Ok(Answer::Json(200, json!({"deleted": sid})))
+        Ok(Answer::json(200, &api::Deleted { deleted: sid.to_string() }))
     }
 
     /// Removes everything of the session: its rows (first, so no half state can be read), then
@@ -406,8 +438,9 @@ impl SessionObject {
             }
             return Err(ApiError::from_body(status, &out));
         }
-        let v: Value = serde_json::from_slice(&out).map_err(|e| ApiError::new(ErrorCode::Internal, format!("duplicate answer: {e}")))?;
-        Ok(Answer::Json(201, v))
+        let copy: api::Session =
+            serde_json::from_slice(&out).map_err(|e| ApiError::new(ErrorCode::Internal, format!("duplicate answer: {e}")))?;
+        Ok(Answer::json(201, &copy))
     }
 
     /// Target side of `duplicate`.
@@ -422,6 +455,6 @@ impl SessionObject {
             s.insert_shared_packs(&b.packs, &now)?;
             s.upsert_files(&b.files, &now)
         })?;
-        Ok(Answer::Json(201, self.session_object(&self.session()?)?))
+        Ok(Answer::json(201, &self.session_object(&self.session()?)?))
     }
 }

@@ -1,0 +1,683 @@
+//! The OpenAPI 3.1 document of the public API, generated from a route table and the schemas of
+//! `core::api` (schemars), and compared with the committed `docs/openapi.json`.
+//!
+//! `cargo test -p edgerun --features schema` fails when the committed file differs from what this
+//! generates; `UPDATE_OPENAPI=1` rewrites it. The Worker serves the committed file at
+//! `GET /openapi.json` (`include_str!`), so the wasm holds no schema code. The table is checked
+//! against the router (`core::route::parse`): every route is in it, and every entry's method and
+//! path reach the route it describes.
+use super::api;
+use super::route::{parse, Route};
+use edgerun_protocol::ErrorCode;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+/// The document's location in the repository, relative to the crate root.
+const DOC_PATH: &str = "docs/openapi.json";
+
+/// A query parameter of a route.
+struct Query {
+    name: &'static str,
+    required: bool,
+    schema: fn() -> Value,
+    description: &'static str,
+}
+
+/// What a route reads as its body.
+enum Body {
+    None,
+    /// A JSON body with its schema (`required`: whether an empty body is refused).
+    Json(fn(&mut SchemaGenerator) -> Value, bool),
+    /// Raw bytes of any type (an upload).
+    Raw,
+}
+
+/// What a route answers on success.
+enum Ok200 {
+    Json(u16, fn(&mut SchemaGenerator) -> Value),
+    /// Bytes whose content type is guessed from the file name (not JSON, even for `.json` files).
+    Bytes,
+    /// The document itself.
+    Document,
+}
+
+/// One operation of the API.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    /// Whether a token is needed when `API_TOKEN` is set.
+    auth: bool,
+    query: &'static [Query],
+    body: Body,
+    ok: Ok200,
+    /// Every error status it can answer (401 and 403 are added for routes with `auth`).
+    errors: &'static [u16],
+}
+
+fn answer<T: JsonSchema>(g: &mut SchemaGenerator) -> Value {
+    g.subschema_for::<T>().to_value()
+}
+
+fn limit_schema(default: u32, max: u32) -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": max, "default": default})
+}
+
+const SESSION_QUERY: Query = Query {
+    name: "session",
+    required: true,
+    schema: || json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+    description: "The session id; the session is created on first use.",
+};
+const SESSIONS_LIMIT: Query =
+    Query { name: "limit", required: false, schema: || limit_schema(100, 1000), description: "Entries per page (a whole number)." };
+const CURSOR: Query = Query {
+    name: "cursor",
+    required: false,
+    schema: || json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
+    description: "The `cursor` of the previous page.",
+};
+const RUNS_LIMIT: Query =
+    Query { name: "limit", required: false, schema: || limit_schema(20, 100), description: "Runs to answer (a whole number)." };
+
+/// Every operation, in the order of `docs/api.md`.
+fn table() -> Vec<Op> {
+    use Body::{Json, Raw};
+    vec![
+        Op {
+            method: "get",
+            path: "/health",
+            id: "health",
+            summary: "Liveness and version",
+            auth: false,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::Health>),
+            errors: &[],
+        },
+        Op {
+            method: "get",
+            path: "/openapi.json",
+            id: "openapi",
+            summary: "This document",
+            auth: false,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Document,
+            errors: &[],
+        },
+        Op {
+            method: "post",
+            path: "/",
+            id: "plugin",
+            summary: "Seed-compatible plugin run (creates the session on first use)",
+            auth: true,
+            query: &[SESSION_QUERY],
+            body: Json(answer::<api::PluginRequest>, true),
+            ok: Ok200::Json(200, answer::<api::PluginAnswer>),
+            errors: &[400, 409, 413, 415, 422, 429, 500, 502, 503],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions",
+            id: "createSession",
+            summary: "Create a session",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::CreateSessionRequest>, true),
+            ok: Ok200::Json(201, answer::<api::Session>),
+            errors: &[400, 409, 413, 415, 422, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions",
+            id: "listSessions",
+            summary: "List sessions, newest first, paginated",
+            auth: true,
+            query: &[SESSIONS_LIMIT, CURSOR],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::SessionList>),
+            errors: &[400, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}",
+            id: "getSession",
+            summary: "The session object",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::Session>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "delete",
+            path: "/api/sessions/{id}",
+            id: "deleteSession",
+            summary: "Delete a session and everything it holds",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::Deleted>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/run",
+            id: "run",
+            summary: "Run code in the session",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::RunRequest>, true),
+            ok: Ok200::Json(200, answer::<api::RunResponse>),
+            errors: &[400, 404, 409, 413, 415, 422, 429, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/runs",
+            id: "listRuns",
+            summary: "Recent runs, newest first",
+            auth: true,
+            query: &[RUNS_LIMIT],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::RunList>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/setup",
+            id: "setup",
+            summary: "Replace the session's setup and run it in the background",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::SetupRequest>, true),
+            ok: Ok200::Json(202, answer::<api::Session>),
+            errors: &[400, 404, 413, 415, 422, 500],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/duplicate",
+            id: "duplicate",
+            summary: "Copy the session",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::DuplicateRequest>, false),
+            ok: Ok200::Json(201, answer::<api::Session>),
+            errors: &[400, 404, 409, 413, 415, 422, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/files",
+            id: "listFiles",
+            summary: "List the workspace's files and links",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::FileList>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/files/{path}",
+            id: "getFile",
+            summary: "Download a file",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Bytes,
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "put",
+            path: "/api/sessions/{id}/files/{path}",
+            id: "putFile",
+            summary: "Upload a file (the raw body)",
+            auth: true,
+            query: &[],
+            body: Raw,
+            ok: Ok200::Json(200, answer::<api::Uploaded>),
+            errors: &[400, 404, 409, 413, 500],
+        },
+        Op {
+            method: "delete",
+            path: "/api/sessions/{id}/files/{path}",
+            id: "deleteFile",
+            summary: "Delete a file or link",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::Deleted>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "post",
+            path: "/api/execute",
+            id: "execute",
+            summary: "One-shot run; nothing is kept",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::ExecuteRequest>, true),
+            ok: Ok200::Json(200, answer::<api::RunResponse>),
+            errors: &[400, 409, 413, 415, 422, 429, 500, 502, 503],
+        },
+    ]
+}
+
+/// The operation id of a parsed route. Exhaustive: a route added to the router fails to compile
+/// here until the table describes it.
+fn op_id(r: &Route) -> &'static str {
+    match r {
+        Route::Health => "health",
+        Route::OpenApi => "openapi",
+        Route::Plugin => "plugin",
+        Route::CreateSession => "createSession",
+        Route::ListSessions => "listSessions",
+        Route::GetSession(_) => "getSession",
+        Route::DeleteSession(_) => "deleteSession",
+        Route::Run(_) => "run",
+        Route::Runs(_) => "listRuns",
+        Route::Setup(_) => "setup",
+        Route::Duplicate(_) => "duplicate",
+        Route::ListFiles(_) => "listFiles",
+        Route::GetFile(..) => "getFile",
+        Route::PutFile(..) => "putFile",
+        Route::DeleteFile(..) => "deleteFile",
+        Route::Execute => "execute",
+    }
+}
+
+/// One of each route, for the coverage check.
+fn every_route() -> Vec<Route> {
+    let (s, f) = (|| "s".to_string(), || "f".to_string());
+    vec![
+        Route::Health,
+        Route::OpenApi,
+        Route::Plugin,
+        Route::CreateSession,
+        Route::ListSessions,
+        Route::GetSession(s()),
+        Route::DeleteSession(s()),
+        Route::Run(s()),
+        Route::Runs(s()),
+        Route::Setup(s()),
+        Route::Duplicate(s()),
+        Route::ListFiles(s()),
+        Route::GetFile(s(), f()),
+        Route::PutFile(s(), f()),
+        Route::DeleteFile(s(), f()),
+        Route::Execute,
+    ]
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        400 => "A bad value (`bad_request`) or a body that is not JSON (`invalid_json`).",
+        401 => "`API_TOKEN` is set and the bearer token is missing or wrong.",
+        403 => "Open API (no `API_TOKEN`): a cross-site `Origin`.",
+        404 => "No such route, session or file.",
+        405 => "A known path with another method; the message names the allowed ones.",
+        409 => "A conflict with the session's state (`conflict`), or the sandbox lost the workspace twice (`workspace_stale`): retry.",
+        413 => "A body, `code`, `data`, `metadata`, file or workspace over its limit.",
+        415 => "A JSON route got a body not declared `application/json`.",
+        422 => "Valid JSON, but not an object, or a field missing or of the wrong type.",
+        429 => "16 runs already wait on this session; retry later.",
+        500 => "Storage failed; nothing of the request was kept.",
+        502 => "The sandbox's answer was refused; nothing was kept.",
+        503 => "No sandbox answered; nothing was kept.",
+        _ => panic!("no description for status {status}"),
+    }
+}
+
+/// The codes an error answer of `status` can carry.
+fn codes_of(status: u16) -> Vec<&'static str> {
+    api::ERROR_CODES.iter().filter(|c| c.status() == status).map(|c| c.as_str()).collect()
+}
+
+fn error_statuses() -> Vec<u16> {
+    let mut s: Vec<u16> = api::ERROR_CODES.iter().map(|c| c.status()).collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+fn error_response(status: u16) -> Value {
+    json!({
+        "description": status_text(status),
+        "content": {"application/json": {"schema": {
+            "allOf": [
+                {"$ref": "#/components/schemas/Error"},
+                {"type": "object", "properties": {"code": {"type": "string", "enum": codes_of(status)}}}
+            ]
+        }}}
+    })
+}
+
+fn err_ref(status: u16) -> Value {
+    json!({"$ref": format!("#/components/responses/Error{status}")})
+}
+
+fn path_params(path: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    if path.contains("{id}") {
+        out.push(json!({"$ref": "#/components/parameters/SessionId"}));
+    }
+    if path.contains("{path}") {
+        out.push(json!({"$ref": "#/components/parameters/FilePath"}));
+    }
+    out
+}
+
+fn operation(op: &Op, out: &mut SchemaGenerator, inp: &mut SchemaGenerator) -> Value {
+    let mut o = Map::new();
+    o.insert("operationId".into(), json!(op.id));
+    o.insert("summary".into(), json!(op.summary));
+    o.insert("description".into(), json!(format!("See docs/api.md for `{} {}`.", op.method.to_uppercase(), op.path)));
+    let mut params = path_params(op.path);
+    for q in op.query {
+        params.push(json!({"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": (q.schema)()}));
+    }
+    if !params.is_empty() {
+        o.insert("parameters".into(), Value::Array(params));
+    }
+    match &op.body {
+        Body::None => {}
+        Body::Json(schema, required) => {
+            let mut rb = json!({
+                "required": required,
+                "content": {"application/json": {"schema": schema(inp)}}
+            });
+            if !required {
+                rb["description"] = json!("May be empty (no `content-type` needed then).");
+            }
+            o.insert("requestBody".into(), rb);
+        }
+        Body::Raw => {
+            o.insert(
+                "requestBody".into(),
+                json!({
+                    "required": true,
+                    "description": "The file's exact bytes, at most 100 MiB; any content type (it is ignored).",
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
+                }),
+            );
+        }
+    }
+    let mut responses = Map::new();
+    match &op.ok {
+        Ok200::Json(status, schema) => {
+            let desc = match status {
+                201 => "Created.",
+                202 => "Accepted: the setup is scheduled.",
+                _ => "OK.",
+            };
+            responses.insert(status.to_string(), json!({"description": desc, "content": {"application/json": {"schema": schema(out)}}}));
+        }
+        Ok200::Bytes => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "The file's exact bytes, streamed. The content type is guessed from the name; the answer carries `x-content-type-options: nosniff` and `content-security-policy: sandbox`, and all but inert types an attachment `content-disposition`.",
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}
+                }),
+            );
+        }
+        Ok200::Document => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "This OpenAPI 3.1 document (the committed docs/openapi.json).",
+                    "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "required": ["openapi", "info", "paths", "components"],
+                        "properties": {
+                            "openapi": {"type": "string", "const": "3.1.0"},
+                            "info": {"type": "object"},
+                            "servers": {"type": "array"},
+                            "security": {"type": "array"},
+                            "paths": {"type": "object"},
+                            "components": {"type": "object"},
+                            "x-unrouted": {"type": "object"}
+                        },
+                        "additionalProperties": false
+                    }}}
+                }),
+            );
+        }
+    }
+    let mut errors: Vec<u16> = op.errors.to_vec();
+    if op.auth {
+        errors.extend([401, 403]);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for s in errors {
+        responses.insert(s.to_string(), err_ref(s));
+    }
+    o.insert("responses".into(), Value::Object(responses));
+    o.insert("security".into(), if op.auth { json!([{"bearer": []}]) } else { json!([]) });
+    Value::Object(o)
+}
+
+fn generator(serialize: bool) -> SchemaGenerator {
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.definitions_path = "/components/schemas".into();
+        s.meta_schema = None;
+    });
+    if serialize {
+        settings.for_serialize().into_generator()
+    } else {
+        settings.for_deserialize().into_generator()
+    }
+}
+
+/// Objects with their keys sorted, whatever serde_json's map keeps, so the file is stable.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut pairs: Vec<(String, Value)> = m.into_iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(pairs.into_iter().map(|(k, v)| (k, canonical(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+        v => v,
+    }
+}
+
+/// The whole document.
+fn document() -> Value {
+    // Answers are described as serialized (every field always written is required), requests as
+    // deserialized (optional fields, unknown ones ignored).
+    let mut out = generator(true);
+    let mut inp = generator(false);
+    let error = answer::<api::Error>(&mut out);
+    assert_eq!(error, json!({"$ref": "#/components/schemas/Error"}));
+    let mut paths = Map::new();
+    for op in table() {
+        let item = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
+        item[op.method] = operation(&op, &mut out, &mut inp);
+    }
+    let mut schemas = out.take_definitions(true);
+    for (name, schema) in inp.take_definitions(true) {
+        if let Some(existing) = schemas.get(&name) {
+            assert_eq!(existing, &schema, "{name} is both a request and an answer type, described differently");
+        }
+        schemas.insert(name, schema);
+    }
+    let responses: Map<String, Value> = error_statuses().into_iter().map(|s| (format!("Error{s}"), error_response(s))).collect();
+    let description = "Stateful code sessions on the edge: send code over HTTP, it runs in a sandbox whose files, packages and data \
+        are kept from one request to the next. The reference in prose is docs/api.md. Generated from the code (src/core/api.rs, \
+        src/core/openapi.rs); never edit by hand.\n\nWith `API_TOKEN` set, every route but `GET /health` and `GET /openapi.json` \
+        needs `Authorization: Bearer <API_TOKEN>`; without it the API is open but refuses cross-site browser requests (403). \
+        Every error answer is `{\"error\", \"code\"}`; `code` fixes the status. A request that names no route (`x-unrouted`) \
+        gets 404, 405 for another method on a known path, or 400 for a malformed id or file path in the URL.";
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "edgerun",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": description,
+            "license": {"name": "MIT", "identifier": "MIT"}
+        },
+        "servers": [{"url": "http://localhost:8787", "description": "npm run dev"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": responses,
+            "parameters": {
+                "SessionId": {
+                    "name": "id", "in": "path", "required": true,
+                    "description": "The session id (percent-decoded once).",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+                },
+                "FilePath": {
+                    "name": "path", "in": "path", "required": true,
+                    "description": "The rest of the URL after `/files/`: a relative, `/`-separated path, percent-decoded once (`a%2Fb` is `a/b`). It may span several segments.",
+                    "x-multi-segment": true,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 4096}
+                }
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "`API_TOKEN`, when it is set."}
+            }
+        },
+        "x-unrouted": {
+            "description": "What a request answers when its path matches no route (400 for a malformed id or path in the URL, else 404), or its method is not one of the path's (405).",
+            "responses": {"400": err_ref(400), "404": err_ref(404), "405": err_ref(405)}
+        }
+    });
+    canonical(doc)
+}
+
+fn rendered() -> String {
+    let mut s = serde_json::to_string_pretty(&document()).expect("serializes");
+    s.push('\n');
+    s
+}
+
+#[test]
+fn the_table_covers_every_route_and_reaches_it() {
+    let table = table();
+    for r in every_route() {
+        assert!(table.iter().any(|op| op.id == op_id(&r)), "{r:?} is not in the table");
+    }
+    for op in &table {
+        let path = op.path.replace("{id}", "s1").replace("{path}", "dir/a.txt");
+        let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
+        assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
+        assert_eq!(op.auth, !matches!(route, Route::Health | Route::OpenApi), "{}: only /health and /openapi.json are open", op.id);
+    }
+    let mut ids: Vec<&str> = table.iter().map(|op| op.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), table.len(), "operation ids are unique");
+}
+
+#[test]
+fn every_error_code_and_status_is_described() {
+    let doc = document();
+    let responses = doc["components"]["responses"].as_object().unwrap();
+    let mut listed: Vec<String> = Vec::new();
+    for (name, r) in responses {
+        let status: u16 = name.trim_start_matches("Error").parse().unwrap();
+        for c in r["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]["enum"].as_array().unwrap() {
+            let code: ErrorCode = serde_json::from_value(c.clone()).unwrap();
+            assert_eq!(code.status(), status, "{code:?}");
+            listed.push(code.as_str().to_string());
+        }
+    }
+    listed.sort();
+    let mut all: Vec<String> = api::ERROR_CODES.iter().map(|c| c.as_str().to_string()).collect();
+    all.sort();
+    assert_eq!(listed, all);
+    // every status an operation refers to has its response
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for (status, r) in op["responses"].as_object().unwrap() {
+                if let Some(target) = r["$ref"].as_str() {
+                    assert_eq!(target, format!("#/components/responses/Error{status}"));
+                    assert!(responses.contains_key(&format!("Error{status}")), "{status}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn answer_schemas_are_closed_and_list_their_required_fields() {
+    let doc = document();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "Health",
+        "Session",
+        "SessionSummary",
+        "SessionList",
+        "RunResponse",
+        "PluginAnswer",
+        "RunEntry",
+        "RunList",
+        "FileInfo",
+        "FileList",
+        "Uploaded",
+        "Deleted",
+        "Error",
+    ] {
+        let s = &schemas[name];
+        assert_eq!(s["additionalProperties"], json!(false), "{name}");
+        let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
+        let required: Vec<&str> = s["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        for p in props {
+            let optional = matches!((name, p.as_str()), ("RunResponse", "session_id") | ("PluginAnswer", "error"));
+            assert_eq!(required.contains(&p.as_str()), !optional, "{name}.{p}");
+        }
+    }
+    // Requests are open: unknown fields are ignored.
+    for name in ["RunRequest", "PluginRequest", "CreateSessionRequest", "ExecuteRequest", "SetupRequest", "DuplicateRequest"] {
+        assert!(schemas[name].get("additionalProperties").is_none(), "{name}");
+    }
+    assert_eq!(schemas["RunRequest"]["required"], json!(["code"]));
+    assert_eq!(schemas["CreateSessionRequest"]["required"], json!(["language"]));
+}
+
+#[test]
+fn refs_point_into_components() {
+    fn walk(v: &Value, doc: &Value) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    let ptr = r.strip_prefix('#').unwrap_or_else(|| panic!("{r} is not local"));
+                    assert!(ptr.starts_with("/components/"), "{r}");
+                    assert!(doc.pointer(ptr).is_some(), "{r} points at nothing");
+                }
+                m.values().for_each(|x| walk(x, doc));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, doc)),
+            _ => {}
+        }
+    }
+    let doc = document();
+    walk(&doc, &doc);
+}
+
+#[test]
+fn the_committed_document_is_the_generated_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC_PATH);
+    let want = rendered();
+    if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &want).expect("writes docs/openapi.json");
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    if have != want {
+        let line = have.lines().zip(want.lines()).position(|(a, b)| a != b).unwrap_or(have.lines().count().min(want.lines().count()));
+        panic!(
+            "{DOC_PATH} differs from what the code generates (first at line {}: {:?} vs generated {:?}); \
+             run `UPDATE_OPENAPI=1 cargo test -p edgerun --features schema openapi` and commit it",
+            line + 1,
+            have.lines().nth(line).unwrap_or(""),
+            want.lines().nth(line).unwrap_or("")
+        );
+    }
+}
