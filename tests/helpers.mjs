@@ -49,6 +49,9 @@ const ROUTES = Object.entries(OPENAPI.paths)
   })
   .sort((a, b) => a.params - b.params);
 
+/** ajv's errors, one a line, with what each is about (`additionalProperty`, `missingProperty`, …). */
+const explain = (errors) => errors.map((e) => `${e.instancePath || "(the body)"} ${e.message} ${JSON.stringify(e.params)}`).join("\n  ");
+
 const validators = new Map();
 function validatorFor(ptr) {
   if (!validators.has(ptr)) validators.set(ptr, ajv.compile({ $ref: `${DOC_ID}${ptr}` }));
@@ -82,13 +85,13 @@ export function checkAnswer(method, path, status, json, contentType, requestBody
   }
   const validate = validatorFor(`${ptr}/content/application~1json/schema`);
   if (!validate(json)) {
-    throw new Error(`schema check: ${where} answered ${status} with a body its schema refuses:\n  ${ajv.errorsText(validate.errors, { separator: "\n  " })}\n  body: ${JSON.stringify(json).slice(0, 500)}`);
+    throw new Error(`schema check: ${where} answered ${status} with a body its schema refuses:\n  ${explain(validate.errors)}\n  body: ${JSON.stringify(json).slice(0, 500)}`);
   }
   const reqMedia = op?.requestBody?.content?.["application/json"];
   if (status < 300 && reqMedia && requestBody !== undefined) {
     const validateReq = validatorFor(`#/paths/${esc(route.template)}/${m}/requestBody/content/application~1json/schema`);
     if (!validateReq(requestBody)) {
-      throw new Error(`schema check: ${where} accepted (${status}) a request body its schema refuses:\n  ${ajv.errorsText(validateReq.errors, { separator: "\n  " })}\n  body: ${JSON.stringify(requestBody).slice(0, 500)}`);
+      throw new Error(`schema check: ${where} accepted (${status}) a request body its schema refuses:\n  ${explain(validateReq.errors)}\n  body: ${JSON.stringify(requestBody).slice(0, 500)}`);
     }
   }
 }
