@@ -299,17 +299,10 @@ impl Sessions {
             }
             slot.touched = true;
         }
-        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false), ("gocache", true)]
-        {
+        for (d, users) in [("ws", true), ("home", true), ("tmp", true), ("shm", true), ("stage", true), ("code", false)] {
             let p = root.join(d);
             if !p.exists() {
                 fs::create_dir(&p)?;
-                if let (true, Some(seed)) = (d == "gocache" && self.is_root, self.go_seed.get()) {
-                    // Still root's and unseen by user code: links made here cannot be redirected.
-                    if let Err(e) = lang::go::link_seed(seed, &p, slot.identity) {
-                        tracing::warn!(error = %e, "the Go cache starts empty");
-                    }
-                }
                 match slot.identity.filter(|_| users) {
                     Some(id) => std::os::unix::fs::chown(&p, Some(id.uid), Some(id.gid))?,
                     None if self.is_root => std::os::unix::fs::chown(&p, Some(0), Some(0))?,
@@ -318,6 +311,29 @@ impl Sessions {
                 let mode = if users || !self.is_root { 0o700 } else { 0o711 };
                 fs::set_permissions(&p, fs::Permissions::from_mode(mode))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Makes the session's Go build cache on its first run, seeded from the read-only seed when
+    /// that run builds Go (linking the seed's ~500 entries costs 60–150 ms here, which runs of
+    /// other languages should not pay). It is made in the runtime's session root and seeded
+    /// while still root's, so user code never sees it before it is whole; a session whose first
+    /// run is another language gets an empty cache, and its first Go build compiles cold.
+    fn ensure_gocache(&self, root: &Path, identity: Option<Identity>, seed: bool) -> std::io::Result<()> {
+        let p = root.join("gocache");
+        if p.exists() {
+            return Ok(());
+        }
+        fs::create_dir(&p)?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o700))?;
+        if let (true, Some(s)) = (seed && self.is_root, self.go_seed.get()) {
+            if let Err(e) = lang::go::link_seed(s, &p, identity) {
+                tracing::warn!(error = %e, "the Go cache starts empty");
+            }
+        }
+        if let Some(id) = identity {
+            std::os::unix::fs::chown(&p, Some(id.uid), Some(id.gid))?;
         }
         Ok(())
     }
@@ -425,7 +441,8 @@ impl Sessions {
         tokio::task::spawn_blocking(move || {
             as_user(identity, move || -> std::io::Result<()> {
                 for d in dirs {
-                    for e in fs::read_dir(&d)?.flatten() {
+                    let Ok(listing) = fs::read_dir(&d) else { continue };
+                    for e in listing.flatten() {
                         let p = e.path();
                         if e.file_type()?.is_dir() {
                             fs::remove_dir_all(&p)?
@@ -443,6 +460,8 @@ impl Sessions {
     }
 
     async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>) -> AppResult<RunResult> {
+        let builds_go = req.language == Some(Language::Go) || !req.install.go.is_empty();
+        self.ensure_gocache(root, identity, builds_go)?;
         let code_dir = root.join("code");
         let gocache = root.join("gocache");
         let ctx = Ctx { ws, runtimes: &self.config.runtimes, gocache: &gocache, code: &code_dir, identity };
