@@ -51,23 +51,29 @@ impl Plugin for Go {
     fn steps(&self, ctx: &Ctx, code: &str) -> std::io::Result<Vec<Step>> {
         let dir = ctx.ws.join(".sandbox/go/mod");
         let bins = ctx.ws.join(".sandbox/go/bin");
-        let bin = as_user(ctx.identity, || -> io::Result<PathBuf> {
+        // One look, as the user: whether this program is built already decides both whether
+        // main.go is written and whether a build step runs.
+        let (bin, built) = as_user(ctx.identity, || -> io::Result<(PathBuf, bool)> {
             ensure_module(&dir)?;
             let mut h = blake3::Hasher::new();
             h.update(code.as_bytes());
             h.update(&module_file(&dir, "go.mod")?);
             h.update(&module_file(&dir, "go.sum")?);
             let bin = bins.join(&h.finalize().to_hex()[..24]);
-            if fs::symlink_metadata(&bin).is_err() {
+            let built = fs::symlink_metadata(&bin).is_ok();
+            if !built {
                 // Written only when it is built, so a repeated run leaves the workspace untouched.
                 crate::confine::replace_file(&dir.join("main.go"), code.as_bytes(), 0o644)?;
             }
-            Ok(bin)
+            Ok((bin, built))
         })??;
+        let run = Step::new(&bin, Vec::<String>::new());
+        if built {
+            return Ok(vec![run]);
+        }
         let mut build = Step::new(&ctx.runtimes.go, ["build".to_string(), "-o".into(), bin.display().to_string(), ".".into()]);
-        build.skip_if_exists = Some(bin.clone());
         build.cwd = Some(dir);
-        Ok(vec![build, Step::new(&bin, Vec::<String>::new())])
+        Ok(vec![build, run])
     }
 }
 

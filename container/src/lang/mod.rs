@@ -45,8 +45,6 @@ pub struct Step {
     /// Variables this step adds, after the language's environment and before the request's `env`
     /// (which overrides them).
     pub env: Vec<(String, String)>,
-    /// Skip this step when the path exists (a cached build output).
-    pub skip_if_exists: Option<PathBuf>,
     /// Working directory when not the workspace.
     pub cwd: Option<PathBuf>,
     /// The umask the step runs with.
@@ -54,16 +52,9 @@ pub struct Step {
 }
 
 impl Step {
-    /// A step running `program` with `args` in the workspace: no extra environment, no skip, umask `022`.
+    /// A step running `program` with `args` in the workspace: no extra environment, umask `022`.
     pub fn new(program: impl Into<PathBuf>, args: impl IntoIterator<Item = impl Into<String>>) -> Step {
-        Step {
-            program: program.into(),
-            args: args.into_iter().map(Into::into).collect(),
-            env: Vec::new(),
-            skip_if_exists: None,
-            cwd: None,
-            umask: 0o022,
-        }
+        Step { program: program.into(), args: args.into_iter().map(Into::into).collect(), env: Vec::new(), cwd: None, umask: 0o022 }
     }
 }
 
