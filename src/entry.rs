@@ -7,14 +7,14 @@ use crate::core::request::MAX_UPLOAD_BYTES;
 use crate::core::request::{
     language, parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, req_str,
 };
-use crate::core::route::{parse as parse_route, percent_encode, Route};
+use crate::core::route::{parse as parse_route, Route};
 use crate::core::web::{check_json_type, check_origin};
+use crate::ops::SessionOp;
 use crate::platform::{error_response, json_response, now_rfc3339, random_bytes};
 use crate::registry::client as registry;
-use crate::rpc::{internal, object_request, object_request_with, send};
+use crate::rpc::{internal, session as forward, session_upload};
 use edgerun_protocol::ErrorCode;
-use serde_json::json;
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, Context, Env, Request, Response, Result};
 
 /// Largest request body accepted on JSON routes (code is ≤ 1 MiB; data 128 KiB; the rest headroom).
 const MAX_JSON_BODY: usize = 2 * 1024 * 1024;
@@ -120,14 +120,14 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
                 query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
             check_session_id(&sid)?;
             let spec = parse_plugin(&read_json(&mut req).await?)?;
-            forward(env, &sid, Method::Post, "/plugin", &serde_json::to_vec(&spec).expect("serializes")).await
+            forward(env, &sid, &SessionOp::Plugin { spec }).await
         }
         Route::CreateSession => {
             let mut spec = parse_create(&read_json(&mut req).await?)?;
             let sid = spec.id.get_or_insert_with(new_session_id).clone();
             // Listed first, then created: a session that exists is never missing from the list.
             let added = registry::add(env, &sid, spec.language.as_str(), &now_rfc3339()).await?;
-            let resp = forward(env, &sid, Method::Post, "/create", &serde_json::to_vec(&spec).expect("serializes")).await?;
+            let resp = forward(env, &sid, &SessionOp::Create { spec }).await?;
             if resp.status_code() >= 500 && added {
                 let _ = registry::remove(env, &sid).await;
             }
@@ -138,9 +138,9 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let page = registry::list(env, limit, query(&req, "cursor")?.as_deref()).await?;
             json_response(200, &SessionList::new(page.sessions, page.cursor)).map_err(internal)
         }
-        Route::GetSession(sid) => forward(env, &sid, Method::Get, "/get", &[]).await,
+        Route::GetSession(sid) => forward(env, &sid, &SessionOp::Get).await,
         Route::DeleteSession(sid) => {
-            let resp = forward(env, &sid, Method::Delete, "/delete", &[]).await?;
+            let resp = forward(env, &sid, &SessionOp::Delete).await?;
             // Removed from the list only once the session is gone (or was never there).
             if resp.status_code() == 200 || resp.status_code() == 404 {
                 registry::remove(env, &sid).await?;
@@ -149,11 +149,11 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         }
         Route::Run(sid) => {
             let spec = parse_run(&read_json(&mut req).await?, None)?;
-            forward(env, &sid, Method::Post, "/run", &serde_json::to_vec(&spec).expect("serializes")).await
+            forward(env, &sid, &SessionOp::Run { spec }).await
         }
         Route::Runs(sid) => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;
-            forward(env, &sid, Method::Get, &format!("/runs?limit={limit}"), &[]).await
+            forward(env, &sid, &SessionOp::Runs { limit }).await
         }
         Route::Setup(sid) => {
             let body = parse_object(&read_json(&mut req).await?)?;
@@ -161,41 +161,39 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
                 return Err(ApiError::invalid_field("`setup` is required"));
             }
             let spec = parse_setup(&body)?;
-            forward(env, &sid, Method::Post, "/setup", &serde_json::to_vec(&spec).expect("serializes")).await
+            forward(env, &sid, &SessionOp::Setup { spec }).await
         }
         Route::Duplicate(sid) => {
             let target = parse_duplicate(&read_json(&mut req).await?)?.unwrap_or_else(new_session_id);
-            forward(env, &sid, Method::Post, "/duplicate", &serde_json::to_vec(&json!({"id": target})).expect("serializes")).await
+            forward(env, &sid, &SessionOp::Duplicate { target }).await
         }
-        Route::ListFiles(sid) => forward(env, &sid, Method::Get, "/files", &[]).await,
-        Route::GetFile(sid, path) => forward(env, &sid, Method::Get, &format!("/file?path={}", percent_encode(&path)), &[]).await,
-        Route::DeleteFile(sid, path) => forward(env, &sid, Method::Delete, &format!("/file?path={}", percent_encode(&path)), &[]).await,
+        Route::ListFiles(sid) => forward(env, &sid, &SessionOp::ListFiles).await,
+        Route::GetFile(sid, path) => forward(env, &sid, &SessionOp::GetFile { path }).await,
+        Route::DeleteFile(sid, path) => forward(env, &sid, &SessionOp::DeleteFile { path }).await,
         Route::PutFile(sid, path) => {
-            let op = format!("/file?path={}", percent_encode(&path));
             let declared = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
-            let (body, length) = match declared {
+            let (body, length): (wasm_bindgen::JsValue, u64) = match declared {
                 // A body of known length streams through to R2: no Worker or object holds it whole.
                 Some(len) if len <= MAX_UPLOAD_BYTES as u64 => match req.inner().body() {
-                    Some(stream) => (Some(stream.into()), len),
-                    None => (None, 0),
+                    Some(stream) => (stream.into(), len),
+                    None => (js_sys::Uint8Array::new_with_length(0).into(), 0),
                 },
                 Some(_) => return Err(ApiError::new(ErrorCode::TooLarge, format!("a file may be at most {MAX_UPLOAD_BYTES} bytes"))),
                 // Chunked, without a length: read (bounded), then sent on with its length.
                 None => {
                     let bytes = read_body(&mut req, MAX_UPLOAD_BYTES).await?;
                     let len = bytes.len() as u64;
-                    (Some(js_sys::Uint8Array::from(bytes.as_slice()).into()), len)
+                    (js_sys::Uint8Array::from(bytes.as_slice()).into(), len)
                 }
             };
-            let req = object_request_with(Method::Put, &op, &sid, body, "application/octet-stream", Some(length))?;
-            send(env, "SESSIONS", &sid, req).await
+            session_upload(env, &sid, &SessionOp::PutFile { path, length }, body).await
         }
         Route::Execute => {
             let body = read_json(&mut req).await?;
             let lang = language(req_str(&parse_object(&body)?, "language")?)?;
             let spec = parse_run(&body, Some(lang))?;
             let sid = format!("exec_{}", &new_session_id()[5..]);
-            forward(env, &sid, Method::Post, "/execute", &serde_json::to_vec(&spec).expect("serializes")).await
+            forward(env, &sid, &SessionOp::Execute { spec }).await
         }
     }
 }
@@ -209,13 +207,6 @@ fn openapi_response() -> Result<Response> {
     let _ = resp.headers().set("content-type", "application/json");
     let _ = resp.headers().set("x-content-type-options", "nosniff");
     Ok(resp)
-}
-
-/// Hands an already validated request to the session's Durable Object.
-async fn forward(env: &Env, sid: &str, method: Method, op: &str, body: &[u8]) -> ApiResult<Response> {
-    let has_body = !matches!(method, Method::Get | Method::Head);
-    let req = object_request(method, op, sid, has_body.then_some(body), "application/octet-stream")?;
-    send(env, "SESSIONS", sid, req).await
 }
 
 #[cfg(test)]

@@ -6,11 +6,16 @@
 
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::lifecycle::{self, Health, Sandbox, Sleeper, Startup, READY_BUDGET};
-use edgerun_protocol::{ErrorCode, SECRET_HEADER};
+use edgerun_protocol::{frame, ApplyRequest, ErrorCode, RunRequest, SessionState, SECRET_HEADER};
 use worker::{Container, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 /// Bound of answers whose body only says how things went (health, apply, delete).
-pub const SMALL_ANSWER: usize = 64 * 1024;
+const SMALL_ANSWER: usize = 64 * 1024;
+
+/// The executor's path of one session's route (`suffix` empty for the session itself).
+fn session_path(sid: &str, suffix: &str) -> String {
+    format!("/v1/sessions/{sid}{suffix}")
+}
 
 pub enum Target {
     Url(String),
@@ -91,9 +96,43 @@ impl Executor {
         lifecycle::ensure_ready(&ContainerSandbox { exec: self, container: c }, &WorkerSleeper, READY_BUDGET).await
     }
 
+    /// `POST /v1/sessions/{sid}/run`: the answer unread (its header is checked and its tar
+    /// streamed on by the caller).
+    pub async fn run(&self, sid: &str, req: &RunRequest) -> ApiResult<worker::Response> {
+        let body = Body::Bytes(serde_json::to_vec(req).expect("requests serialize"));
+        self.fetch(Method::Post, &session_path(sid, "/run"), Some(body), "application/json").await
+    }
+
+    /// `POST /v1/sessions/{sid}/inject`: a framed [`edgerun_protocol::InjectRequest`] and its
+    /// packs, as bytes or a stream.
+    pub async fn inject(&self, sid: &str, framed: Body) -> ApiResult<worker::Response> {
+        self.fetch(Method::Post, &session_path(sid, "/inject"), Some(framed), "application/octet-stream").await
+    }
+
+    /// `POST /v1/sessions/{sid}/apply`: an upload or delete, applied to the version it expects.
+    pub async fn apply(&self, sid: &str, req: &ApplyRequest, content: &[u8]) -> ApiResult<Answer> {
+        self.send(Method::Post, &session_path(sid, "/apply"), Some(frame(req, content)), "application/octet-stream", SMALL_ANSWER).await
+    }
+
+    /// `POST /v1/sessions/{sid}/snapshot`: the whole workspace at `version`, read up to `limit`.
+    pub async fn snapshot(&self, sid: &str, version: &str, limit: usize) -> ApiResult<Answer> {
+        let body = serde_json::to_vec(&SessionState { version: Some(version.to_string()) }).expect("requests serialize");
+        self.send(Method::Post, &session_path(sid, "/snapshot"), Some(body), "application/json", limit).await
+    }
+
+    /// `DELETE /v1/sessions/{sid}`: the session's files, user and groups are removed.
+    pub async fn delete(&self, sid: &str) -> ApiResult<Answer> {
+        self.send(Method::Delete, &session_path(sid, ""), None, "application/json", SMALL_ANSWER).await
+    }
+
+    /// `GET /health`.
+    async fn health(&self) -> ApiResult<Answer> {
+        self.send(Method::Get, "/health", None, "application/json", SMALL_ANSWER).await
+    }
+
     /// Sends one request, once, and reads the whole answer, refused past `limit` bytes (the
     /// answer is untrusted: see `core::answer`).
-    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str, limit: usize) -> ApiResult<Answer> {
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str, limit: usize) -> ApiResult<Answer> {
         let mut resp = self.fetch(method, path, body.map(Body::Bytes), content_type).await?;
         let status = resp.status_code();
         let body = read_bounded(&mut resp, limit).await?;
@@ -101,7 +140,7 @@ impl Executor {
     }
 
     /// Sends one request, once, and hands back the answer unread (to be streamed on).
-    pub async fn fetch(&self, method: Method, path: &str, body: Option<Body>, content_type: &str) -> ApiResult<worker::Response> {
+    async fn fetch(&self, method: Method, path: &str, body: Option<Body>, content_type: &str) -> ApiResult<worker::Response> {
         let result = match &self.target {
             Target::Url(base) => {
                 let req = self.request(base, method, path, body, content_type)?;
@@ -183,7 +222,7 @@ impl Sandbox for ContainerSandbox<'_> {
         start_container(self.container, startup)
     }
     async fn health(&self) -> Health {
-        match self.exec.send(Method::Get, "/health", None, "application/json", SMALL_ANSWER).await {
+        match self.exec.health().await {
             Ok(a) if a.status == 200 => Health::Ready,
             Ok(a) if a.status >= 500 => Health::NotReady(format!("health answered {}", a.status)),
             Ok(a) => Health::Failed(format!("health answered {}", a.status)),

@@ -7,12 +7,18 @@
 //! which also repairs the pack reference counts and collects objects that no session holds.
 use crate::core::api::SessionSummary;
 use crate::core::error::{ApiError, ApiResult};
+use crate::ops::{Added, Done, Freed, PacksHeld, Page, RegistryOp, SessionOp, Used};
 use crate::platform::{error_response, json_response};
-use crate::rpc::internal;
+use crate::rpc::{internal, read_op, session_typed};
 use edgerun_protocol::ErrorCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue as V, State};
+use serde_json::Value;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue as V, State};
+
+/// A registry answer as JSON.
+fn answer(v: &impl serde::Serialize) -> Value {
+    serde_json::to_value(v).expect("answers serialize")
+}
 
 #[durable_object]
 pub struct Registry {
@@ -31,15 +37,6 @@ struct Listed {
     created_at: String,
     #[serde(default)]
     last_run_at: Option<String>,
-}
-
-/// A page of the listing, as the registry answers it (the Worker adds `count`).
-#[derive(serde::Serialize, Deserialize)]
-pub struct Page {
-    /// The page's sessions, newest first.
-    pub sessions: Vec<SessionSummary>,
-    /// Where the next page starts; `None` on the last page.
-    pub cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,15 +64,17 @@ impl DurableObject for Registry {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
-        let method = req.method();
-        let body: Value = if method == Method::Get { Value::Null } else { req.json().await.unwrap_or(Value::Null) };
-        let url = req.url()?;
-        let is_add = path == "/add";
-        let result = self.dispatch(method, &path, &body, &url);
-        if is_add {
-            self.schedule_sweep().await;
-        }
+        let result = match read_op::<RegistryOp>(&mut req).await {
+            Ok(op) => {
+                let is_add = matches!(op, RegistryOp::Add { .. });
+                let result = self.dispatch(op);
+                if is_add {
+                    self.schedule_sweep().await;
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok(v) => json_response(200, &v),
             Err(e) => error_response(&e),
@@ -130,16 +129,14 @@ impl Registry {
         let mut holders: std::collections::BTreeMap<String, i64> = Default::default();
         let mut gone = 0;
         for Id { id } in &ids {
-            let req = crate::rpc::object_request(Method::Get, "/packs", id, None, "application/json")?;
-            let mut resp = crate::rpc::send(&self.env, "SESSIONS", id, req).await?;
-            let v: Value = resp.json().await.map_err(internal)?;
-            if v["exists"] == Value::Bool(false) {
+            let (_, held) = session_typed::<PacksHeld>(&self.env, id, &SessionOp::Packs).await?;
+            if !held.exists {
                 sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(id.clone())]).map_err(sql_err)?;
                 gone += 1;
                 continue;
             }
-            for k in v["keys"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                *holders.entry(k.to_string()).or_default() += 1;
+            for k in held.keys {
+                *holders.entry(k).or_default() += 1;
             }
         }
         // Counts: shared packs get their real number of holders; single holders need no count.
@@ -195,23 +192,10 @@ impl Registry {
         Ok(sql)
     }
 
-    fn dispatch(&self, method: Method, path: &str, body: &Value, url: &worker::Url) -> ApiResult<Value> {
+    fn dispatch(&self, op: RegistryOp) -> ApiResult<Value> {
         let sql = self.sql()?;
-        let str_field = |f: &str| {
-            body.get(f)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("registry call without {f}")))
-        };
-        let keys = || -> Vec<String> {
-            body.get("keys")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        match (method, path) {
-            (Method::Post, "/add") => {
-                let id = str_field("id")?;
+        match op {
+            RegistryOp::Add { id, language, created_at } => {
                 let existed = sql
                     .exec("SELECT COUNT(*) AS refs FROM sessions WHERE id = ?", vec![V::String(id.clone())])
                     .and_then(|c| c.to_array::<Refs>())
@@ -221,69 +205,56 @@ impl Registry {
                 if !existed {
                     sql.exec(
                         "INSERT INTO sessions (id, language, created_at) VALUES (?, ?, ?)",
-                        vec![V::String(id), V::String(str_field("language")?), V::String(str_field("created_at")?)],
+                        vec![V::String(id), V::String(language), V::String(created_at)],
                     )
                     .map_err(sql_err)?;
                 }
-                Ok(json!({"added": !existed}))
+                Ok(answer(&Added { added: !existed }))
             }
-            (Method::Post, "/remove") => {
-                sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(str_field("id")?)]).map_err(sql_err)?;
-                Ok(json!({"removed": true}))
+            RegistryOp::Remove { id } => {
+                sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(id)]).map_err(sql_err)?;
+                Ok(answer(&Done {}))
             }
-            (Method::Post, "/touch") => {
-                sql.exec(
-                    "UPDATE sessions SET last_run_at = ? WHERE id = ?",
-                    vec![V::String(str_field("last_run_at")?), V::String(str_field("id")?)],
-                )
-                .map_err(sql_err)?;
-                Ok(json!({}))
+            RegistryOp::Touch { id, last_run_at } => {
+                sql.exec("UPDATE sessions SET last_run_at = ? WHERE id = ?", vec![V::String(last_run_at), V::String(id)])
+                    .map_err(sql_err)?;
+                Ok(answer(&Done {}))
             }
-            (Method::Get, "/list") => {
-                let q = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
-                let limit: i64 = q("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
-                let before: i64 = match q("cursor") {
-                    None => i64::MAX,
-                    Some(c) => c.parse().map_err(|_| ApiError::bad("invalid cursor"))?,
-                };
+            RegistryOp::List { limit, cursor } => {
+                let before = cursor.unwrap_or(i64::MAX);
                 let rows: Vec<Listed> = sql
                     .exec(
                         "SELECT seq, id, language, created_at, last_run_at FROM sessions WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                        vec![V::Integer(before), V::Integer(limit + 1)],
+                        vec![V::Integer(before), V::Integer(i64::from(limit) + 1)],
                     )
                     .and_then(|c| c.to_array())
                     .map_err(sql_err)?;
-                let more = rows.len() as i64 > limit;
-                let page: Vec<&Listed> = rows.iter().take(limit as usize).collect();
+                let more = rows.len() > limit as usize;
+                let page: Vec<Listed> = rows.into_iter().take(limit as usize).collect();
                 let cursor = if more { page.last().map(|l| l.seq.to_string()) } else { None };
                 let sessions = page
                     .into_iter()
-                    .map(|l| SessionSummary {
-                        id: l.id.clone(),
-                        language: l.language.clone(),
-                        created_at: l.created_at.clone(),
-                        last_run_at: l.last_run_at.clone(),
-                    })
+                    .map(|l| SessionSummary { id: l.id, language: l.language, created_at: l.created_at, last_run_at: l.last_run_at })
                     .collect();
-                serde_json::to_value(Page { sessions, cursor }).map_err(|e| ApiError::new(ErrorCode::Internal, format!("listing: {e}")))
+                Ok(answer(&Page { sessions, cursor }))
             }
             // A pack now also used by another session: counts start at 2 (its first owner and the new one).
-            (Method::Post, "/addref") => {
+            RegistryOp::AddRef { keys } => {
                 self.ref_changes.set(self.ref_changes.get() + 1);
-                for k in keys() {
+                for k in keys {
                     sql.exec(
                         "INSERT INTO packrefs (key, refs) VALUES (?, 2) ON CONFLICT(key) DO UPDATE SET refs = refs + 1",
                         vec![V::String(k)],
                     )
                     .map_err(sql_err)?;
                 }
-                Ok(json!({}))
+                Ok(answer(&Done {}))
             }
-            // Returns the keys no session uses any more: only those may be deleted from R2.
-            (Method::Post, "/decref") => {
+            // Answers the keys no session uses any more: only those may be deleted from R2.
+            RegistryOp::DecRef { keys } => {
                 self.ref_changes.set(self.ref_changes.get() + 1);
                 let mut free = Vec::new();
-                for k in keys() {
+                for k in keys {
                     // A key the registry never counted has one owner: the caller.
                     let refs = refs_of(&sql, &k)?.unwrap_or(1);
                     if refs <= 1 {
@@ -293,72 +264,62 @@ impl Registry {
                         sql.exec("UPDATE packrefs SET refs = refs - 1 WHERE key = ?", vec![V::String(k)]).map_err(sql_err)?;
                     }
                 }
-                Ok(json!({"free": free}))
+                Ok(answer(&Freed { free }))
             }
             // Which of these keys another session still uses (the orphan sweep must keep them).
-            (Method::Post, "/referenced") => {
+            RegistryOp::Referenced { keys } => {
                 let mut used = Vec::new();
-                for k in keys() {
+                for k in keys {
                     if refs_of(&sql, &k)?.unwrap_or(0) > 0 {
                         used.push(k);
                     }
                 }
-                Ok(json!({"used": used}))
+                Ok(answer(&Used { used }))
             }
-            _ => Err(ApiError::not_found("no such registry operation")),
         }
     }
 }
 
-/// Helpers for callers of the registry.
+/// The registry's operations as functions, for its callers.
 pub mod client {
     use super::*;
-    use crate::rpc::{call_json, REGISTRY};
+    use crate::rpc::registry as call;
 
     pub async fn add(env: &Env, id: &str, language: &str, created_at: &str) -> ApiResult<bool> {
-        let v =
-            call_json(env, "REGISTRY", REGISTRY, Method::Post, "/add", &json!({"id": id, "language": language, "created_at": created_at}))
-                .await?;
-        Ok(v["added"].as_bool().unwrap_or(false))
+        let op = RegistryOp::Add { id: id.into(), language: language.into(), created_at: created_at.into() };
+        Ok(call::<Added>(env, &op).await?.added)
     }
 
     pub async fn remove(env: &Env, id: &str) -> ApiResult<()> {
-        call_json(env, "REGISTRY", REGISTRY, Method::Post, "/remove", &json!({"id": id})).await.map(|_| ())
+        call::<Done>(env, &RegistryOp::Remove { id: id.into() }).await.map(|_| ())
     }
 
     pub async fn touch(env: &Env, id: &str, last_run_at: &str) -> ApiResult<()> {
-        call_json(env, "REGISTRY", REGISTRY, Method::Post, "/touch", &json!({"id": id, "last_run_at": last_run_at})).await.map(|_| ())
+        call::<Done>(env, &RegistryOp::Touch { id: id.into(), last_run_at: last_run_at.into() }).await.map(|_| ())
     }
 
     pub async fn addref(env: &Env, keys: &[String]) -> ApiResult<()> {
-        call_json(env, "REGISTRY", REGISTRY, Method::Post, "/addref", &json!({"keys": keys})).await.map(|_| ())
+        call::<Done>(env, &RegistryOp::AddRef { keys: keys.to_vec() }).await.map(|_| ())
     }
 
     pub async fn decref(env: &Env, keys: &[String]) -> ApiResult<Vec<String>> {
-        let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/decref", &json!({"keys": keys})).await?;
-        Ok(v["free"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default())
+        Ok(call::<Freed>(env, &RegistryOp::DecRef { keys: keys.to_vec() }).await?.free)
     }
 
     pub async fn referenced(env: &Env, keys: &[String]) -> ApiResult<Vec<String>> {
-        let v = call_json(env, "REGISTRY", REGISTRY, Method::Post, "/referenced", &json!({"keys": keys})).await?;
-        Ok(v["used"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default())
+        Ok(call::<Used>(env, &RegistryOp::Referenced { keys: keys.to_vec() }).await?.used)
     }
 
     pub async fn list(env: &Env, limit: u32, cursor: Option<&str>) -> ApiResult<Page> {
-        let mut path = format!("/list?limit={limit}");
-        if let Some(c) = cursor {
-            if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) || c.len() > 18 {
-                return Err(ApiError::bad("invalid cursor: pass back the `cursor` of the previous page"));
-            }
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let req = crate::rpc::object_request(Method::Get, &path, REGISTRY, None, "application/json")?;
-        let mut resp = crate::rpc::send(env, "REGISTRY", REGISTRY, req).await?;
-        let status = resp.status_code();
-        let bytes = resp.bytes().await.map_err(internal)?;
-        if status != 200 {
-            return Err(ApiError::from_body(status, &bytes));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::new(ErrorCode::Internal, format!("registry answer: {e}")))
+        let cursor = match cursor {
+            None => None,
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0 && c.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| ApiError::bad("invalid cursor: pass back the `cursor` of the previous page"))?,
+            ),
+        };
+        call::<Page>(env, &RegistryOp::List { limit, cursor }).await
     }
 }

@@ -8,12 +8,11 @@ use crate::core::index::{listed_files, parents, upload_key, FileRow};
 use crate::core::shape::content_type;
 use crate::core::web::download_headers;
 use crate::platform::{now_rfc3339, random_hex};
-use crate::rpc::LENGTH_HEADER;
-use edgerun_protocol::{frame, ApplyRequest, Entry, EntryKind, ErrorCode};
+use edgerun_protocol::{ApplyRequest, Entry, EntryKind, ErrorCode};
 use futures_util::TryStreamExt;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{FixedLengthStream, Method, Range};
+use worker::{FixedLengthStream, Range};
 
 use crate::core::answer::{MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
 use crate::core::request::MAX_UPLOAD_BYTES;
@@ -97,10 +96,8 @@ impl SessionObject {
     /// pushed to a running executor); beyond, it streams into R2 with its declared length while
     /// it is hashed, so memory stays flat whatever its size. A body that ends early or runs
     /// over its length fails the R2 write, and nothing is committed.
-    pub(crate) async fn handle_put_file(&self, sid: &str, path: &str, mut req: worker::Request) -> ApiResult<Answer> {
+    pub(crate) async fn handle_put_file(&self, sid: &str, path: &str, len: u64, mut req: worker::Request) -> ApiResult<Answer> {
         check_file_path(path)?;
-        let declared = req.headers().get(LENGTH_HEADER).ok().flatten().and_then(|l| l.parse::<u64>().ok());
-        let len = declared.ok_or_else(|| ApiError::new(ErrorCode::Internal, "forwarded upload without its length"))?;
         if len > MAX_UPLOAD_BYTES as u64 {
             return Err(ApiError::new(ErrorCode::TooLarge, format!("a file may be at most {MAX_UPLOAD_BYTES} bytes")));
         }
@@ -207,15 +204,7 @@ impl SessionObject {
             return;
         }
         let req = ApplyRequest { expect_version: expect, version: version.to_string(), put, delete };
-        let _ = exec
-            .send(
-                Method::Post,
-                &format!("/v1/sessions/{sid}/apply"),
-                Some(frame(&req, &content)),
-                "application/octet-stream",
-                crate::executor::SMALL_ANSWER,
-            )
-            .await;
+        let _ = exec.apply(sid, &req, &content).await;
     }
 
     pub(crate) async fn handle_delete_file(&self, sid: &str, path: &str) -> ApiResult<Answer> {

@@ -12,17 +12,18 @@ use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
 use crate::core::lifecycle::{idle_action, IdleAction};
-use crate::core::request::{parse_limit, CreateSpec, RunSpec, SetupSpec};
+use crate::core::request::{CreateSpec, RunSpec, SetupSpec};
 use crate::core::shape::{plugin_answer, run_answer};
+use crate::ops::{Bundle, PacksHeld, SessionOp};
 use crate::platform::{error_response, json_response, now_rfc3339};
 use crate::registry::client as registry;
-use crate::rpc::{object_request, send, SESSION_HEADER};
+use crate::rpc::{self, read_op, SESSION_HEADER};
 use crate::store::{PackRow, SessionRow, Store};
 use edgerun_protocol::{ErrorCode, Language};
 use futures_util::lock::Mutex as AsyncMutex;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 /// Runs that may wait behind the one running.
 pub const MAX_WAITING_RUNS: usize = 16;
@@ -42,14 +43,6 @@ pub struct SessionObject {
     last_touch_ms: Cell<f64>,
 }
 
-/// Everything a duplicate carries to its new object.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Bundle {
-    session: SessionRow,
-    files: Vec<crate::core::index::FileRow>,
-    packs: Vec<PackRow>,
-}
-
 /// A handler's answer: JSON with a status (built with [`Answer::json`] from a `core::api` type,
 /// or an internal type), or raw bytes with a content type.
 pub enum Answer {
@@ -63,13 +56,6 @@ impl Answer {
     pub fn json(status: u16, body: &impl serde::Serialize) -> Answer {
         Answer::Json(status, serde_json::to_value(body).expect("answers serialize"))
     }
-}
-
-/// The registry sweep's view of a session (internal, not part of the public API).
-#[derive(serde::Serialize)]
-struct PacksHeld {
-    exists: bool,
-    keys: Vec<String>,
 }
 
 /// The data of a run's outcome as the answer's object (it is always one: checked on the way in).
@@ -94,34 +80,30 @@ impl DurableObject for SessionObject {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let sid = req.headers().get(SESSION_HEADER)?.unwrap_or_default();
-        let path = req.path();
-        let method = req.method();
-        let url = req.url()?;
-        let query = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
-        // An upload's body is read by its handler, as a stream when it is large.
-        let is_upload = method == Method::Put && path == "/file";
-        let body = if is_upload { Vec::new() } else { req.bytes().await.unwrap_or_default() };
-        if path != "/packs" {
+        let op: SessionOp = match read_op(&mut req).await {
+            Ok(op) => op,
+            Err(e) => return error_response(&e),
+        };
+        if !matches!(op, SessionOp::Packs) {
             self.resume_interrupted_setup().await;
             self.sweep_once(&sid).await;
         }
-        let result = match (method, path.as_str()) {
-            (Method::Post, "/create") => self.handle_create(&sid, &body).await,
-            (Method::Post, "/plugin") => self.handle_plugin(&sid, &body).await,
-            (Method::Post, "/execute") => self.handle_execute(&sid, &body).await,
-            (Method::Get, "/get") => self.handle_get(),
-            (Method::Delete, "/delete") => self.handle_delete(&sid).await,
-            (Method::Post, "/run") => self.handle_run(&sid, &body).await,
-            (Method::Get, "/runs") => self.handle_runs(query("limit").as_deref()),
-            (Method::Post, "/setup") => self.handle_setup(&body).await,
-            (Method::Post, "/duplicate") => self.handle_duplicate(&sid, &body).await,
-            (Method::Post, "/import") => self.handle_import(&sid, &body),
-            (Method::Get, "/files") => self.handle_list_files(),
-            (Method::Get, "/packs") => self.handle_packs(),
-            (Method::Get, "/file") => self.handle_get_file(&query("path").unwrap_or_default()).await,
-            (Method::Put, "/file") => self.handle_put_file(&sid, &query("path").unwrap_or_default(), req).await,
-            (Method::Delete, "/file") => self.handle_delete_file(&sid, &query("path").unwrap_or_default()).await,
-            _ => Err(ApiError::not_found("no such session operation")),
+        let result = match op {
+            SessionOp::Create { spec } => self.handle_create(&sid, spec).await,
+            SessionOp::Plugin { spec } => self.handle_plugin(&sid, spec).await,
+            SessionOp::Execute { spec } => self.handle_execute(&sid, spec).await,
+            SessionOp::Get => self.handle_get(),
+            SessionOp::Delete => self.handle_delete(&sid).await,
+            SessionOp::Run { spec } => self.handle_run(&sid, spec).await,
+            SessionOp::Runs { limit } => self.handle_runs(limit),
+            SessionOp::Setup { spec } => self.handle_setup(spec).await,
+            SessionOp::Duplicate { target } => self.handle_duplicate(&sid, target).await,
+            SessionOp::Import { bundle } => self.handle_import(&sid, &bundle),
+            SessionOp::ListFiles => self.handle_list_files(),
+            SessionOp::Packs => self.handle_packs(),
+            SessionOp::GetFile { path } => self.handle_get_file(&path).await,
+            SessionOp::PutFile { path, length } => self.handle_put_file(&sid, &path, length, req).await,
+            SessionOp::DeleteFile { path } => self.handle_delete_file(&sid, &path).await,
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
@@ -247,9 +229,7 @@ impl SessionObject {
         }
     }
 
-    async fn handle_create(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let spec: CreateSpec =
-            serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded create: {e}")))?;
+    async fn handle_create(&self, sid: &str, spec: CreateSpec) -> ApiResult<Answer> {
         let _guard = self.queue.lock().await;
         if self.with_store(|s| s.session())?.is_some() {
             return Err(ApiError::new(ErrorCode::Conflict, format!("session {sid} already exists")));
@@ -286,9 +266,7 @@ impl SessionObject {
         Ok(Answer::json(200, &self.session_object(&self.session()?)?))
     }
 
-    async fn handle_setup(&self, body: &[u8]) -> ApiResult<Answer> {
-        let spec: SetupSpec =
-            serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded setup: {e}")))?;
+    async fn handle_setup(&self, spec: SetupSpec) -> ApiResult<Answer> {
         self.session()?;
         let j = serde_json::to_string(&spec).expect("serializes");
         self.with_store(|s| s.set_setup("pending", Some(""), Some(Some(&j))))?;
@@ -296,8 +274,7 @@ impl SessionObject {
         Ok(Answer::json(202, &self.session_object(&self.session()?)?))
     }
 
-    async fn handle_plugin(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+    async fn handle_plugin(&self, sid: &str, spec: RunSpec) -> ApiResult<Answer> {
         let lang = spec.language.unwrap_or(Language::Python);
         if self.with_store(|s| s.session())?.is_none() {
             // Listed first, then created: a session that exists is never missing from the list.
@@ -314,9 +291,7 @@ impl SessionObject {
         Ok(Answer::json(200, &plugin_answer(&out.result)))
     }
 
-    async fn handle_run(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let mut spec: RunSpec =
-            serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+    async fn handle_run(&self, sid: &str, mut spec: RunSpec) -> ApiResult<Answer> {
         let row = self.session()?;
         if spec.language.is_none() {
             spec.language = Language::parse(&row.language);
@@ -326,8 +301,7 @@ impl SessionObject {
     }
 
     /// One-shot: a throwaway session that is deleted once the run answered.
-    async fn handle_execute(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let spec: RunSpec = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("forwarded run: {e}")))?;
+    async fn handle_execute(&self, sid: &str, spec: RunSpec) -> ApiResult<Answer> {
         let lang = spec.language.unwrap_or(Language::Python);
         self.with_store(|s| s.create_session(sid, lang.as_str(), false, &now_rfc3339(), "{}", "{}"))?;
         let out = self.run_queued(sid, spec).await;
@@ -336,9 +310,8 @@ impl SessionObject {
         Ok(Answer::json(200, &run_answer(&out.result, None, &data_object(&out.data))))
     }
 
-    fn handle_runs(&self, limit: Option<&str>) -> ApiResult<Answer> {
+    fn handle_runs(&self, limit: u32) -> ApiResult<Answer> {
         self.session()?;
-        let limit = parse_limit(limit, 20, 100)?;
         let runs = self.with_store(|s| s.runs(limit))?;
         let runs = runs
             .into_iter()
@@ -374,8 +347,7 @@ impl SessionObject {
         *self.store.borrow_mut() = None;
         self.release_packs(&packs).await;
         if let Ok(exec) = self.executor() {
-            let _ =
-                exec.send(Method::Delete, &format!("/v1/sessions/{sid}"), None, "application/json", crate::executor::SMALL_ANSWER).await;
+            let _ = exec.delete(sid).await;
             exec.destroy().await;
         }
         Ok(())
@@ -403,11 +375,7 @@ impl SessionObject {
     }
 
     /// Source side of `duplicate`: shares this session's packs with a new session.
-    async fn handle_duplicate(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let target: String = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(String::from))
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "forwarded duplicate without id"))?;
+    async fn handle_duplicate(&self, sid: &str, target: String) -> ApiResult<Answer> {
         if target == sid {
             return Err(ApiError::new(ErrorCode::Conflict, "a session cannot be duplicated onto itself"));
         }
@@ -423,29 +391,25 @@ impl SessionObject {
             registry::addref(&self.env, &keys).await?;
             self.with_store(|s| s.mark_packs_shared())?;
         }
-        let bundle = serde_json::to_vec(&Bundle { session: row, files, packs }).expect("serializes");
-        let req = object_request(Method::Post, "/import", &target, Some(&bundle), "application/json")?;
-        let mut resp = send(&self.env, "SESSIONS", &target, req).await?;
-        let status = resp.status_code();
-        let out = resp.bytes().await.map_err(crate::rpc::internal)?;
+        let import = SessionOp::Import { bundle: Bundle { session: row, files, packs } };
+        let copied = rpc::session_typed::<api::Session>(&self.env, &target, &import).await;
         drop(guard);
-        if status != 201 {
-            if !keys.is_empty() {
-                let _ = registry::decref(&self.env, &keys).await;
+        match copied {
+            Ok((_, copy)) => Ok(Answer::json(201, &copy)),
+            Err(e) => {
+                if !keys.is_empty() {
+                    let _ = registry::decref(&self.env, &keys).await;
+                }
+                if e.code != ErrorCode::Conflict {
+                    let _ = registry::remove(&self.env, &target).await;
+                }
+                Err(e)
             }
-            if status != 409 {
-                let _ = registry::remove(&self.env, &target).await;
-            }
-            return Err(ApiError::from_body(status, &out));
         }
-        let copy: api::Session =
-            serde_json::from_slice(&out).map_err(|e| ApiError::new(ErrorCode::Internal, format!("duplicate answer: {e}")))?;
-        Ok(Answer::json(201, &copy))
     }
 
     /// Target side of `duplicate`.
-    fn handle_import(&self, sid: &str, body: &[u8]) -> ApiResult<Answer> {
-        let b: Bundle = serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("duplicate bundle: {e}")))?;
+    fn handle_import(&self, sid: &str, b: &Bundle) -> ApiResult<Answer> {
         if self.with_store(|s| s.session())?.is_some() {
             return Err(ApiError::new(ErrorCode::Conflict, format!("session {sid} already exists")));
         }

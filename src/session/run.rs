@@ -18,8 +18,7 @@ use crate::registry::client as registry;
 use crate::store::{RunRow, SessionRow};
 use edgerun_protocol::{frame, split_frame, Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
 use futures_util::{stream, StreamExt};
-use serde_json::{json, Value};
-use worker::Method;
+use serde_json::Value;
 use worker::{ByteStream, FixedLengthStream, Response};
 
 /// Largest setup log kept.
@@ -214,16 +213,14 @@ impl SessionObject {
         row: &SessionRow,
         mut req: RunRequest,
     ) -> ApiResult<(RunAnswer, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
-        let path = format!("/v1/sessions/{sid}/run");
-        let body = |r: &RunRequest| Some(Body::Bytes(serde_json::to_vec(r).expect("serializes")));
-        let mut resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
+        let mut resp = exec.run(sid, &req).await?;
         if resp.status_code() == 409 {
             let e = error_from(&mut resp).await;
             if e.code != ErrorCode::WorkspaceStale {
                 return Err(e);
             }
             req.expect_version = Some(self.inject(sid, exec, row).await?);
-            resp = exec.fetch(Method::Post, &path, body(&req), "application/json").await?;
+            resp = exec.run(sid, &req).await?;
         }
         if resp.status_code() != 200 {
             return Err(error_from(&mut resp).await);
@@ -371,10 +368,9 @@ impl SessionObject {
         if live <= COMPACT_AFTER_PACKS {
             return Ok(());
         }
-        let body = serde_json::to_vec(&json!({"version": version})).expect("serializes");
         // A snapshot is at most the workspace, its tar overhead and its header.
         let limit = (MAX_WORKSPACE_BYTES as usize).saturating_add(MAX_WORKSPACE_FILES * 12 * 1024).saturating_add(MAX_HEADER_BYTES);
-        let ans = exec.send(Method::Post, &format!("/v1/sessions/{sid}/snapshot"), Some(body), "application/json", limit).await?;
+        let ans = exec.snapshot(sid, version, limit).await?;
         if ans.status != 200 {
             return Err(crate::core::answer::sandbox_error(ans.status, &ans.body));
         }
@@ -450,7 +446,7 @@ impl SessionObject {
             // stay in the runtime's streams (never copied through wasm, never all in memory).
             Body::Stream(pipe_packs(self.bucket()?, frame(&req, &[]), keys)?)
         };
-        let mut resp = exec.fetch(Method::Post, &format!("/v1/sessions/{sid}/inject"), Some(body), "application/octet-stream").await?;
+        let mut resp = exec.inject(sid, body).await?;
         if resp.status_code() != 200 {
             return Err(error_from(&mut resp).await);
         }
