@@ -1,20 +1,21 @@
 //! The Worker's fetch handler: auth, routing, validation, then a hop to the session's Durable
 //! Object (or the registry). Every error leaves here in the API's JSON shape.
-use crate::core::api::{Health, SessionList};
+use crate::core::api::{DeletedAll, Health, SessionList};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::{check_session_id, session_id_from_bytes};
 use crate::core::request::MAX_UPLOAD_BYTES;
 use crate::core::request::{
-    language, parse_create, parse_duplicate, parse_limit, parse_object, parse_plugin, parse_run, parse_setup, req_str,
+    language, parse_create, parse_duplicate, parse_limit, parse_object, parse_patch, parse_plugin, parse_run, parse_setup,
+    parse_stored_code, req_str, CodeSource,
 };
 use crate::core::route::{parse as parse_route, Route};
-use crate::core::web::{check_json_type, check_origin};
+use crate::core::web::{check_json_type, check_origin, refuses_every_coding};
 use crate::ops::SessionOp;
 use crate::platform::{error_response, json_response, now_rfc3339, random_bytes};
 use crate::registry::client as registry;
 use crate::rpc::{internal, session as forward, session_upload};
 use edgerun_protocol::ErrorCode;
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Headers, Request, Response, Result};
 
 /// Largest request body accepted on JSON routes (code is ≤ 1 MiB; data 128 KiB; the rest headroom).
 const MAX_JSON_BODY: usize = 2 * 1024 * 1024;
@@ -26,10 +27,29 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match route(req, &env).await {
-        Ok(r) => Ok(r),
-        Err(e) => error_response(&e),
+    let accept = client_accept_encoding(&req);
+    let resp = match route(req, &env).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e)?,
+    };
+    if !refuses_every_coding(&accept) {
+        return Ok(resp);
     }
+    // The platform would refuse this answer with a text 415 (`core::web`): mark it identity.
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.set(&k, &v)?;
+    }
+    headers.set("content-encoding", "identity")?;
+    Ok(resp.with_headers(headers))
+}
+
+/// The client's own `Accept-Encoding`: the platform hands the Worker its own value and keeps the
+/// client's in `request.cf.clientAcceptEncoding`.
+fn client_accept_encoding(req: &Request) -> String {
+    let get = |o: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let from_cf = get(req.inner(), "cf").and_then(|cf| get(&cf, "clientAcceptEncoding")).and_then(|v| v.as_string());
+    from_cf.or_else(|| req.headers().get("accept-encoding").ok().flatten()).unwrap_or_default()
 }
 
 /// Compares in time that depends only on the lengths, never on where the bytes differ.
@@ -138,7 +158,20 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let page = registry::list(env, limit, query(&req, "cursor")?.as_deref()).await?;
             json_response(200, &SessionList::new(page.sessions, page.cursor)).map_err(internal)
         }
+        Route::DeleteAllSessions => {
+            let done: DeletedAll = crate::rpc::registry(env, &crate::ops::RegistryOp::DeleteAll).await?;
+            json_response(200, &done).map_err(internal)
+        }
         Route::GetSession(sid) => forward(env, &sid, &SessionOp::Get).await,
+        Route::PatchSession(sid) => {
+            let spec = parse_patch(&read_json(&mut req).await?)?;
+            forward(env, &sid, &SessionOp::Patch { spec }).await
+        }
+        Route::PutCode(sid) => {
+            let spec = parse_stored_code(&read_json(&mut req).await?)?;
+            forward(env, &sid, &SessionOp::PutCode { spec }).await
+        }
+        Route::GetCode(sid) => forward(env, &sid, &SessionOp::GetCode).await,
         Route::DeleteSession(sid) => {
             let resp = forward(env, &sid, &SessionOp::Delete).await?;
             // Removed from the list only once the session is gone (or was never there).
@@ -148,7 +181,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             Ok(resp)
         }
         Route::Run(sid) => {
-            let spec = parse_run(&read_json(&mut req).await?, None)?;
+            let spec = parse_run(&read_json(&mut req).await?, None, CodeSource::OrStored)?;
             forward(env, &sid, &SessionOp::Run { spec }).await
         }
         Route::Runs(sid) => {
@@ -191,7 +224,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::Execute => {
             let body = read_json(&mut req).await?;
             let lang = language(req_str(&parse_object(&body)?, "language")?)?;
-            let spec = parse_run(&body, Some(lang))?;
+            let spec = parse_run(&body, Some(lang), CodeSource::Required)?;
             let sid = format!("exec_{}", &new_session_id()[5..]);
             forward(env, &sid, &SessionOp::Execute { spec }).await
         }

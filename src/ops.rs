@@ -7,8 +7,8 @@
 //! answer types below. Nothing here touches the platform, so the encoding is tested natively.
 use crate::core::api::SessionSummary;
 use crate::core::index::FileRow;
-use crate::core::request::{CreateSpec, RunSpec, SetupSpec};
-use crate::store::{PackRow, SessionRow};
+use crate::core::request::{CreateSpec, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
+use crate::store::{PackRow, SessionRow, StoredCode};
 use serde::{Deserialize, Serialize};
 
 /// Header carrying the operation of a call whose body is not JSON (an upload's bytes).
@@ -26,6 +26,12 @@ pub enum SessionOp {
     Execute { spec: RunSpec },
     /// The session object.
     Get,
+    /// Change the session's settings.
+    Patch { spec: SettingsSpec },
+    /// Store the code that runs without `code` run.
+    PutCode { spec: StoredCodeSpec },
+    /// The stored code.
+    GetCode,
     /// Delete the session, its packs and its sandbox.
     Delete,
     /// Run in the session.
@@ -56,6 +62,7 @@ pub struct Bundle {
     pub session: SessionRow,
     pub files: Vec<FileRow>,
     pub packs: Vec<PackRow>,
+    pub code: Option<StoredCode>,
 }
 
 /// What the registry is asked to do.
@@ -76,6 +83,9 @@ pub enum RegistryOp {
     DecRef { keys: Vec<String> },
     /// Which of these packs some session still shares → [`Used`].
     Referenced { keys: Vec<String> },
+    /// Delete every session listed now: a batch at once, the rest in the background →
+    /// `core::api::DeletedAll`.
+    DeleteAll,
 }
 
 /// Answer of [`RegistryOp::Add`].

@@ -65,6 +65,7 @@ impl DurableObject for Registry {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let result = match read_op::<RegistryOp>(&mut req).await {
+            Ok(RegistryOp::DeleteAll) => self.delete_all().await.map(|d| answer(&d)),
             Ok(op) => {
                 let is_add = matches!(op, RegistryOp::Add { .. });
                 let result = self.dispatch(op);
@@ -82,6 +83,19 @@ impl DurableObject for Registry {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // A delete of every session that one request could not finish goes on first.
+        match self.purge_batch().await {
+            Ok(left) if left > 0 => {
+                let _ = self.state.storage().set_alarm(PURGE_PAUSE_MS).await;
+                return Response::ok("");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                worker::console_error!("deleting every session: a batch failed, retried shortly: {e}");
+                let _ = self.state.storage().set_alarm(PURGE_RETRY_MS).await;
+                return Response::ok("");
+            }
+        }
         match self.sweep().await {
             Ok(report) => worker::console_warn!("registry sweep: {report}"),
             Err(e) => worker::console_error!("registry sweep failed, retried at the next interval: {e}"),
@@ -96,7 +110,78 @@ impl DurableObject for Registry {
 const SWEEP_INTERVAL_MS: i64 = 6 * 3600 * 1000;
 const ORPHAN_MIN_AGE_MS: f64 = 3600.0 * 1000.0;
 
+/// Sessions one request (or one alarm) of a delete-all deletes before it answers.
+const PURGE_BATCH: u32 = 25;
+/// Pause between background batches of a delete-all, and the retry after a failed one.
+const PURGE_PAUSE_MS: i64 = 10;
+const PURGE_RETRY_MS: i64 = 5_000;
+
+#[derive(Deserialize)]
+struct Seq {
+    n: Option<i64>,
+}
+
 impl Registry {
+    /// `DELETE /api/sessions`: marks every session listed now (the highest sequence number so
+    /// far; sessions created after are kept), deletes a batch, and leaves the rest to the alarm.
+    async fn delete_all(&self) -> ApiResult<crate::core::api::DeletedAll> {
+        let sql = self.sql()?;
+        let newest: Vec<Seq> = sql.exec("SELECT MAX(seq) AS n FROM sessions", None).and_then(|c| c.to_array()).map_err(sql_err)?;
+        if let Some(n) = newest.first().and_then(|s| s.n) {
+            sql.exec(
+                "INSERT INTO purge (one, upto) VALUES (1, ?) ON CONFLICT(one) DO UPDATE SET upto = MAX(upto, excluded.upto)",
+                vec![V::Integer(n)],
+            )
+            .map_err(sql_err)?;
+        }
+        let before = self.purge_left()?;
+        let left = self.purge_batch().await?;
+        if left > 0 {
+            self.state.storage().set_alarm(PURGE_PAUSE_MS).await.map_err(internal)?;
+        }
+        Ok(crate::core::api::DeletedAll { deleted_count: before.saturating_sub(left), remaining: left, continuing: left > 0 })
+    }
+
+    /// Sessions a delete-all still has to delete.
+    fn purge_left(&self) -> ApiResult<u64> {
+        let sql = self.sql()?;
+        let rows: Vec<Seq> = sql
+            .exec("SELECT COUNT(*) AS n FROM sessions WHERE seq <= (SELECT upto FROM purge WHERE one = 1)", None)
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        Ok(rows.first().and_then(|s| s.n).unwrap_or(0).max(0) as u64)
+    }
+
+    /// Deletes up to [`PURGE_BATCH`] marked sessions (each through its object, then from the
+    /// list, as a single delete does) and answers how many are left; with none left the mark goes.
+    async fn purge_batch(&self) -> ApiResult<u64> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let sql = self.sql()?;
+        let batch = self.env.var("PURGE_BATCH").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(PURGE_BATCH);
+        let ids: Vec<Id> = sql
+            .exec(
+                "SELECT id FROM sessions WHERE seq <= (SELECT upto FROM purge WHERE one = 1) ORDER BY seq DESC LIMIT ?",
+                vec![V::Integer(i64::from(batch))],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        for Id { id } in ids {
+            let status = crate::rpc::session(&self.env, &id, &SessionOp::Delete).await?.status_code();
+            if status != 200 && status != 404 {
+                return Err(ApiError::new(ErrorCode::Internal, format!("deleting session {id} answered {status}")));
+            }
+            sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(id)]).map_err(sql_err)?;
+        }
+        let left = self.purge_left()?;
+        if left == 0 {
+            sql.exec("DELETE FROM purge", None).map_err(sql_err)?;
+        }
+        Ok(left)
+    }
+
     fn sweep_interval_ms(&self) -> i64 {
         self.env.var("SWEEP_INTERVAL_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(SWEEP_INTERVAL_MS)
     }
@@ -185,7 +270,8 @@ impl Registry {
         let sql = self.state.storage().sql();
         sql.exec(
             "CREATE TABLE IF NOT EXISTS sessions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, language TEXT NOT NULL, created_at TEXT NOT NULL, last_run_at TEXT);
-             CREATE TABLE IF NOT EXISTS packrefs (key TEXT PRIMARY KEY, refs INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS packrefs (key TEXT PRIMARY KEY, refs INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS purge (one INTEGER PRIMARY KEY CHECK (one = 1), upto INTEGER NOT NULL);",
             None,
         )
         .map_err(sql_err)?;
@@ -267,6 +353,8 @@ impl Registry {
                 Ok(answer(&Freed { free }))
             }
             // Which of these keys another session still uses (the orphan sweep must keep them).
+            // Answered by `delete_all`, which awaits the session objects.
+            RegistryOp::DeleteAll => Err(ApiError::new(ErrorCode::Internal, "delete-all reached the synchronous registry operations")),
             RegistryOp::Referenced { keys } => {
                 let mut used = Vec::new();
                 for k in keys {

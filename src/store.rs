@@ -27,6 +27,12 @@ const MIGRATIONS: &[&str] = &[
     // 2: pending setup, and packs shared with duplicates (reference-counted by the registry)
     "ALTER TABLE session ADD COLUMN setup_spec TEXT;
      ALTER TABLE packs ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;",
+    // 3: session settings (PATCH) and stored code (one row, apart from the session row, which
+    // every request reads)
+    "ALTER TABLE session ADD COLUMN default_timeout INTEGER;
+     ALTER TABLE session ADD COLUMN allow_internet INTEGER NOT NULL DEFAULT 1;
+     CREATE TABLE IF NOT EXISTS stored_code (
+        one INTEGER PRIMARY KEY CHECK (one = 1), code TEXT NOT NULL, description TEXT NOT NULL, updated_at TEXT NOT NULL);",
 ];
 
 #[allow(clippy::needless_pass_by_value, reason = "a `map_err` adapter takes the error by value")]
@@ -53,6 +59,23 @@ pub struct SessionRow {
     pub version: Option<String>,
     #[serde(default)]
     pub setup_spec: Option<String>,
+    /// Seconds; `None`: runs without a timeout get the API's default.
+    #[serde(default)]
+    pub default_timeout: Option<i64>,
+    #[serde(default = "one")]
+    pub allow_internet: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// The session's stored code (`PUT …/code`).
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct StoredCode {
+    pub code: String,
+    pub description: String,
+    pub updated_at: String,
 }
 
 /// One entry of the run history.
@@ -320,7 +343,7 @@ impl Store {
     }
 
     /// Copies a duplicated session's row under a new id, with fresh counters.
-    pub fn import_session(&self, id: &str, src: &SessionRow, created_at: &str) -> ApiResult<()> {
+    pub fn import_session(&self, id: &str, src: &SessionRow, code: Option<&StoredCode>, created_at: &str) -> ApiResult<()> {
         self.create_session(id, &src.language, src.persistent != 0, created_at, &src.metadata, &src.data)?;
         self.sql
             .exec(
@@ -330,6 +353,41 @@ impl Store {
                     V::String(src.setup_log.clone()),
                     src.version.clone().map(V::String).unwrap_or(V::Null),
                 ],
+            )
+            .map_err(sql_err)?;
+        self.set_settings(src.default_timeout.map(|t| t as u64), src.allow_internet != 0, None)?;
+        if let Some(c) = code {
+            self.set_code(&c.code, &c.description, &c.updated_at)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the settings (`metadata` only when given: it is replaced whole).
+    pub fn set_settings(&self, default_timeout: Option<u64>, allow_internet: bool, metadata: Option<&str>) -> ApiResult<()> {
+        let timeout = default_timeout.map(|t| V::Integer(t as i64)).unwrap_or(V::Null);
+        self.sql
+            .exec("UPDATE session SET default_timeout = ?, allow_internet = ?", vec![timeout, V::Integer(allow_internet as i64)])
+            .map_err(sql_err)?;
+        if let Some(m) = metadata {
+            self.sql.exec("UPDATE session SET metadata = ?", vec![V::String(m.into())]).map_err(sql_err)?;
+        }
+        Ok(())
+    }
+
+    pub fn stored_code(&self) -> ApiResult<Option<StoredCode>> {
+        let rows: Vec<StoredCode> = self
+            .sql
+            .exec("SELECT code, description, updated_at FROM stored_code WHERE one = 1", None)
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub fn set_code(&self, code: &str, description: &str, updated_at: &str) -> ApiResult<()> {
+        self.sql
+            .exec(
+                "INSERT OR REPLACE INTO stored_code (one, code, description, updated_at) VALUES (1, ?, ?, ?)",
+                vec![V::String(code.into()), V::String(description.into()), V::String(updated_at.into())],
             )
             .map_err(sql_err)?;
         Ok(())

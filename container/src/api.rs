@@ -90,9 +90,7 @@ async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, body: By
     if !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&req.timeout_secs) {
         return Err(AppError::new(ErrorCode::BadRequest, format!("timeout must be {MIN_TIMEOUT_SECS}..{MAX_TIMEOUT_SECS} seconds")));
     }
-    for list in [&req.install.pip, &req.install.npm, &req.install.go] {
-        crate::lang::check_specs(list).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
-    }
+    req.install.check().map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
     let (answer, tar) = s.run(&sid, req).await?;
     let header = frame(&answer, &[]);
     let tar = tar.filter(|_| answer.delta.tar_len > 0);

@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn a_real_tar_index_is_accepted() {
         // Offsets as the tar crate lays them out, long names included (GNU long-name records).
-        let long = format!("{}/f.txt", "n".repeat(300));
+        let long = format!("{}/{}/f.txt", "n".repeat(200), "m".repeat(200));
         let d = Delta {
             base: None,
             version: "v1".into(),

@@ -85,6 +85,12 @@ pub struct Session {
     pub setup_status: String,
     /// The tail (16 KiB) of the last setup's output; `""` without setup.
     pub setup_log: String,
+    /// The timeout of runs that give none, in seconds; `null`: 30.
+    #[cfg_attr(feature = "schema", schemars(schema_with = "schema::nullable_timeout"))]
+    pub default_timeout: Option<u64>,
+    /// Whether runs reach beyond the session's own loopback (setup's installers always reach
+    /// their registries).
+    pub allow_internet: bool,
 }
 
 /// The setup states a session can be in, as the session object names them.
@@ -314,6 +320,36 @@ pub struct Uploaded {
     pub size: u64,
 }
 
+/// `DELETE /api/sessions`: every session that existed when it was asked is deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeletedAll {
+    /// Sessions deleted while the request was answered.
+    pub deleted_count: u64,
+    /// Sessions still to delete: more than one request deletes, so the rest are deleted in the
+    /// background (the list shrinks as they go); 0 when none are left.
+    pub remaining: u64,
+    /// True while `remaining` sessions are being deleted in the background.
+    pub continuing: bool,
+}
+
+/// `GET /api/sessions/{id}/code`: the session's stored code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StoredCode {
+    /// The code a run without `code` runs.
+    pub code: String,
+    /// As given; `""` when none was.
+    pub description: String,
+    /// Length of `code` in bytes.
+    pub code_length: u64,
+    /// When it was stored (RFC 3339).
+    #[cfg_attr(feature = "schema", schemars(extend("format" = "date-time")))]
+    pub updated_at: String,
+}
+
 /// `DELETE` of a session or of a file: what is gone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
@@ -421,9 +457,11 @@ pub struct PluginPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct RunRequest {
-    /// The program (at most 1 MiB, else 413).
-    pub code: String,
-    /// Whole seconds 1 to 300 (400 out of range or fractional, 422 if not a number); default 30.
+    /// The program (at most 1 MiB, else 413); absent: the session's stored code (422 when it
+    /// has none).
+    pub code: Option<String>,
+    /// Whole seconds 1 to 300 (400 out of range or fractional, 422 if not a number); default:
+    /// the session's `default_timeout`, else 30.
     #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 300)))]
     pub timeout: Option<u64>,
     /// Environment variables added last (names non-empty without `=` or NUL, values strings).
@@ -450,14 +488,44 @@ pub struct ExecuteRequest {
     pub stdin: Option<String>,
 }
 
+/// pip's part of a setup: specs, or the text of a requirements file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(untagged)]
+pub enum PipSetup {
+    /// Package specs (`requests==2.31`), no whitespace, none starting with `-`.
+    Specs(Vec<String>),
+    /// A requirements file: specs with versions and markers, `--hash=` options, comments and
+    /// blank lines; any other option line (`-r`, `-e`, `--index-url`, …) is a 400 naming it.
+    Requirements {
+        /// The file's text (at most 64 KiB).
+        requirements: String,
+    },
+}
+
+/// npm's part of a setup: specs, or the text of a package.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(untagged)]
+pub enum NpmSetup {
+    /// Package specs (`lodash@4`).
+    Specs(Vec<String>),
+    /// A package.json, written as the workspace's `package.json` before `npm install`.
+    PackageJson {
+        /// The file's text (at most 64 KiB): an object whose dependency maps hold version strings.
+        #[serde(rename = "packageJson")]
+        package_json: String,
+    },
+}
+
 /// What a setup installs and runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Setup {
     /// Packages for pip.
-    pub pip: Option<Vec<String>>,
+    pub pip: Option<PipSetup>,
     /// Packages for npm.
-    pub npm: Option<Vec<String>>,
+    pub npm: Option<NpmSetup>,
     /// Go modules.
     pub go: Option<Vec<String>>,
     /// Shell commands run in the workspace one after another (no NUL).
@@ -485,6 +553,41 @@ pub struct CreateSessionRequest {
     pub data: Option<JsonObject>,
     /// A setup scheduled at once when given and not empty.
     pub setup: Option<Setup>,
+    /// The timeout of runs that give none: whole seconds 1 to 300; default 30.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 300)))]
+    pub default_timeout: Option<u64>,
+    /// Whether runs reach beyond the session's loopback; default `true`.
+    pub allow_internet: Option<bool>,
+    /// ERA's name for `allow_internet` (both given must agree).
+    #[serde(rename = "allowInternetAccess")]
+    pub allow_internet_access: Option<bool>,
+}
+
+/// `PATCH /api/sessions/{id}` body: absent fields stay as they are; other fields of the session
+/// object (`language`, `persistent`, `data`, …) are a 400.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct PatchSessionRequest {
+    /// Whole seconds 1 to 300; `null` unsets it (runs without a timeout get 30).
+    #[cfg_attr(feature = "schema", schemars(schema_with = "schema::nullable_timeout"))]
+    pub default_timeout: Option<u64>,
+    /// Replaces the metadata whole (at most 16 KiB serialized).
+    pub metadata: Option<JsonObject>,
+    /// Applies to runs started after the answer.
+    pub allow_internet: Option<bool>,
+    /// ERA's name for `allow_internet`.
+    #[serde(rename = "allowInternetAccess")]
+    pub allow_internet_access: Option<bool>,
+}
+
+/// `PUT /api/sessions/{id}/code` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct StoreCodeRequest {
+    /// The code (at most 1 MiB) that runs without `code` will run.
+    pub code: String,
+    /// Free text for people (at most 4 KiB).
+    pub description: Option<String>,
 }
 
 /// `POST /api/sessions/{id}/setup` body.
@@ -536,6 +639,11 @@ pub mod schema {
     /// An RFC 3339 time or `null`.
     pub fn nullable_date_time(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": ["string", "null"], "format": "date-time"})
+    }
+
+    /// Whole seconds 1 to 300, or `null`.
+    pub fn nullable_timeout(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["integer", "null"], "minimum": 1, "maximum": 300})
     }
 
     /// A limit's name or `null`.

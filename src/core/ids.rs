@@ -22,8 +22,9 @@ pub fn session_id_from_bytes(bytes: [u8; 16]) -> String {
 }
 
 /// Why a workspace-relative path is malformed, if it is: empty, over 4096 bytes, absolute, NUL
-/// or backslash, an empty, `.` or `..` segment. Shared by the files API and the checks of the
-/// executor's answers (`core::answer`).
+/// or backslash, an empty, `.` or `..` segment, a segment over 255 bytes (no Linux filesystem
+/// holds such a name). Shared by the files API and the checks of the executor's answers
+/// (`core::answer`).
 pub fn rel_path_problem(p: &str) -> Option<&'static str> {
     if p.is_empty() {
         return Some("empty");
@@ -40,11 +41,20 @@ pub fn rel_path_problem(p: &str) -> Option<&'static str> {
     if p.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Some("empty, '.' or '..' segment");
     }
+    if p.split('/').any(|s| s.len() > MAX_NAME_BYTES) {
+        return Some("a name (path segment) longer than 255 bytes");
+    }
     None
 }
 
 /// Longest workspace path.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest name of one file or directory (Linux's `NAME_MAX`).
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest path the files API stores: the sandbox holds the workspace under a directory of its
+/// own, and the whole must stay within Linux's `PATH_MAX` (4096), so a stored file can always be
+/// written out.
+pub const MAX_STORED_PATH_BYTES: usize = 3072;
 
 /// A workspace path from the files API: relative, `/`-separated, no empty/`.`/`..` segments, no
 /// NUL or backslash, not the data file, not under `.sandbox/`.
@@ -52,6 +62,9 @@ pub fn check_file_path(p: &str) -> ApiResult<()> {
     let bad = |why: &str| Err(ApiError::bad(format!("invalid file path {:?}: {why}", truncate(p, 200))));
     if let Some(why) = rel_path_problem(p) {
         return bad(why);
+    }
+    if p.len() > MAX_STORED_PATH_BYTES {
+        return bad("longer than 3072 bytes");
     }
     if p == DATA_FILE {
         return bad("the session data file is managed through `data`");
@@ -95,5 +108,12 @@ mod tests {
             assert!(check_file_path(bad).is_err(), "{bad:?}");
         }
         assert!(check_file_path("x/.sandbox/y").is_ok());
+        // Names a filesystem cannot hold are refused before anything is stored.
+        assert!(check_file_path(&"n".repeat(255)).is_ok());
+        assert_eq!(check_file_path(&"n".repeat(256)).unwrap_err().status(), 400);
+        assert!(check_file_path(&format!("a/{}/b", "é".repeat(128))).is_err(), "255 is counted in bytes, not characters");
+        let deep = vec!["d".repeat(200); 16].join("/");
+        assert!(deep.len() > MAX_STORED_PATH_BYTES && check_file_path(&deep).is_err());
+        assert!(check_file_path(&vec!["d".repeat(200); 15].join("/")).is_ok());
     }
 }

@@ -142,6 +142,17 @@ fn table() -> Vec<Op> {
             errors: &[400, 500],
         },
         Op {
+            method: "delete",
+            path: "/api/sessions",
+            id: "deleteAllSessions",
+            summary: "Delete every session (the rest in the background when there are many)",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::DeletedAll>),
+            errors: &[500],
+        },
+        Op {
             method: "get",
             path: "/api/sessions/{id}",
             id: "getSession",
@@ -151,6 +162,17 @@ fn table() -> Vec<Op> {
             body: Body::None,
             ok: Ok200::Json(200, answer::<api::Session>),
             errors: &[400, 404, 500],
+        },
+        Op {
+            method: "patch",
+            path: "/api/sessions/{id}",
+            id: "patchSession",
+            summary: "Change the session's settings: default_timeout, metadata, allow_internet",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::PatchSessionRequest>, true),
+            ok: Ok200::Json(200, answer::<api::Session>),
+            errors: &[400, 404, 413, 415, 422, 500],
         },
         Op {
             method: "delete",
@@ -173,6 +195,28 @@ fn table() -> Vec<Op> {
             body: Json(answer::<api::RunRequest>, true),
             ok: Ok200::Json(200, answer::<api::RunResponse>),
             errors: &[400, 404, 409, 413, 415, 422, 429, 500, 502, 503],
+        },
+        Op {
+            method: "put",
+            path: "/api/sessions/{id}/code",
+            id: "putCode",
+            summary: "Store the code that runs without `code` run",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::StoreCodeRequest>, true),
+            ok: Ok200::Json(200, answer::<api::StoredCode>),
+            errors: &[400, 404, 413, 415, 422, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/code",
+            id: "getCode",
+            summary: "The session's stored code",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::StoredCode>),
+            errors: &[400, 404, 500],
         },
         Op {
             method: "get",
@@ -274,8 +318,12 @@ fn op_id(r: &Route) -> &'static str {
         Route::Plugin => "plugin",
         Route::CreateSession => "createSession",
         Route::ListSessions => "listSessions",
+        Route::DeleteAllSessions => "deleteAllSessions",
         Route::GetSession(_) => "getSession",
+        Route::PatchSession(_) => "patchSession",
         Route::DeleteSession(_) => "deleteSession",
+        Route::PutCode(_) => "putCode",
+        Route::GetCode(_) => "getCode",
         Route::Run(_) => "run",
         Route::Runs(_) => "listRuns",
         Route::Setup(_) => "setup",
@@ -297,8 +345,12 @@ fn every_route() -> Vec<Route> {
         Route::Plugin,
         Route::CreateSession,
         Route::ListSessions,
+        Route::DeleteAllSessions,
         Route::GetSession(s()),
+        Route::PatchSession(s()),
         Route::DeleteSession(s()),
+        Route::PutCode(s()),
+        Route::GetCode(s()),
         Route::Run(s()),
         Route::Runs(s()),
         Route::Setup(s()),
@@ -622,6 +674,8 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "FileList",
         "Uploaded",
         "Deleted",
+        "DeletedAll",
+        "StoredCode",
         "Error",
     ] {
         let s = &schemas[name];
@@ -634,10 +688,21 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         }
     }
     // Requests are open: unknown fields are ignored.
-    for name in ["RunRequest", "PluginRequest", "CreateSessionRequest", "ExecuteRequest", "SetupRequest", "DuplicateRequest"] {
+    for name in [
+        "RunRequest",
+        "PluginRequest",
+        "CreateSessionRequest",
+        "ExecuteRequest",
+        "SetupRequest",
+        "DuplicateRequest",
+        "PatchSessionRequest",
+        "StoreCodeRequest",
+    ] {
         assert!(schemas[name].get("additionalProperties").is_none(), "{name}");
     }
-    assert_eq!(schemas["RunRequest"]["required"], json!(["code"]));
+    assert_eq!(schemas["RunRequest"].get("required"), None, "without `code`, the stored code runs");
+    assert_eq!(schemas["ExecuteRequest"]["required"], json!(["language", "code"]));
+    assert_eq!(schemas["StoreCodeRequest"]["required"], json!(["code"]));
     assert_eq!(schemas["CreateSessionRequest"]["required"], json!(["language"]));
 }
 

@@ -4,7 +4,7 @@
 //! committed workspace → **execute** → store the pack → **commit** (here: what the commit holds) →
 //! after-commit chores. These two steps decide everything that does not need the platform, so they
 //! are tested natively; the object's steps only carry their decisions out.
-use edgerun_protocol::{Delta, KilledBy, Language, RunRequest, RunResult};
+use edgerun_protocol::{Delta, KilledBy, Language, RunRequest, RunResult, DEFAULT_TIMEOUT_SECS};
 use serde_json::{json, Value};
 
 use super::request::RunSpec;
@@ -20,6 +20,10 @@ pub struct SessionFacts<'a> {
     pub persistent: bool,
     /// The session's language, for runs that do not name one.
     pub language: &'a str,
+    /// The timeout of runs that give none (`None`: [`DEFAULT_TIMEOUT_SECS`]).
+    pub default_timeout: Option<u64>,
+    /// Whether runs reach beyond the sandbox's loopback.
+    pub allow_internet: bool,
 }
 
 /// A planned run: the executor request and what the answer is measured against.
@@ -43,14 +47,16 @@ pub fn plan_run(session: SessionFacts<'_>, spec: RunSpec, commands: Vec<String>,
     let request = RunRequest {
         language: spec.language,
         commands,
-        code: spec.code,
-        timeout_secs: spec.timeout_secs,
+        // Stored code was looked up before planning; a setup has none (it runs commands).
+        code: spec.code.unwrap_or_default(),
+        timeout_secs: spec.timeout_secs.or(session.default_timeout).unwrap_or(DEFAULT_TIMEOUT_SECS),
         env: spec.env,
         stdin: spec.stdin,
         install: spec.install,
         data: Some(data.clone()),
         expect_version: session.version.map(str::to_string),
         restore_after: !session.persistent && counted,
+        allow_internet: session.allow_internet,
     };
     RunPlan { request, data, language }
 }
@@ -91,8 +97,8 @@ mod tests {
     fn spec(lang: Option<Language>) -> RunSpec {
         RunSpec {
             language: lang,
-            code: "print(1)".into(),
-            timeout_secs: 7,
+            code: Some("print(1)".into()),
+            timeout_secs: Some(7),
             env: BTreeMap::new(),
             stdin: String::new(),
             install: Install::default(),
@@ -100,7 +106,14 @@ mod tests {
     }
 
     fn facts(persistent: bool) -> SessionFacts<'static> {
-        SessionFacts { version: Some("v1"), data: r#"{"n": 1}"#, persistent, language: "python" }
+        SessionFacts {
+            version: Some("v1"),
+            data: r#"{"n": 1}"#,
+            persistent,
+            language: "python",
+            default_timeout: None,
+            allow_internet: true,
+        }
     }
 
     #[test]
@@ -113,6 +126,22 @@ mod tests {
         assert_eq!(p.language, "python", "a run without a language is recorded under the session's");
         let p = plan_run(facts(true), spec(Some(Language::Node)), vec!["echo hi".into()], false);
         assert_eq!((p.language.as_str(), p.request.commands.len()), ("node", 1));
+    }
+
+    #[test]
+    fn a_run_without_a_timeout_takes_the_sessions_default_then_the_apis() {
+        let untimed = RunSpec { timeout_secs: None, ..spec(None) };
+        assert_eq!(plan_run(facts(true), untimed.clone(), vec![], true).request.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        let with_default = SessionFacts { default_timeout: Some(4), ..facts(true) };
+        assert_eq!(plan_run(with_default, untimed, vec![], true).request.timeout_secs, 4);
+        assert_eq!(plan_run(with_default, spec(None), vec![], true).request.timeout_secs, 7, "the run's own timeout wins");
+    }
+
+    #[test]
+    fn the_sessions_network_setting_reaches_the_executor() {
+        assert!(plan_run(facts(true), spec(None), vec![], true).request.allow_internet);
+        let offline = SessionFacts { allow_internet: false, ..facts(true) };
+        assert!(!plan_run(offline, spec(None), vec![], false).request.allow_internet, "setup commands too");
     }
 
     #[test]

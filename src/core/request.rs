@@ -3,7 +3,7 @@
 //! Unparseable JSON is a 400, a missing field or a field of the wrong type a 422, a value out of
 //! range (unknown language, timeout, id) a 400, and oversize code a 413, as the contract says.
 use super::error::{ApiError, ApiResult};
-use edgerun_protocol::{ErrorCode, Install, Language, DEFAULT_TIMEOUT_SECS, MAX_CODE_BYTES, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
+use edgerun_protocol::{ErrorCode, Install, Language, MAX_CODE_BYTES, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -79,24 +79,34 @@ pub fn language(name: &str) -> ApiResult<Language> {
         .ok_or_else(|| ApiError::bad(format!("unknown language {name:?}: use one of python, node, typescript, go, deno, bash")))
 }
 
-/// `timeout`: whole seconds, 1..300, default 30.
-pub fn timeout(m: &Map<String, Value>) -> ApiResult<u64> {
-    match m.get("timeout") {
-        None | Some(Value::Null) => Ok(DEFAULT_TIMEOUT_SECS),
+/// A timeout field (`timeout`, `default_timeout`): whole seconds, 1..300; `None` when absent or null.
+fn seconds(m: &Map<String, Value>, field: &str) -> ApiResult<Option<u64>> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_u64() {
-            Some(t) if (MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&t) => Ok(t),
-            _ => Err(ApiError::bad(format!("`timeout` must be whole seconds from {MIN_TIMEOUT_SECS} to {MAX_TIMEOUT_SECS}, got {n}"))),
+            Some(t) if (MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&t) => Ok(Some(t)),
+            _ => Err(ApiError::bad(format!("`{field}` must be whole seconds from {MIN_TIMEOUT_SECS} to {MAX_TIMEOUT_SECS}, got {n}"))),
         },
-        Some(v) => Err(wrong("timeout", "a number of seconds", v)),
+        Some(v) => Err(wrong(field, "a number of seconds", v)),
     }
 }
 
-fn code(m: &Map<String, Value>) -> ApiResult<String> {
-    let c = req_str(m, "code")?;
+/// `timeout`: whole seconds, 1..300; `None` (the session's `default_timeout`, else 30) when absent.
+pub fn timeout(m: &Map<String, Value>) -> ApiResult<Option<u64>> {
+    seconds(m, "timeout")
+}
+
+/// `code` (at most 1 MiB); `None` when absent.
+fn opt_code(m: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let Some(c) = opt_str(m, "code")? else { return Ok(None) };
     if c.len() > MAX_CODE_BYTES {
         return Err(ApiError::new(ErrorCode::TooLarge, format!("`code` is {} bytes, the limit is {MAX_CODE_BYTES}", c.len())));
     }
-    Ok(c.to_string())
+    Ok(Some(c.to_string()))
+}
+
+fn code(m: &Map<String, Value>) -> ApiResult<String> {
+    opt_code(m)?.ok_or_else(|| ApiError::invalid_field("`code` is required"))
 }
 
 fn env(m: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
@@ -122,8 +132,10 @@ fn env(m: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunSpec {
     pub language: Option<Language>,
-    pub code: String,
-    pub timeout_secs: u64,
+    /// `None`: the session's stored code (`PUT …/code`).
+    pub code: Option<String>,
+    /// `None`: the session's `default_timeout`, else [`edgerun_protocol::DEFAULT_TIMEOUT_SECS`].
+    pub timeout_secs: Option<u64>,
     pub env: BTreeMap<String, String>,
     pub stdin: String,
     pub install: Install,
@@ -135,11 +147,7 @@ pub fn install_for(lang: Language, pkgs: Vec<String>) -> ApiResult<Install> {
     if pkgs.is_empty() {
         return Ok(i);
     }
-    for p in &pkgs {
-        if p.is_empty() || p.starts_with('-') || p.len() > 256 || p.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(ApiError::bad(format!("invalid package name {p:?}")));
-        }
-    }
+    edgerun_protocol::check_specs(&pkgs).map_err(ApiError::bad)?;
     match lang {
         Language::Python => i.pip = pkgs,
         Language::Node | Language::Typescript | Language::Deno => i.npm = pkgs,
@@ -157,7 +165,7 @@ pub fn parse_plugin(body: &[u8]) -> ApiResult<RunSpec> {
     let reqs = opt_str_list(payload, "requirements")?;
     Ok(RunSpec {
         language: Some(lang),
-        code: code(payload)?,
+        code: Some(code(payload)?),
         timeout_secs: timeout(payload)?,
         env: env(payload)?,
         stdin: opt_str(payload, "stdin")?.unwrap_or_default().to_string(),
@@ -165,13 +173,25 @@ pub fn parse_plugin(body: &[u8]) -> ApiResult<RunSpec> {
     })
 }
 
+/// Whether a run body must carry its code, or may leave it to the session's stored code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    /// `POST /api/execute`: a throwaway session has no stored code.
+    Required,
+    /// `POST /api/sessions/{id}/run`: without `code`, the session's stored code runs.
+    OrStored,
+}
+
 /// `POST /api/sessions/{id}/run` and `/api/execute` bodies (the language comes from the session or
 /// the body).
-pub fn parse_run(body: &[u8], lang: Option<Language>) -> ApiResult<RunSpec> {
+pub fn parse_run(body: &[u8], lang: Option<Language>, source: CodeSource) -> ApiResult<RunSpec> {
     let m = parse_object(body)?;
     Ok(RunSpec {
         language: lang,
-        code: code(&m)?,
+        code: match source {
+            CodeSource::Required => Some(code(&m)?),
+            CodeSource::OrStored => opt_code(&m)?,
+        },
         timeout_secs: timeout(&m)?,
         env: env(&m)?,
         stdin: opt_str(&m, "stdin")?.unwrap_or_default().to_string(),
@@ -192,10 +212,10 @@ mod tests {
         let ok = parse_plugin(br#"{"plugin":"python","payload":{"code":"print(1)","requirements":["requests"],"timeout":5}}"#).unwrap();
         assert_eq!(ok.language, Some(Language::Python));
         assert_eq!(ok.install.pip, vec!["requests".to_string()]);
-        assert_eq!(ok.timeout_secs, 5);
+        assert_eq!(ok.timeout_secs, Some(5));
         let node = parse_plugin(br#"{"plugin":"node","payload":{"code":"1","requirements":["lodash"]}}"#).unwrap();
         assert_eq!(node.install.npm, vec!["lodash".to_string()]);
-        assert_eq!(node.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        assert_eq!(node.timeout_secs, None, "the session's default applies");
 
         assert_eq!(status(parse_plugin(b"{not json")), 400);
         assert_eq!(status(parse_plugin(b"[1]")), 422);
@@ -216,13 +236,17 @@ mod tests {
 
     #[test]
     fn run_bodies_parse_env_and_stdin() {
-        let r = parse_run(br#"{"code":"x","env":{"A":"1"},"stdin":"in"}"#, Some(Language::Bash)).unwrap();
+        let run = |b: &[u8]| parse_run(b, None, CodeSource::Required);
+        let r = parse_run(br#"{"code":"x","env":{"A":"1"},"stdin":"in"}"#, Some(Language::Bash), CodeSource::Required).unwrap();
         assert_eq!(r.env.get("A").map(String::as_str), Some("1"));
         assert_eq!(r.stdin, "in");
-        assert_eq!(status(parse_run(br#"{"code":"x","env":{"A":1}}"#, None)), 422);
-        assert_eq!(status(parse_run(br#"{"code":"x","env":{"A=B":"1"}}"#, None)), 400);
-        assert_eq!(status(parse_run(br#"{"code":"x","env":[]}"#, None)), 422);
-        assert_eq!(status(parse_run(br#"{}"#, None)), 422);
+        assert_eq!(status(run(br#"{"code":"x","env":{"A":1}}"#)), 422);
+        assert_eq!(status(run(br#"{"code":"x","env":{"A=B":"1"}}"#)), 400);
+        assert_eq!(status(run(br#"{"code":"x","env":[]}"#)), 422);
+        assert_eq!(status(run(br#"{}"#)), 422);
+        let stored = parse_run(br#"{"timeout":3}"#, None, CodeSource::OrStored).unwrap();
+        assert_eq!((stored.code, stored.timeout_secs), (None, Some(3)), "no code: the stored code runs");
+        assert_eq!(status(parse_run(br#"{"code":5}"#, None, CodeSource::OrStored)), 422);
     }
 }
 
@@ -254,6 +278,64 @@ pub struct CreateSpec {
     pub metadata: Value,
     pub data: Value,
     pub setup: SetupSpec,
+    /// The timeout of runs that give none; `None`: [`edgerun_protocol::DEFAULT_TIMEOUT_SECS`].
+    pub default_timeout: Option<u64>,
+    /// Whether runs reach beyond the sandbox's loopback.
+    pub allow_internet: bool,
+}
+
+/// A change to a setting that can be unset: leave it, unset it (`null`), or set it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Unset,
+    Set(T),
+}
+
+/// `PATCH /api/sessions/{id}` body: the settings to change; absent fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SettingsSpec {
+    pub default_timeout: Change<u64>,
+    /// Replaces the metadata whole.
+    pub metadata: Option<Value>,
+    pub allow_internet: Option<bool>,
+}
+
+/// Fields of the session object a `PATCH` cannot change (named in its 400).
+const FIXED_FIELDS: [&str; 8] = ["id", "session_id", "language", "persistent", "data", "created_at", "setup", "code"];
+
+/// `allow_internet`, or its ERA spelling `allowInternetAccess` (both given must agree).
+fn allow_internet(m: &Map<String, Value>) -> ApiResult<Option<bool>> {
+    match (opt_bool(m, "allow_internet")?, opt_bool(m, "allowInternetAccess")?) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::bad("`allow_internet` and its alias `allowInternetAccess` disagree")),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// The settings fields of a create or `PATCH` body.
+fn parse_settings(m: &Map<String, Value>) -> ApiResult<SettingsSpec> {
+    let default_timeout = match m.get("default_timeout") {
+        None => Change::Keep,
+        Some(Value::Null) => Change::Unset,
+        Some(_) => Change::Set(seconds(m, "default_timeout")?.expect("present and not null")),
+    };
+    let metadata = match m.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(bounded_object(m, "metadata", MAX_METADATA_BYTES)?),
+    };
+    Ok(SettingsSpec { default_timeout, metadata, allow_internet: allow_internet(m)? })
+}
+
+/// `PATCH /api/sessions/{id}` body.
+pub fn parse_patch(body: &[u8]) -> ApiResult<SettingsSpec> {
+    let m = parse_object(body)?;
+    if let Some(f) = FIXED_FIELDS.iter().find(|f| m.contains_key(**f)) {
+        return Err(ApiError::bad(format!(
+            "`{f}` cannot be changed by PATCH: it takes `default_timeout`, `metadata` and `allow_internet`"
+        )));
+    }
+    parse_settings(&m)
 }
 
 fn bounded_object(m: &Map<String, Value>, field: &str, limit: usize) -> ApiResult<Value> {
@@ -270,11 +352,41 @@ fn bounded_object(m: &Map<String, Value>, field: &str, limit: usize) -> ApiResul
     }
 }
 
-/// `setup`: `{"pip": [], "npm": [], "go": [], "commands": []}`.
+/// An installer's field of `setup`: a list of specs, or an object holding one manifest's text
+/// under `key` (`requirements` for pip, `packageJson` for npm). Answers (specs, manifest text).
+fn installer_field(
+    s: &Map<String, Value>,
+    field: &str,
+    key: &str,
+    check: fn(&str) -> Result<(), String>,
+) -> ApiResult<(Vec<String>, String)> {
+    match s.get(field) {
+        Some(Value::Object(o)) => {
+            if let Some(other) = o.keys().find(|k| *k != key) {
+                return Err(ApiError::bad(format!("`setup.{field}` takes `{key}` (the text of the file), not `{other}`")));
+            }
+            let text = opt_str(o, key)?.ok_or_else(|| ApiError::invalid_field(format!("`setup.{field}.{key}` is required")))?;
+            check(text).map_err(|m| {
+                ApiError::new(
+                    if text.len() > edgerun_protocol::MAX_MANIFEST_BYTES { ErrorCode::TooLarge } else { ErrorCode::BadRequest },
+                    format!("`setup.{field}.{key}`: {m}"),
+                )
+            })?;
+            Ok((Vec::new(), text.to_string()))
+        }
+        Some(Value::Array(_)) | Some(Value::Null) | None => Ok((opt_str_list(s, field)?, String::new())),
+        Some(v) => Err(wrong(&format!("setup.{field}"), &format!("an array of package specs or {{\"{key}\": \"<text>\"}}"), v)),
+    }
+}
+
+/// `setup`: `{"pip": [], "npm": [], "go": [], "commands": []}`; `pip` may also be
+/// `{"requirements": "<requirements.txt>"}` and `npm` `{"packageJson": "<package.json>"}`.
 pub fn parse_setup(m: &Map<String, Value>) -> ApiResult<SetupSpec> {
     let Some(s) = opt_object(m, "setup")? else { return Ok(SetupSpec::default()) };
+    let (pip, pip_requirements) = installer_field(s, "pip", "requirements", edgerun_protocol::check_requirements)?;
+    let (npm, npm_package_json) = installer_field(s, "npm", "packageJson", edgerun_protocol::check_package_json)?;
     let spec = SetupSpec {
-        install: Install { pip: opt_str_list(s, "pip")?, npm: opt_str_list(s, "npm")?, go: opt_str_list(s, "go")? },
+        install: Install { pip, npm, go: opt_str_list(s, "go")?, pip_requirements, npm_package_json },
         commands: opt_str_list(s, "commands")?,
     };
     for list in [&spec.install.pip, &spec.install.npm, &spec.install.go] {
@@ -291,6 +403,7 @@ pub fn parse_setup(m: &Map<String, Value>) -> ApiResult<SetupSpec> {
 
 pub fn parse_create(body: &[u8]) -> ApiResult<CreateSpec> {
     let m = parse_object(body)?;
+    let settings = parse_settings(&m)?;
     Ok(CreateSpec {
         id: id_field(&m)?,
         language: language(req_str(&m, "language")?)?,
@@ -298,7 +411,34 @@ pub fn parse_create(body: &[u8]) -> ApiResult<CreateSpec> {
         metadata: bounded_object(&m, "metadata", MAX_METADATA_BYTES)?,
         data: bounded_object(&m, "data", edgerun_protocol::MAX_DATA_BYTES)?,
         setup: parse_setup(&m)?,
+        default_timeout: match settings.default_timeout {
+            Change::Set(t) => Some(t),
+            Change::Keep | Change::Unset => None,
+        },
+        allow_internet: settings.allow_internet.unwrap_or(true),
     })
+}
+
+/// Largest description of stored code.
+pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
+
+/// `PUT /api/sessions/{id}/code` body: `{"code": "...", "description": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCodeSpec {
+    pub code: String,
+    pub description: String,
+}
+
+pub fn parse_stored_code(body: &[u8]) -> ApiResult<StoredCodeSpec> {
+    let m = parse_object(body)?;
+    let description = opt_str(&m, "description")?.unwrap_or_default();
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("`description` is {} bytes, the limit is {MAX_DESCRIPTION_BYTES}", description.len()),
+        ));
+    }
+    Ok(StoredCodeSpec { code: code(&m)?, description: description.to_string() })
 }
 
 /// `POST /api/sessions/{id}/duplicate` body: `{"id": "new-id"}`, id optional; an empty body is fine.
@@ -361,6 +501,67 @@ mod create_tests {
         assert_eq!(code(big.as_bytes()), 413);
         let big_meta = format!(r#"{{"language":"python","metadata":{{"x":"{}"}}}}"#, "a".repeat(16 * 1024));
         assert_eq!(code(big_meta.as_bytes()), 413);
+    }
+
+    #[test]
+    fn settings_at_create_and_patch() {
+        let c = parse_create(br#"{"language":"python","default_timeout":12,"allowInternetAccess":false}"#).unwrap();
+        assert_eq!((c.default_timeout, c.allow_internet), (Some(12), false));
+        let c = parse_create(br#"{"language":"python"}"#).unwrap();
+        assert_eq!((c.default_timeout, c.allow_internet), (None, true));
+        let p = parse_patch(br#"{"default_timeout":300,"metadata":{"a":1},"allow_internet":true}"#).unwrap();
+        assert_eq!(p.default_timeout, Change::Set(300));
+        assert_eq!(p.metadata, Some(serde_json::json!({"a": 1})));
+        assert_eq!(p.allow_internet, Some(true));
+        assert_eq!(parse_patch(br#"{"default_timeout":null}"#).unwrap().default_timeout, Change::Unset);
+        assert_eq!(parse_patch(b"{}").unwrap(), SettingsSpec::default());
+        let status = |b: &[u8]| parse_patch(b).unwrap_err().status();
+        for bad in
+            [&br#"{"default_timeout":-1}"#[..], br#"{"default_timeout":0}"#, br#"{"default_timeout":301}"#, br#"{"default_timeout":1.5}"#]
+        {
+            assert_eq!(status(bad), 400, "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(status(br#"{"default_timeout":"5"}"#), 422);
+        assert_eq!(status(br#"{"allow_internet":"no"}"#), 422);
+        assert_eq!(status(br#"{"metadata":[1]}"#), 422);
+        assert_eq!(status(br#"{"allow_internet":true,"allowInternetAccess":false}"#), 400);
+        assert_eq!(status(br#"{"language":"go"}"#), 400);
+        assert_eq!(status(b"[]"), 422);
+        let big = format!(r#"{{"metadata":{{"x":"{}"}}}}"#, "a".repeat(16 * 1024));
+        assert_eq!(status(big.as_bytes()), 413);
+        assert_eq!(parse_create(br#"{"language":"python","default_timeout":0}"#).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn stored_code_bodies() {
+        let c = parse_stored_code(br#"{"code":"print(1)","description":"hello"}"#).unwrap();
+        assert_eq!((c.code.as_str(), c.description.as_str()), ("print(1)", "hello"));
+        assert_eq!(parse_stored_code(br#"{"code":"x"}"#).unwrap().description, "");
+        assert_eq!(parse_stored_code(br#"{"description":"x"}"#).unwrap_err().status(), 422);
+        assert_eq!(parse_stored_code(br#"{"code":"x","description":7}"#).unwrap_err().status(), 422);
+        let big = format!(r#"{{"code":"{}"}}"#, "x".repeat(MAX_CODE_BYTES + 1));
+        assert_eq!(parse_stored_code(big.as_bytes()).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn setup_takes_era_manifest_forms() {
+        let c = parse_create(
+            br##"{"language":"python","setup":{"pip":{"requirements":"# deps\nrequests==2.31 --hash=sha256:ab12\n"},"npm":{"packageJson":"{\"dependencies\":{\"ms\":\"^2\"}}"}}}"##,
+        )
+        .unwrap();
+        assert_eq!(c.setup.install.pip_requirements, "# deps\nrequests==2.31 --hash=sha256:ab12\n");
+        assert!(c.setup.install.pip.is_empty());
+        assert_eq!(c.setup.install.npm_package_json, r#"{"dependencies":{"ms":"^2"}}"#);
+        assert!(!c.setup.is_empty());
+        let err = |b: &[u8]| parse_create(b).unwrap_err();
+        let e = err(br#"{"language":"python","setup":{"pip":{"requirements":"requests\n--index-url https://x"}}}"#);
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("line 2"), "{}", e.message);
+        assert_eq!(err(br#"{"language":"python","setup":{"pip":{"requirement":"x"}}}"#).status(), 400);
+        assert_eq!(err(br#"{"language":"python","setup":{"pip":{}}}"#).status(), 422);
+        assert_eq!(err(br#"{"language":"python","setup":{"pip":{"requirements":5}}}"#).status(), 422);
+        assert_eq!(err(br#"{"language":"python","setup":{"pip":"requests"}}"#).status(), 422);
+        assert_eq!(err(br#"{"language":"node","setup":{"npm":{"packageJson":"[1]"}}}"#).status(), 400);
     }
 
     #[test]

@@ -11,8 +11,12 @@ pub enum Route {
     Plugin,
     CreateSession,
     ListSessions,
+    DeleteAllSessions,
     GetSession(String),
+    PatchSession(String),
     DeleteSession(String),
+    GetCode(String),
+    PutCode(String),
     Run(String),
     Runs(String),
     Setup(String),
@@ -76,7 +80,8 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
             return match m {
                 "POST" => Ok(Route::CreateSession),
                 "GET" => Ok(Route::ListSessions),
-                _ => Err(wrong_method("GET or POST")),
+                "DELETE" => Ok(Route::DeleteAllSessions),
+                _ => Err(wrong_method("GET, POST or DELETE")),
             }
         }
         _ => {}
@@ -89,8 +94,12 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
     check_session_id(&id)?;
     let route = match (tail, m) {
         ("", "GET") => Route::GetSession(id),
+        ("", "PATCH") => Route::PatchSession(id),
         ("", "DELETE") => Route::DeleteSession(id),
-        ("", _) => return Err(wrong_method("GET or DELETE")),
+        ("", _) => return Err(wrong_method("GET, PATCH or DELETE")),
+        ("code", "GET") => Route::GetCode(id),
+        ("code", "PUT") => Route::PutCode(id),
+        ("code", _) => return Err(wrong_method("GET or PUT")),
         ("run", "POST") => Route::Run(id),
         ("runs", "GET") => Route::Runs(id),
         ("setup", "POST") => Route::Setup(id),
@@ -126,6 +135,11 @@ mod tests {
         assert_eq!(parse("GET", "/api/sessions").unwrap(), Route::ListSessions);
         assert_eq!(parse("POST", "/api/sessions").unwrap(), Route::CreateSession);
         assert_eq!(parse("GET", "/api/sessions/abc").unwrap(), Route::GetSession("abc".into()));
+        assert_eq!(parse("PATCH", "/api/sessions/abc").unwrap(), Route::PatchSession("abc".into()));
+        assert_eq!(parse("DELETE", "/api/sessions").unwrap(), Route::DeleteAllSessions);
+        assert_eq!(parse("PUT", "/api/sessions/abc/code").unwrap(), Route::PutCode("abc".into()));
+        assert_eq!(parse("GET", "/api/sessions/abc/code").unwrap(), Route::GetCode("abc".into()));
+        assert_eq!(parse("POST", "/api/sessions/abc/code").unwrap_err().status(), 405);
         assert_eq!(parse("POST", "/api/sessions/abc/run").unwrap(), Route::Run("abc".into()));
         assert_eq!(parse("GET", "/api/sessions/abc/files/").unwrap(), Route::ListFiles("abc".into()));
         assert_eq!(
@@ -140,7 +154,7 @@ mod tests {
         let st = |m: &str, p: &str| parse(m, p).unwrap_err().status();
         assert_eq!(st("GET", "/nope"), 404);
         assert_eq!(st("GET", "/api/sessions/abc/nope"), 404);
-        assert_eq!(st("PATCH", "/api/sessions/abc"), 405);
+        assert_eq!(st("PUT", "/api/sessions/abc"), 405);
         assert_eq!(st("GET", "/api/sessions/abc/run"), 405);
         assert_eq!(st("POST", "/health"), 405);
         assert_eq!(st("POST", "/openapi.json"), 405);

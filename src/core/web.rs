@@ -10,6 +10,9 @@
 //!   cannot attach it cross-site without a preflight, which the API never grants.
 //! - Files are served with `X-Content-Type-Options: nosniff` and `Content-Security-Policy:
 //!   sandbox`; anything but plain text, JSON, CSV and raster images is served as an attachment.
+//! - A client whose `Accept-Encoding` refuses the identity coding and names no coding the
+//!   platform makes (gzip, br) would get the platform's own text 415 instead of our answer: the
+//!   answer is marked `content-encoding: identity` so that it goes out as it is.
 use super::error::{ApiError, ApiResult};
 use edgerun_protocol::ErrorCode;
 
@@ -103,9 +106,48 @@ pub fn download_headers(path: &str, content_type: &str) -> Vec<(&'static str, St
     h
 }
 
+/// Whether an `Accept-Encoding` value refuses the identity coding (`identity;q=0`, or `*;q=0`
+/// without identity listed) and accepts neither gzip nor br. Elements that do not parse are
+/// ignored, as the platform ignores them.
+pub fn refuses_every_coding(accept: &str) -> bool {
+    let mut listed: Vec<(String, bool)> = Vec::new();
+    for element in accept.split(',') {
+        let mut parts = element.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        if coding.is_empty() {
+            continue;
+        }
+        let mut weight = 1.0_f64;
+        for p in parts {
+            if let Some(q) = p.trim().strip_prefix("q=") {
+                weight = q.trim().parse().unwrap_or(1.0);
+            }
+        }
+        listed.push((coding, weight > 0.0));
+    }
+    let verdict = |name: &str| listed.iter().find(|(c, _)| c == name).map(|(_, ok)| *ok);
+    let any = verdict("*");
+    let identity_refused = match verdict("identity") {
+        Some(ok) => !ok,
+        None => any == Some(false),
+    };
+    let made = |name: &str| verdict(name).or(any).unwrap_or(false);
+    identity_refused && !made("gzip") && !made("br")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_that_refuses_every_coding_is_recognised() {
+        for refuses in ["br;q=0, *;q=0", "*;q=0", "identity;q=0", "identity;q=0, deflate", "gzip;q=0, br;q=0, *;q=0", "*;q=0.0"] {
+            assert!(refuses_every_coding(refuses), "{refuses}");
+        }
+        for fine in ["", "gzip", "br, gzip", "identity;q=0, gzip", "*", "*;q=0, identity", "deflate", "*;q=0, br;q=0.5", "nonsense;;"] {
+            assert!(!refuses_every_coding(fine), "{fine}");
+        }
+    }
 
     #[test]
     fn an_open_api_refuses_other_origins() {

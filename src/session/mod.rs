@@ -12,7 +12,7 @@ use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
 use crate::core::lifecycle::{idle_action, IdleAction};
-use crate::core::request::{CreateSpec, RunSpec, SetupSpec};
+use crate::core::request::{Change, CreateSpec, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
 use crate::core::shape::{plugin_answer, run_answer};
 use crate::ops::{Bundle, PacksHeld, SessionOp};
 use crate::platform::{error_response, json_response, now_rfc3339};
@@ -93,6 +93,9 @@ impl DurableObject for SessionObject {
             SessionOp::Plugin { spec } => self.handle_plugin(&sid, spec).await,
             SessionOp::Execute { spec } => self.handle_execute(&sid, spec).await,
             SessionOp::Get => self.handle_get(),
+            SessionOp::Patch { spec } => self.handle_patch(spec).await,
+            SessionOp::PutCode { spec } => self.handle_put_code(&spec),
+            SessionOp::GetCode => self.handle_get_code(),
             SessionOp::Delete => self.handle_delete(&sid).await,
             SessionOp::Run { spec } => self.handle_run(&sid, spec).await,
             SessionOp::Runs { limit } => self.handle_runs(limit),
@@ -195,6 +198,8 @@ impl SessionObject {
             data: object(&row.data),
             setup_status: row.setup_status.clone(),
             setup_log: row.setup_log.clone(),
+            default_timeout: row.default_timeout.map(|t| t as u64),
+            allow_internet: row.allow_internet != 0,
         })
     }
 
@@ -244,6 +249,7 @@ impl SessionObject {
                 &spec.metadata.to_string(),
                 &spec.data.to_string(),
             )?;
+            s.set_settings(spec.default_timeout, spec.allow_internet, None)?;
             if let Some(j) = &setup_json {
                 s.set_setup("pending", Some(""), Some(Some(j)))?;
             }
@@ -264,6 +270,42 @@ impl SessionObject {
 
     fn handle_get(&self) -> ApiResult<Answer> {
         Ok(Answer::json(200, &self.session_object(&self.session()?)?))
+    }
+
+    /// Changes the settings between runs (the queue is held): runs started after the answer
+    /// see them.
+    async fn handle_patch(&self, spec: SettingsSpec) -> ApiResult<Answer> {
+        let _guard = self.queue.lock().await;
+        let row = self.session()?;
+        let default_timeout = match spec.default_timeout {
+            Change::Keep => row.default_timeout.map(|t| t as u64),
+            Change::Unset => None,
+            Change::Set(t) => Some(t),
+        };
+        let allow_internet = spec.allow_internet.unwrap_or(row.allow_internet != 0);
+        let metadata = spec.metadata.as_ref().map(Value::to_string);
+        self.with_store(|s| s.set_settings(default_timeout, allow_internet, metadata.as_deref()))?;
+        Ok(Answer::json(200, &self.session_object(&self.session()?)?))
+    }
+
+    fn handle_put_code(&self, spec: &StoredCodeSpec) -> ApiResult<Answer> {
+        self.session()?;
+        self.with_store(|s| s.set_code(&spec.code, &spec.description, &now_rfc3339()))?;
+        self.handle_get_code()
+    }
+
+    fn handle_get_code(&self) -> ApiResult<Answer> {
+        self.session()?;
+        let code = self.with_store(|s| s.stored_code())?.ok_or_else(|| ApiError::not_found("this session has no stored code"))?;
+        Ok(Answer::json(
+            200,
+            &api::StoredCode {
+                code_length: code.code.len() as u64,
+                code: code.code,
+                description: code.description,
+                updated_at: code.updated_at,
+            },
+        ))
     }
 
     async fn handle_setup(&self, spec: SetupSpec) -> ApiResult<Answer> {
@@ -295,6 +337,12 @@ impl SessionObject {
         let row = self.session()?;
         if spec.language.is_none() {
             spec.language = Language::parse(&row.language);
+        }
+        if spec.code.is_none() {
+            let stored = self.with_store(|s| s.stored_code())?.ok_or_else(|| {
+                ApiError::invalid_field(format!("`code` is required: session {sid} has no stored code (PUT /api/sessions/{sid}/code)"))
+            })?;
+            spec.code = Some(stored.code);
         }
         let out = self.run_queued(sid, spec).await?;
         Ok(Answer::json(200, &run_answer(&out.result, Some(sid), &data_object(&out.data))))
@@ -381,7 +429,7 @@ impl SessionObject {
         }
         let guard = self.queue.lock().await;
         let row = self.session()?;
-        let (files, packs) = self.with_store(|s| Ok((s.files()?, s.all_packs()?)))?;
+        let (files, packs, code) = self.with_store(|s| Ok((s.files()?, s.all_packs()?, s.stored_code()?)))?;
         let now = now_rfc3339();
         if !registry::add(&self.env, &target, &row.language, &now).await? {
             return Err(ApiError::new(ErrorCode::Conflict, format!("session {target} already exists")));
@@ -391,7 +439,7 @@ impl SessionObject {
             registry::addref(&self.env, &keys).await?;
             self.with_store(|s| s.mark_packs_shared())?;
         }
-        let import = SessionOp::Import { bundle: Bundle { session: row, files, packs } };
+        let import = SessionOp::Import { bundle: Bundle { session: row, files, packs, code } };
         let copied = rpc::session_typed::<api::Session>(&self.env, &target, &import).await;
         drop(guard);
         match copied {
@@ -415,7 +463,7 @@ impl SessionObject {
         }
         let now = now_rfc3339();
         self.with_store(|s| {
-            s.import_session(sid, &b.session, &now)?;
+            s.import_session(sid, &b.session, b.code.as_ref(), &now)?;
             s.insert_shared_packs(&b.packs, &now)?;
             s.upsert_files(&b.files, &now)
         })?;

@@ -146,8 +146,8 @@ impl SessionObject {
         self.with_store(|s| s.set_setup("running", None, None))?;
         let run = RunSpec {
             language: Language::parse(&row.language),
-            code: String::new(),
-            timeout_secs: SETUP_TIMEOUT_SECS,
+            code: None,
+            timeout_secs: Some(SETUP_TIMEOUT_SECS),
             env: Default::default(),
             stdin: String::new(),
             install: spec.install.clone(),
@@ -188,8 +188,14 @@ impl SessionObject {
     ) -> ApiResult<RunOutcome> {
         let started = now_rfc3339();
         self.last_activity_ms.set(js_sys::Date::now());
-        let facts =
-            SessionFacts { version: row.version.as_deref(), data: &row.data, persistent: row.persistent != 0, language: &row.language };
+        let facts = SessionFacts {
+            version: row.version.as_deref(),
+            data: &row.data,
+            persistent: row.persistent != 0,
+            language: &row.language,
+            default_timeout: row.default_timeout.map(|t| t as u64),
+            allow_internet: row.allow_internet != 0,
+        };
         let plan = plan_run(facts, spec, commands, counted);
         let exec = self.executor()?;
         exec.ensure_ready().await?;

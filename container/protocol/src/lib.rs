@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod packages;
+pub use packages::{check_package_json, check_requirements, check_specs, MAX_MANIFEST_BYTES};
+
 /// Header sent by the Worker with the shared executor secret.
 pub const SECRET_HEADER: &str = "x-edgerun-secret";
 /// The session's data file, inside the workspace.
@@ -225,6 +228,14 @@ pub struct RunRequest {
     /// After the run, return the workspace to this version's content (non-persistent sessions).
     #[serde(default)]
     pub restore_after: bool,
+    /// Whether the run may reach beyond its session's loopback (the session's `allow_internet`);
+    /// installers always reach their registries. Absent (an older Worker): `true`.
+    #[serde(default = "yes")]
+    pub allow_internet: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_timeout() -> u64 {
@@ -244,12 +255,39 @@ pub struct Install {
     /// downloads land in `.deps/go`.
     #[serde(default)]
     pub go: Vec<String>,
+    /// The text of a requirements file (setup's `"pip": {"requirements": …}`), checked by
+    /// [`check_requirements`]; installed with `pip install -r`, after `pip`'s specs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pip_requirements: String,
+    /// The text of a package.json (setup's `"npm": {"packageJson": …}`), checked by
+    /// [`check_package_json`]; written as the workspace's `package.json`, then `npm install`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub npm_package_json: String,
 }
 
 impl Install {
     /// Whether no installer has anything to install.
     pub fn is_empty(&self) -> bool {
-        self.pip.is_empty() && self.npm.is_empty() && self.go.is_empty()
+        self.pip.is_empty()
+            && self.npm.is_empty()
+            && self.go.is_empty()
+            && self.pip_requirements.is_empty()
+            && self.npm_package_json.is_empty()
+    }
+
+    /// Checks everything this asks of the installers (the rules of [`check_specs`],
+    /// [`check_requirements`] and [`check_package_json`]).
+    pub fn check(&self) -> Result<(), String> {
+        for list in [&self.pip, &self.npm, &self.go] {
+            check_specs(list)?;
+        }
+        if !self.pip_requirements.is_empty() {
+            check_requirements(&self.pip_requirements)?;
+        }
+        if !self.npm_package_json.is_empty() {
+            check_package_json(&self.npm_package_json)?;
+        }
+        Ok(())
     }
 }
 

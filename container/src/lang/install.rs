@@ -29,14 +29,9 @@ fn marker(ctx: &Ctx, installer: &str, pkgs: &[String]) -> PathBuf {
     ctx.ws.join(".sandbox/installed").join(format!("{installer}-{}", &hash[..24]))
 }
 
-/// Refuses package specs that could be read as installer options.
-pub fn check_specs(pkgs: &[String]) -> Result<(), String> {
-    for p in pkgs {
-        if p.is_empty() || p.starts_with('-') || p.len() > 256 || p.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(format!("invalid package name {p:?}"));
-        }
-    }
-    Ok(())
+/// Whether the set behind marker `m` is installed (looked up as the session's user).
+fn installed(ctx: &Ctx, m: &std::path::Path) -> bool {
+    crate::confine::as_user(ctx.identity, || std::fs::symlink_metadata(m).is_ok_and(|md| md.is_file())).unwrap_or(false)
 }
 
 /// Plans the installs of `install`: one step per installer with packages, unless that set's marker
@@ -46,16 +41,14 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
     let ws = ctx.ws.display().to_string();
     let mut add = |name: &str, pkgs: &[String], step: Step| {
         let m = marker(ctx, name, pkgs);
-        let installed =
-            crate::confine::as_user(ctx.identity, || std::fs::symlink_metadata(&m).is_ok_and(|md| md.is_file())).unwrap_or(false);
-        if installed {
+        if installed(ctx, &m) {
             plan.skipped.push(name.to_string());
         } else {
             plan.steps.push(step);
             plan.markers.push(m);
         }
     };
-    if !install.pip.is_empty() {
+    if !install.pip.is_empty() || !install.pip_requirements.is_empty() {
         let mut args = vec![
             "-m",
             "pip",
@@ -73,13 +66,30 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
         .map(String::from)
         .collect::<Vec<_>>();
         args.extend(install.pip.iter().cloned());
-        add("pip", &install.pip, Step::new(&ctx.runtimes.python, args));
+        let mut asked = install.pip.clone();
+        if !install.pip_requirements.is_empty() {
+            // The text goes to the runtime's code directory (user code cannot plant a name there).
+            let file = super::write_code(ctx, "requirements.txt", &install.pip_requirements)?;
+            args.extend(["-r".to_string(), file.display().to_string()]);
+            asked.push(format!("requirements.txt:\n{}", install.pip_requirements));
+        }
+        add("pip", &asked, Step::new(&ctx.runtimes.python, args));
     }
-    if !install.npm.is_empty() {
+    if !install.npm.is_empty() || !install.npm_package_json.is_empty() {
         let mut args = vec![ctx.runtimes.npm_cli.display().to_string()];
         args.extend(["install", "--no-audit", "--no-fund", "--no-update-notifier", "--prefix", &ws].map(String::from));
         args.extend(install.npm.iter().cloned());
-        add("npm", &install.npm, Step::new(&ctx.runtimes.node, args));
+        let mut asked = install.npm.clone();
+        if !install.npm_package_json.is_empty() {
+            asked.push(format!("package.json:\n{}", install.npm_package_json));
+        }
+        if !install.npm_package_json.is_empty() && !installed(ctx, &marker(ctx, "npm", &asked)) {
+            // npm reads the workspace's package.json: written as the session's user, a fresh file
+            // in place of whatever held the name.
+            let (path, text) = (ctx.ws.join("package.json"), install.npm_package_json.clone());
+            crate::confine::as_user(ctx.identity, move || crate::confine::replace_file(&path, text.as_bytes(), 0o644).map(drop))??;
+        }
+        add("npm", &asked, Step::new(&ctx.runtimes.node, args));
     }
     if !install.go.is_empty() {
         let dir = super::go::module_dir(ctx)?;
@@ -90,17 +100,4 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
         add("go", &install.go, step);
     }
     Ok(plan)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn specs_that_look_like_options_are_refused() {
-        assert!(check_specs(&["requests==2.31".into(), "lodash@4".into()]).is_ok());
-        assert!(check_specs(&["--index-url=http://x".into()]).is_err());
-        assert!(check_specs(&["a b".into()]).is_err());
-        assert!(check_specs(&["".into()]).is_err());
-    }
 }

@@ -13,7 +13,7 @@ mod node;
 mod python;
 mod typescript;
 
-pub use install::{check_specs, install_steps, InstallPlan};
+pub use install::{install_steps, InstallPlan};
 
 use crate::config::Runtimes;
 use crate::sandbox::Identity;
