@@ -18,9 +18,9 @@ cargo test -p edgerun --features schema --quiet 2>&1 | grep -vE '^\s*$' >&2
 validate-api docs/openapi.json | tr -d '\n\t ' | grep -qx '{"valid":true}' || { validate-api docs/openapi.json >&2; exit 1; }
 took "openapi"
 
-phase "executor containment in the uid and tag modes (cgroup mode ran above)"
+phase "executor containment and network namespaces in the uid and tag modes (cgroup mode ran above)"
 for mode in uid tag; do
-  EDGERUN_KILL_MODE=$mode cargo test --quiet -p edgerun-executor --test containment --test links 2>&1 | grep -vE '^\s*$' >&2
+  EDGERUN_KILL_MODE=$mode cargo test --quiet -p edgerun-executor --test containment --test links --test network 2>&1 | grep -vE '^\s*$' >&2
 done
 took "containment modes"
 

@@ -51,6 +51,8 @@ pub fn plan_run(session: SessionFacts<'_>, spec: RunSpec, commands: Vec<String>,
         data: Some(data.clone()),
         expect_version: session.version.map(str::to_string),
         restore_after: !session.persistent && counted,
+        // Sessions have no network setting yet: their runs use the machine's network.
+        allow_internet: true,
     };
     RunPlan { request, data, language }
 }
