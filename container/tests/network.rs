@@ -196,6 +196,45 @@ async fn installers_reach_the_registry_while_the_code_has_no_network() {
     assert_eq!(r.exit_code, 0, "{r:?}");
     assert!(!r.install_failed, "{r:?}");
     assert_eq!(r.stdout, "dns-failed\n1  2\n", "the package came from the registry, the code had no DNS: {r:?}");
+    // npm's registry too, and Go: `go get` fetches through the module proxy, then the build of
+    // the code, offline, finds everything it needs in the session's module cache.
+    let r = f
+        .run("npm-offline", Language::Node, "console.log(require('is-number')(5))", |q| {
+            q.install.npm = vec!["is-number@7.0.0".into()];
+            q.allow_internet = false;
+            q.timeout_secs = 120;
+        })
+        .await;
+    assert_eq!((r.exit_code, r.install_failed, r.stdout.as_str()), (0, false, "true\n"), "{r:?}");
+    let prog = "package main\nimport (\"fmt\"; \"net\"; \"github.com/google/uuid\")\nfunc main() { _, err := net.LookupHost(\"pypi.org\"); fmt.Println(len(uuid.NewString()), err != nil) }";
+    let r = f
+        .run("go-offline", Language::Go, prog, |q| {
+            q.install.go = vec!["github.com/google/uuid@v1.6.0".into()];
+            q.allow_internet = false;
+            q.timeout_secs = 180;
+        })
+        .await;
+    assert_eq!((r.exit_code, r.install_failed, r.stdout.as_str()), (0, false, "36 true\n"), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_runs_without_internet() {
+    if !is_root() {
+        return;
+    }
+    let f = fixture();
+    let cases = [
+        (Language::Python, "print('hello')"),
+        (Language::Node, "console.log('hello')"),
+        (Language::Typescript, "const m: string = 'hello'; console.log(m)"),
+        (Language::Deno, "const m: string = 'hello'; console.log(m)"),
+        (Language::Go, "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello\") }"),
+        (Language::Bash, "echo hello"),
+    ];
+    for (lang, code) in cases {
+        let r = f.run(&format!("offline-{lang}"), lang, code, |q| q.allow_internet = false).await;
+        assert_eq!((r.exit_code, r.stdout.as_str()), (0, "hello\n"), "{lang}: {r:?}");
+    }
 }
 
 fn router() -> (tempfile::TempDir, axum::Router) {
