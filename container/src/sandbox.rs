@@ -874,8 +874,8 @@ pub struct Ended {
     pub output_complete: bool,
 }
 
-/// Starts `spec` in its own groups, session and mount namespace, as its user; its output goes to
-/// `sink` as it comes, and [`Running::wait`] ends it.
+/// Starts `spec` in its own groups, session and mount namespace (and in `spec.net`, given one),
+/// as its user; its output goes to `sink` as it comes, and [`Running::wait`] ends it.
 pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running> {
     let started = Instant::now();
     let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
@@ -1017,6 +1017,24 @@ mod tests {
         assert!(chunks.iter().any(|(s, b, _)| *s == OutStream::Stderr && b == b"e\n"));
         let stdout: Vec<u8> = chunks.iter().filter(|(s, ..)| *s == OutStream::Stdout).flat_map(|(_, b, _)| b.clone()).collect();
         assert_eq!(stdout, b"a\nb\n");
+    }
+
+    #[tokio::test]
+    async fn a_spawn_given_a_namespace_runs_inside_it_with_loopback_only() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(NetNs::create().is_err(), "without root no namespace is made");
+            return;
+        }
+        let net = Arc::new(NetNs::create().unwrap());
+        let sink = Arc::new(Collect::default());
+        let spec = Spawn { net: Some(net.clone()), ..shell("readlink /proc/self/ns/net; cut -d: -f1 /proc/net/dev | tail -n +3", 1 << 20) };
+        let ended = spawn(spec, sink.clone()).unwrap().wait().await.unwrap();
+        assert_eq!(ended.exit_code, 0);
+        let (out, _) = sink.take();
+        let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("net:[{}]\n    lo\n", net.inode().unwrap()));
+        assert_ne!(host.to_string_lossy(), format!("net:[{}]", net.inode().unwrap()), "not the executor's namespace");
     }
 
     #[tokio::test]
