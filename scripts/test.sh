@@ -18,9 +18,9 @@ cargo test -p edgerun --features schema --quiet 2>&1 | grep -vE '^\s*$' >&2
 validate-api docs/openapi.json | tr -d '\n\t ' | grep -qx '{"valid":true}' || { validate-api docs/openapi.json >&2; exit 1; }
 took "openapi"
 
-phase "executor containment in the uid and tag modes (cgroup mode ran above)"
+phase "executor containment and network namespaces in the uid and tag modes (cgroup mode ran above)"
 for mode in uid tag; do
-  EDGERUN_KILL_MODE=$mode cargo test --quiet -p edgerun-executor --test containment --test links 2>&1 | grep -vE '^\s*$' >&2
+  EDGERUN_KILL_MODE=$mode cargo test --quiet -p edgerun-executor --test containment --test links --test network 2>&1 | grep -vE '^\s*$' >&2
 done
 took "containment modes"
 
@@ -47,7 +47,7 @@ took "end-to-end"
 
 phase "end-to-end attacks on the sandbox in the uid and tag modes (the suite above ran in the strongest)"
 for mode in uid tag; do
-  EDGERUN_KILL_MODE=$mode node --test --test-concurrency=1 tests/hostile.test.mjs tests/leftovers.test.mjs tests/containment.test.mjs
+  EDGERUN_KILL_MODE=$mode node --test --test-concurrency=1 tests/hostile.test.mjs tests/leftovers.test.mjs tests/containment.test.mjs tests/network.test.mjs
 done
 took "end-to-end modes"
 printf '\n[test] all done in %ss\n' "$(( $(date +%s) - T_ALL ))" >&2

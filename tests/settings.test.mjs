@@ -1,6 +1,7 @@
 // ERA's session settings and forms (#13): PATCH, stored code, setup's manifest forms, deleting
 // every session, names the workspace cannot hold, and refusals that must stay in the JSON shape.
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { test } from "node:test";
 import { assertError, call, uid, useStack } from "./helpers.mjs";
 
@@ -68,6 +69,47 @@ test("PATCH changes default_timeout, metadata and allow_internet; a bad value ch
   assert.equal(made.json.default_timeout, 7);
   assert.equal(made.json.allow_internet, false);
   assertError(assert, await create({ language: "bash", default_timeout: 0 }), 400);
+});
+
+test("allow_internet: false gives runs and setup commands loopback only, installers still work; PATCH turns it back", async () => {
+  // A listener on the host's loopback: reachable with the network, not from the session's own.
+  let arrived = 0;
+  const server = createServer((sock) => {
+    arrived++;
+    sock.end("hello\n");
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const port = server.address().port;
+  try {
+    const probe = `import socket, time
+t = time.time()
+for what, go in [("dns", lambda: socket.getaddrinfo("pypi.org", 443)), ("host", lambda: socket.create_connection(("127.0.0.1", ${port}), timeout=5).recv(6))]:
+    try:
+        print(what, "ok", go())
+    except OSError as e:
+        print(what, "refused", type(e).__name__, round(time.time() - t, 1) < 2)
+`;
+    const id = uid("offline");
+    const c = await create({ id, language: "python", allow_internet: false, setup: { pip: ["six==1.16.0"], commands: ["python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", " + port + "), timeout=5)' 2> net.txt; echo $? > rc.txt"] } });
+    assert.equal(c.status, 201, c.text);
+    const s = await waitSetup(id);
+    assert.equal(s.setup_status, "completed", s.setup_log);
+    const r = await run(id, { code: `import six\nprint(open("rc.txt").read().strip() != "0", "ConnectionRefused" in open("net.txt").read())\n${probe}` });
+    assert.equal(r.status, 200, r.text);
+    const lines = r.json.stdout.trim().split("\n");
+    assert.equal(lines[0], "True True", `setup commands had no network either: ${r.text}`);
+    assert.match(lines[1], /^dns refused \w+ True$/, r.text);
+    assert.match(lines[2], /^host refused ConnectionRefusedError True$/, r.text);
+    assert.equal(arrived, 0, "nothing reached the host's listener");
+
+    const on = await patch(id, { allow_internet: true });
+    assert.equal(on.json.allow_internet, true);
+    const r2 = await run(id, { code: probe });
+    assert.match(r2.json.stdout, /host ok b'hello\\n'/, r2.text);
+    assert.equal(arrived, 1);
+  } finally {
+    server.close();
+  }
 });
 
 test("stored code: PUT and GET it; a run without code runs it; none stored is a 422", async () => {

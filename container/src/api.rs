@@ -1,6 +1,6 @@
 //! The executor's HTTP API, spoken only by the Worker (shared secret, constant-time check).
 //!
-//! - `GET /health` → status, version, and how runs are contained (`isolation`)
+//! - `GET /health` → status, version, how runs are contained (`isolation`) and reach the network (`network`)
 //! - `GET /v1/sessions/{sid}` → which workspace version the executor holds
 //! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
@@ -69,7 +69,7 @@ fn check_sid(sid: &str) -> AppResult<()> {
 
 async fn handle_health(State(s): State<AppState>) -> impl IntoResponse {
     Json(
-        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "isolation": s.isolation(), "closed_to_sandboxes": s.closed_ports()}),
+        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "isolation": s.isolation(), "network": s.network(), "closed_to_sandboxes": s.closed_ports()}),
     )
 }
 

@@ -65,7 +65,7 @@ async fn serve() {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let firewall = sessions.close_to_sandboxes(port);
     let sessions = Arc::new(sessions);
-    tracing::info!(isolation = %sessions.isolation(), "runs contained");
+    tracing::info!(isolation = %sessions.isolation(), network = %sessions.network(), "runs contained");
     // One line on stdout so that whoever started us knows where we listen.
     println!("edgerun-executor listening on http://{addr}");
     let shutdown = async {

@@ -18,10 +18,14 @@
 //! - **tag** (no root): every process whose environment carries the run's tag, found in /proc,
 //!   plus the process group; a watcher sums the tagged processes' count and resident memory
 //!   every 50 ms, with the rlimits as backstops.
+//!
+//! A run without internet enters its session's [`NetNs`] (a network namespace holding only a
+//! loopback interface, made once per session) before it gives up root.
 
 use crate::cgroup::{Cgroups, RunGroup};
 use edgerun_protocol::KilledBy;
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -90,6 +94,109 @@ pub struct Spawn {
     /// The session's own `/tmp` and `/dev/shm`, mounted for the run in a mount namespace of its
     /// own together with a `/proc` that shows only the user's processes (needs root).
     pub private: Option<Private>,
+    /// The network namespace the process runs in; `None` keeps the executor's (the machine's network).
+    pub net: Option<Arc<NetNs>>,
+}
+
+/// A network namespace of its own for a session: a loopback interface, up, and nothing else, so
+/// that its processes reach no address outside it (a connect to anything but loopback fails at
+/// once with "network is unreachable", and so does DNS, whose servers lie outside) while they
+/// still reach one another on `127.0.0.1`. It is held by a descriptor, not by a process or a
+/// mount: it lives while this value or a process inside it does, and nothing outlives an
+/// executor that dies.
+#[derive(Debug)]
+pub struct NetNs {
+    fd: OwnedFd,
+}
+
+impl NetNs {
+    /// Makes a namespace (needs `CAP_SYS_ADMIN`): a thread of its own unshares its network
+    /// namespace, keeps a descriptor of it and brings `lo` up inside, then ends, so no thread of
+    /// the executor stays in it. Blocks for the kernel's work (about a millisecond here).
+    pub fn create() -> std::io::Result<NetNs> {
+        std::thread::Builder::new()
+            .name("netns".into())
+            .spawn(|| -> std::io::Result<NetNs> {
+                // SAFETY: unshare and open on this thread only, with a static C string.
+                let fd = unsafe {
+                    check(libc::unshare(libc::CLONE_NEWNET), "unshare(CLONE_NEWNET)")?;
+                    let fd = libc::open(c"/proc/thread-self/ns/net".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    OwnedFd::from_raw_fd(fd)
+                };
+                loopback_up()?;
+                Ok(NetNs { fd })
+            })?
+            .join()
+            .map_err(|_| std::io::Error::other("the thread making a network namespace panicked"))?
+    }
+
+    /// The namespace's inode, as `readlink /proc/self/ns/net` shows it inside (`net:[<inode>]`).
+    pub fn inode(&self) -> std::io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(std::fs::File::from(self.fd.try_clone()?).metadata()?.ino())
+    }
+}
+
+/// Brings the loopback interface of the calling thread's network namespace up (`SIOCSIFFLAGS`);
+/// the kernel then gives it `127.0.0.1/8` and `::1`.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a socket used for two ioctls on a zeroed `ifreq` naming "lo", closed by OwnedFd.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sock = OwnedFd::from_raw_fd(sock);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (d, b) in req.ifr_name.iter_mut().zip(b"lo") {
+            *d = *b as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::other(format!("reading the flags of lo: {}", std::io::Error::last_os_error())));
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::other(format!("bringing lo up: {}", std::io::Error::last_os_error())));
+        }
+    }
+    Ok(())
+}
+
+/// Whether runs can have a network namespace here: one is made and a child enters it as a run's
+/// child would, and sees the loopback interface and no other. `Err` says why not.
+pub fn network_namespaces_work() -> std::io::Result<()> {
+    let net = Arc::new(NetNs::create()?);
+    let prepared = Prepared {
+        cwd: c"/".into(),
+        binds: Vec::new(),
+        net: Some(net),
+        identity: None,
+        umask: 0o077,
+        limits: Limits::default(),
+        group_fds: Vec::new(),
+    };
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "grep -q '^ *lo:' /proc/net/dev && ! grep -qv -e '^ *lo:' -e '|' /proc/net/dev"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: `enter` makes only async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(move || prepared.enter());
+    }
+    let out = cmd.output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "a probe run in a new network namespace did not see loopback alone ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
 }
 
 /// A session's private directories, each bound over a shared writable directory of the machine
@@ -115,6 +222,8 @@ struct Prepared {
     cwd: CString,
     /// (source, mount point) pairs; empty without private mounts.
     binds: Vec<(CString, CString)>,
+    /// Entered first thing; held here so that its descriptor is open when the child forks.
+    net: Option<Arc<NetNs>>,
     identity: Option<Identity>,
     umask: u32,
     limits: Limits,
@@ -137,14 +246,18 @@ fn check(rc: libc::c_int, what: &'static str) -> std::io::Result<()> {
 impl Prepared {
     /// Called in the child between fork and exec; only async-signal-safe calls.
     ///
-    /// Order matters: into the run's groups first (before anything can fork); the private mounts
-    /// while still root; limits; every descriptor beyond stdio marked close-on-exec; then the
-    /// uid switch (groups, gid, uid — all three ids, so none can be regained), and only then the
-    /// working directory, resolved with the user's authority.
+    /// Order matters: into the run's groups first (before anything can fork); the session's
+    /// network namespace and the private mounts while still root; limits; every descriptor
+    /// beyond stdio marked close-on-exec; then the uid switch (groups, gid, uid — all three ids,
+    /// so none can be regained), and only then the working directory, resolved with the user's
+    /// authority.
     fn enter(&self) -> std::io::Result<()> {
         RunGroup::join(&self.group_fds)?;
-        // SAFETY: plain system calls on C strings prepared before the fork.
+        // SAFETY: plain system calls on C strings and a descriptor prepared before the fork.
         unsafe {
+            if let Some(net) = &self.net {
+                check(libc::setns(net.fd.as_raw_fd(), libc::CLONE_NEWNET), "setns(CLONE_NEWNET)")?;
+            }
             if !self.binds.is_empty() {
                 check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
                 let none = c"none".as_ptr();
@@ -201,7 +314,8 @@ pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
     for (sub, at) in shared_writable_dirs() {
         binds.push((cstring(&dir.join(sub))?, cstring(&at)?));
     }
-    let prepared = Prepared { cwd: cstring(dir)?, binds, identity: None, umask: 0o077, limits: Limits::default(), group_fds: Vec::new() };
+    let prepared =
+        Prepared { cwd: cstring(dir)?, binds, net: None, identity: None, umask: 0o077, limits: Limits::default(), group_fds: Vec::new() };
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.args(["-c", "test -r /proc/self/status && : > /tmp/probe && : > /dev/shm/probe"])
         .stdin(Stdio::null())
@@ -760,8 +874,8 @@ pub struct Ended {
     pub output_complete: bool,
 }
 
-/// Starts `spec` in its own groups, session and mount namespace, as its user; its output goes to
-/// `sink` as it comes, and [`Running::wait`] ends it.
+/// Starts `spec` in its own groups, session and mount namespace (and in `spec.net`, given one),
+/// as its user; its output goes to `sink` as it comes, and [`Running::wait`] ends it.
 pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running> {
     let started = Instant::now();
     let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
@@ -777,6 +891,7 @@ pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running>
             Some(p) => p.binds.iter().map(|(src, at)| Ok((cstring(src)?, cstring(at)?))).collect::<std::io::Result<_>>()?,
             None => Vec::new(),
         },
+        net: spec.net.clone(),
         identity: spec.identity,
         umask: spec.umask,
         limits,
@@ -884,6 +999,7 @@ mod tests {
             umask: 0o022,
             kill_mode: KillMode::Tag,
             private: None,
+            net: None,
         }
     }
 
@@ -901,6 +1017,24 @@ mod tests {
         assert!(chunks.iter().any(|(s, b, _)| *s == OutStream::Stderr && b == b"e\n"));
         let stdout: Vec<u8> = chunks.iter().filter(|(s, ..)| *s == OutStream::Stdout).flat_map(|(_, b, _)| b.clone()).collect();
         assert_eq!(stdout, b"a\nb\n");
+    }
+
+    #[tokio::test]
+    async fn a_spawn_given_a_namespace_runs_inside_it_with_loopback_only() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(NetNs::create().is_err(), "without root no namespace is made");
+            return;
+        }
+        let net = Arc::new(NetNs::create().unwrap());
+        let sink = Arc::new(Collect::default());
+        let spec = Spawn { net: Some(net.clone()), ..shell("readlink /proc/self/ns/net; cut -d: -f1 /proc/net/dev | tail -n +3", 1 << 20) };
+        let ended = spawn(spec, sink.clone()).unwrap().wait().await.unwrap();
+        assert_eq!(ended.exit_code, 0);
+        let (out, _) = sink.take();
+        let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("net:[{}]\n    lo\n", net.inode().unwrap()));
+        assert_ne!(host.to_string_lossy(), format!("net:[{}]", net.inode().unwrap()), "not the executor's namespace");
     }
 
     #[tokio::test]

@@ -130,6 +130,9 @@ struct Slot {
     base: Option<Manifest>,
     identity: Option<Identity>,
     touched: bool,
+    /// The session's network namespace, made for its first run without internet and shared by
+    /// every later one; it goes with the session (or with the executor).
+    net: Option<Arc<sandbox::NetNs>>,
 }
 
 /// The executor's state: every session's slot (its version marker and manifest, behind a lock
@@ -149,6 +152,9 @@ pub struct Sessions {
     go_seed: Arc<std::sync::OnceLock<PathBuf>>,
     /// Ports sandbox users cannot connect to (the executor's own, first).
     closed_ports: Vec<u16>,
+    /// Whether runs without internet can get a network namespace of their session (root, probed
+    /// at start); `Err` says why not, and such runs are refused.
+    network_namespaces: Result<(), String>,
 }
 
 impl Sessions {
@@ -185,6 +191,14 @@ impl Sessions {
                 }
             };
         let kill_mode = resolve_kill_mode(&config, is_root)?;
+        let network_namespaces = if is_root {
+            sandbox::network_namespaces_work().map_err(|e| e.to_string())
+        } else {
+            Err("the executor does not run as root".to_string())
+        };
+        if let Err(why) = &network_namespaces {
+            tracing::warn!(%why, "runs without internet are refused: no network namespaces");
+        }
         let go_seed = Arc::new(std::sync::OnceLock::new());
         if is_root {
             // The Go seed cache is built once per machine and Go version, off the request path.
@@ -205,6 +219,7 @@ impl Sessions {
             kill_mode,
             go_seed,
             closed_ports: Vec::new(),
+            network_namespaces,
         })
     }
 
@@ -220,6 +235,32 @@ impl Sessions {
         } else {
             mode
         }
+    }
+
+    /// How runs reach the network, for `/health`.
+    pub fn network(&self) -> String {
+        match &self.network_namespaces {
+            Ok(()) => "machine's network with internet; without, a network namespace per session (loopback only)".into(),
+            Err(why) => format!("machine's network; runs without internet are refused (no network namespaces: {why})"),
+        }
+    }
+
+    /// The session's network namespace, made on first use; refused where none can be made.
+    fn netns(&self, slot: &mut Slot) -> AppResult<Arc<sandbox::NetNs>> {
+        if let Err(why) = &self.network_namespaces {
+            return Err(AppError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "allow_internet: false needs a network namespace per session, which this executor cannot make ({why}); nothing ran"
+                ),
+            ));
+        }
+        if let Some(net) = &slot.net {
+            return Ok(net.clone());
+        }
+        let net = Arc::new(sandbox::NetNs::create()?);
+        slot.net = Some(net.clone());
+        Ok(net)
     }
 
     /// Closes the executor's listening `port` (and `EDGERUN_CLOSED_PORTS`) to this executor's
@@ -362,13 +403,14 @@ impl Sessions {
                 format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
             ));
         }
+        let net = if req.allow_internet { None } else { Some(self.netns(&mut slot)?) };
         self.touch(sid, &mut slot)?;
         let base = slot.base.take();
         slot.version = None;
         let root = self.root(sid);
         let ws = root.join("ws");
         let identity = slot.identity;
-        let result = self.execute(&root, &ws, &req, identity).await?;
+        let result = self.execute(&root, &ws, &req, identity, net).await?;
         if req.restore_after {
             // The committed version is what stays; the Worker injects it again before the next run.
             return Ok((
@@ -459,7 +501,16 @@ impl Sessions {
         Ok(())
     }
 
-    async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>) -> AppResult<RunResult> {
+    /// Installs (always with the machine's network: they fetch from registries), then setup
+    /// commands and code (in `net`, the session's network namespace, when the run has no internet).
+    async fn execute(
+        &self,
+        root: &Path,
+        ws: &Path,
+        req: &RunRequest,
+        identity: Option<Identity>,
+        net: Option<Arc<sandbox::NetNs>>,
+    ) -> AppResult<RunResult> {
         let builds_go = req.language == Some(Language::Go) || !req.install.go.is_empty();
         self.ensure_gocache(root, identity, builds_go)?;
         let code_dir = root.join("code");
@@ -495,7 +546,7 @@ impl Sessions {
         }
         let mut install_ok = true;
         for step in &plan.steps {
-            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private).await?;
+            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private, None).await?;
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             logs.extend(text.lines().map(str::to_string));
             if out.exit_code != 0 || out.killed_by.is_some() {
@@ -538,7 +589,7 @@ impl Sessions {
             let mut stdout = String::new();
             let mut stderr = String::new();
             for step in &steps {
-                let out = self.spawn(step, ws, &env, &req.env, req.stdin.as_bytes(), deadline, identity, &private).await?;
+                let out = self.spawn(step, ws, &env, &req.env, req.stdin.as_bytes(), deadline, identity, &private, net.clone()).await?;
                 let r = outcome_to_result(out);
                 stdout.push_str(&r.stdout);
                 stderr.push_str(&r.stderr);
@@ -608,6 +659,7 @@ impl Sessions {
         deadline: tokio::time::Instant,
         identity: Option<Identity>,
         private: &Option<sandbox::Private>,
+        net: Option<Arc<sandbox::NetNs>>,
     ) -> AppResult<sandbox::Outcome> {
         let mut full_env = env.to_vec();
         full_env.extend(step.env.iter().cloned());
@@ -625,6 +677,7 @@ impl Sessions {
             umask: step.umask,
             kill_mode: self.kill_mode.clone(),
             private: private.clone(),
+            net,
         };
         match sandbox::run(spec).await {
             Ok(o) => Ok(o),
@@ -741,7 +794,8 @@ impl Sessions {
         Ok(())
     }
 
-    /// Removes a session: its processes, its directories, its slot.
+    /// Removes a session: its processes, its directories, its slot (and with it the descriptor
+    /// that kept its network namespace, which the kernel frees once its last process is gone).
     pub async fn delete(&self, sid: &str) -> AppResult<()> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;

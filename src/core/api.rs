@@ -569,6 +569,7 @@ pub struct CreateSessionRequest {
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct PatchSessionRequest {
     /// Whole seconds 1 to 300; `null` unsets it (runs without a timeout get 30).
+    #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(schema_with = "schema::nullable_timeout"))]
     pub default_timeout: Option<u64>,
     /// Replaces the metadata whole (at most 16 KiB serialized).

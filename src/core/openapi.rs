@@ -703,6 +703,7 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
     assert_eq!(schemas["RunRequest"].get("required"), None, "without `code`, the stored code runs");
     assert_eq!(schemas["ExecuteRequest"]["required"], json!(["language", "code"]));
     assert_eq!(schemas["StoreCodeRequest"]["required"], json!(["code"]));
+    assert_eq!(schemas["PatchSessionRequest"].get("required"), None, "every field of a PATCH is optional");
     assert_eq!(schemas["CreateSessionRequest"]["required"], json!(["language"]));
 }
 

@@ -194,7 +194,7 @@ pub enum KilledBy {
 }
 
 /// Worker → executor: run code in a session's workspace.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRequest {
     /// Language of `code`; `None` runs `code` as a bash script.
     pub language: Option<Language>,
@@ -228,18 +228,41 @@ pub struct RunRequest {
     /// After the run, return the workspace to this version's content (non-persistent sessions).
     #[serde(default)]
     pub restore_after: bool,
-    /// Whether the run may reach beyond its session's loopback (the session's `allow_internet`);
-    /// installers always reach their registries. Absent (an older Worker): `true`.
-    #[serde(default = "yes")]
+    /// Whether the run's setup `commands` and code may use the machine's network. `false` runs
+    /// them in the session's own network namespace, which has a loopback interface and nothing
+    /// else (shared by all the session's runs); the installers of `install` still reach their
+    /// registries. An executor that cannot make network namespaces refuses `false`
+    /// (`bad_request`) rather than run with the network. Absent means `true`, so a Worker that
+    /// does not send it keeps the machine's network.
+    #[serde(default = "default_allow_internet")]
     pub allow_internet: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
+}
+
+fn default_allow_internet() -> bool {
+    true
+}
+
+impl Default for RunRequest {
+    /// An empty run with the wire defaults: the default timeout, the machine's network.
+    fn default() -> Self {
+        RunRequest {
+            language: None,
+            commands: Vec::new(),
+            code: String::new(),
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            env: BTreeMap::new(),
+            stdin: String::new(),
+            install: Install::default(),
+            data: None,
+            expect_version: None,
+            restore_after: false,
+            allow_internet: true,
+        }
+    }
 }
 
 /// Packages to install, by installer.
@@ -543,6 +566,17 @@ mod tests {
         }
         assert_eq!(ErrorCode::Forbidden.status(), 403);
         assert_eq!(ErrorCode::UnsupportedMediaType.status(), 415);
+    }
+
+    #[test]
+    fn runs_keep_the_network_unless_the_request_says_otherwise() {
+        let old_worker: RunRequest = serde_json::from_str(r#"{"language":"python","code":"print(1)"}"#).unwrap();
+        assert!(old_worker.allow_internet, "a Worker that does not send the field keeps today's network");
+        assert_eq!(old_worker.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        assert!(RunRequest::default().allow_internet);
+        let off: RunRequest = serde_json::from_str(r#"{"code":"","allow_internet":false}"#).unwrap();
+        assert!(!off.allow_internet);
+        assert_eq!(serde_json::to_value(&off).unwrap()["allow_internet"], false);
     }
 
     #[test]
