@@ -3,14 +3,14 @@
 use crate::core::api::{DeletedAll, Health, SessionList};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::{check_session_id, session_id_from_bytes};
-use crate::core::request::MAX_UPLOAD_BYTES;
+use crate::core::request::{idempotency, MAX_UPLOAD_BYTES};
 use crate::core::request::{
     language, parse_create, parse_duplicate, parse_limit, parse_object, parse_patch, parse_plugin, parse_run, parse_setup,
     parse_stored_code, req_str, CodeSource,
 };
 use crate::core::route::{parse as parse_route, Route};
 use crate::core::web::{check_json_type, check_origin, refuses_every_coding};
-use crate::ops::SessionOp;
+use crate::ops::{Claim, Done, RegistryOp, SessionOp};
 use crate::platform::{error_response, json_response, now_rfc3339, random_bytes};
 use crate::registry::client as registry;
 use crate::rpc::{internal, session as forward, session_upload};
@@ -118,6 +118,11 @@ fn query(req: &Request, key: &str) -> ApiResult<Option<String>> {
     Ok(url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.to_string()))
 }
 
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(req: &Request) -> Option<String> {
+    req.headers().get("idempotency-key").ok().flatten()
+}
+
 fn new_session_id() -> String {
     session_id_from_bytes(random_bytes())
 }
@@ -139,19 +144,53 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let sid =
                 query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
             check_session_id(&sid)?;
-            let spec = parse_plugin(&read_json(&mut req).await?)?;
-            forward(env, &sid, &SessionOp::Plugin { spec }).await
+            let body = read_json(&mut req).await?;
+            let idempotency = idempotency(idempotency_key(&req).as_deref(), "plugin", &body)?;
+            let spec = parse_plugin(&body)?;
+            forward(env, &sid, &SessionOp::Plugin { spec, idempotency }).await
         }
         Route::CreateSession => {
-            let mut spec = parse_create(&read_json(&mut req).await?)?;
-            let sid = spec.id.get_or_insert_with(new_session_id).clone();
-            // Listed first, then created: a session that exists is never missing from the list.
-            let added = registry::add(env, &sid, spec.language.as_str(), &now_rfc3339()).await?;
-            let resp = forward(env, &sid, &SessionOp::Create { spec }).await?;
-            if resp.status_code() >= 500 && added {
-                let _ = registry::remove(env, &sid).await;
+            let body = read_json(&mut req).await?;
+            let idempotency = idempotency(idempotency_key(&req).as_deref(), "create", &body)?;
+            let mut spec = parse_create(&body)?;
+            if let Some(i) = &idempotency {
+                match crate::rpc::registry::<Claim>(env, &RegistryOp::ClaimKey { key: i.key.clone(), hash: i.hash.clone() }).await? {
+                    Claim::Fresh => {}
+                    Claim::Replay { answer } => return json_response(201, &answer).map_err(internal),
+                    Claim::Busy => {
+                        return Err(ApiError::new(ErrorCode::Conflict, "a create with this Idempotency-Key is under way; retry"))
+                    }
+                    Claim::Mismatch => {
+                        return Err(ApiError::new(
+                            ErrorCode::Conflict,
+                            "this Idempotency-Key was first used with another request; use a new key",
+                        ))
+                    }
+                }
             }
-            Ok(resp)
+            let sid = spec.id.get_or_insert_with(new_session_id).clone();
+            let created = create_session(env, &sid, spec).await;
+            let Some(i) = idempotency else { return created };
+            // The first answer is kept for retries; a failure frees the key.
+            let mut resp = match created {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = crate::rpc::registry::<Done>(env, &RegistryOp::ReleaseKey { key: i.key }).await;
+                    return Err(e);
+                }
+            };
+            let status = resp.status_code();
+            let bytes = resp.bytes().await.map_err(internal)?;
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(answer) if status == 201 => {
+                    crate::rpc::registry::<Done>(env, &RegistryOp::CompleteKey { key: i.key, answer: answer.clone() }).await?;
+                    json_response(201, &answer).map_err(internal)
+                }
+                _ => {
+                    let _ = crate::rpc::registry::<Done>(env, &RegistryOp::ReleaseKey { key: i.key }).await;
+                    Err(ApiError::from_body(status, &bytes))
+                }
+            }
         }
         Route::ListSessions => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 100, 1000)?;
@@ -181,9 +220,12 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             Ok(resp)
         }
         Route::Run(sid) => {
-            let spec = parse_run(&read_json(&mut req).await?, None, CodeSource::OrStored)?;
-            forward(env, &sid, &SessionOp::Run { spec }).await
+            let body = read_json(&mut req).await?;
+            let idempotency = idempotency(idempotency_key(&req).as_deref(), "run", &body)?;
+            let spec = parse_run(&body, None, CodeSource::OrStored)?;
+            forward(env, &sid, &SessionOp::Run { spec, idempotency }).await
         }
+        Route::GetRun(sid, run_id) => forward(env, &sid, &SessionOp::GetRun { run_id }).await,
         Route::Runs(sid) => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;
             forward(env, &sid, &SessionOp::Runs { limit }).await
@@ -229,6 +271,17 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, &SessionOp::Execute { spec }).await
         }
     }
+}
+
+/// Lists, then creates a session (a session that exists is never missing from the list); a
+/// create the object failed is taken off the list again.
+async fn create_session(env: &Env, sid: &str, spec: crate::core::request::CreateSpec) -> ApiResult<Response> {
+    let added = registry::add(env, sid, spec.language.as_str(), &now_rfc3339()).await?;
+    let resp = forward(env, sid, &SessionOp::Create { spec }).await?;
+    if resp.status_code() >= 500 && added {
+        let _ = registry::remove(env, sid).await;
+    }
+    Ok(resp)
 }
 
 /// The API's OpenAPI document: the committed file, which a test keeps equal to what the code

@@ -7,7 +7,7 @@
 //! answer types below. Nothing here touches the platform, so the encoding is tested natively.
 use crate::core::api::SessionSummary;
 use crate::core::index::FileRow;
-use crate::core::request::{CreateSpec, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
+use crate::core::request::{CreateSpec, Idempotency, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
 use crate::store::{PackRow, SessionRow, StoredCode};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,7 @@ pub enum SessionOp {
     /// Create the session (public `POST /api/sessions`).
     Create { spec: CreateSpec },
     /// Run, creating the session on first use (the plugin endpoint `POST /?session=`).
-    Plugin { spec: RunSpec },
+    Plugin { spec: RunSpec, idempotency: Option<Idempotency> },
     /// Run once in a throwaway session, deleted after (`POST /api/execute`).
     Execute { spec: RunSpec },
     /// The session object.
@@ -35,7 +35,9 @@ pub enum SessionOp {
     /// Delete the session, its packs and its sandbox.
     Delete,
     /// Run in the session.
-    Run { spec: RunSpec },
+    Run { spec: RunSpec, idempotency: Option<Idempotency> },
+    /// One of the last runs' answers.
+    GetRun { run_id: String },
     /// The run history, newest first.
     Runs { limit: u32 },
     /// Replace the session's setup and run it in the background.
@@ -86,6 +88,26 @@ pub enum RegistryOp {
     /// Delete every session listed now: a batch at once, the rest in the background →
     /// `core::api::DeletedAll`.
     DeleteAll,
+    /// A create with an `Idempotency-Key` begins → [`Claim`].
+    ClaimKey { key: String, hash: String },
+    /// That create answered `answer` (201): retries within 24 h get it → [`Done`].
+    CompleteKey { key: String, answer: serde_json::Value },
+    /// That create failed: the key is free again → [`Done`].
+    ReleaseKey { key: String },
+}
+
+/// Answer of [`RegistryOp::ClaimKey`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "claim", rename_all = "snake_case")]
+pub enum Claim {
+    /// The key is new (or its last use is over 24 h old): go on.
+    Fresh,
+    /// A create with this key and request answered this, within 24 h.
+    Replay { answer: serde_json::Value },
+    /// A create with this key is under way.
+    Busy,
+    /// The key was used with another request.
+    Mismatch,
 }
 
 /// Answer of [`RegistryOp::Add`].

@@ -7,7 +7,7 @@
 //! which also repairs the pack reference counts and collects objects that no session holds.
 use crate::core::api::SessionSummary;
 use crate::core::error::{ApiError, ApiResult};
-use crate::ops::{Added, Done, Freed, PacksHeld, Page, RegistryOp, SessionOp, Used};
+use crate::ops::{Added, Claim, Done, Freed, PacksHeld, Page, RegistryOp, SessionOp, Used};
 use crate::platform::{error_response, json_response};
 use crate::rpc::{internal, read_op, session_typed};
 use edgerun_protocol::ErrorCode;
@@ -109,6 +109,9 @@ impl DurableObject for Registry {
 /// (younger ones may belong to a run between its R2 write and its commit).
 const SWEEP_INTERVAL_MS: i64 = 6 * 3600 * 1000;
 const ORPHAN_MIN_AGE_MS: f64 = 3600.0 * 1000.0;
+
+/// After this long, a create that claimed an idempotency key and never finished frees it.
+const CLAIM_STALE_MS: f64 = 60_000.0;
 
 /// Sessions one request (or one alarm) of a delete-all deletes before it answers.
 const PURGE_BATCH: u32 = 25;
@@ -271,7 +274,8 @@ impl Registry {
         sql.exec(
             "CREATE TABLE IF NOT EXISTS sessions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, language TEXT NOT NULL, created_at TEXT NOT NULL, last_run_at TEXT);
              CREATE TABLE IF NOT EXISTS packrefs (key TEXT PRIMARY KEY, refs INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS purge (one INTEGER PRIMARY KEY CHECK (one = 1), upto INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS purge (one INTEGER PRIMARY KEY CHECK (one = 1), upto INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS idem (key TEXT PRIMARY KEY, hash TEXT NOT NULL, created_ms REAL NOT NULL, answer TEXT);",
             None,
         )
         .map_err(sql_err)?;
@@ -353,6 +357,47 @@ impl Registry {
                 Ok(answer(&Freed { free }))
             }
             // Which of these keys another session still uses (the orphan sweep must keep them).
+            RegistryOp::ClaimKey { key, hash } => {
+                #[derive(Deserialize)]
+                struct Row {
+                    hash: String,
+                    created_ms: f64,
+                    answer: Option<String>,
+                }
+                let now = js_sys::Date::now();
+                sql.exec("DELETE FROM idem WHERE created_ms < ?", vec![V::Float(now - crate::core::request::IDEMPOTENCY_MS)])
+                    .map_err(sql_err)?;
+                let rows: Vec<Row> = sql
+                    .exec("SELECT hash, created_ms, answer FROM idem WHERE key = ?", vec![V::String(key.clone())])
+                    .and_then(|c| c.to_array())
+                    .map_err(sql_err)?;
+                let claim = match rows.into_iter().next() {
+                    Some(r) if r.hash != hash => Claim::Mismatch,
+                    Some(Row { answer: Some(a), .. }) => Claim::Replay {
+                        answer: serde_json::from_str(&a)
+                            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored create answer: {e}")))?,
+                    },
+                    // A create that never finished (its Worker died) frees its key after a minute.
+                    Some(r) if now - r.created_ms < CLAIM_STALE_MS => Claim::Busy,
+                    _ => {
+                        sql.exec(
+                            "INSERT OR REPLACE INTO idem (key, hash, created_ms, answer) VALUES (?, ?, ?, NULL)",
+                            vec![V::String(key), V::String(hash), V::Float(now)],
+                        )
+                        .map_err(sql_err)?;
+                        Claim::Fresh
+                    }
+                };
+                Ok(answer(&claim))
+            }
+            RegistryOp::CompleteKey { key, answer: a } => {
+                sql.exec("UPDATE idem SET answer = ? WHERE key = ?", vec![V::String(a.to_string()), V::String(key)]).map_err(sql_err)?;
+                Ok(answer(&Done {}))
+            }
+            RegistryOp::ReleaseKey { key } => {
+                sql.exec("DELETE FROM idem WHERE key = ? AND answer IS NULL", vec![V::String(key)]).map_err(sql_err)?;
+                Ok(answer(&Done {}))
+            }
             // Answered by `delete_all`, which awaits the session objects.
             RegistryOp::DeleteAll => Err(ApiError::new(ErrorCode::Internal, "delete-all reached the synchronous registry operations")),
             RegistryOp::Referenced { keys } => {

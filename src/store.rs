@@ -33,7 +33,19 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE session ADD COLUMN allow_internet INTEGER NOT NULL DEFAULT 1;
      CREATE TABLE IF NOT EXISTS stored_code (
         one INTEGER PRIMARY KEY CHECK (one = 1), code TEXT NOT NULL, description TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    // 4: run ids: each counted run's answer (in parts: a row holds at most 2 MB) for the last
+    // runs and for 24 h behind an idempotency key
+    "ALTER TABLE runs ADD COLUMN run_id TEXT;
+     CREATE TABLE IF NOT EXISTS run_answers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL, created_ms REAL NOT NULL,
+        idem_key TEXT UNIQUE, idem_hash TEXT);
+     CREATE TABLE IF NOT EXISTS answer_parts (run_id TEXT NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (run_id, n));",
 ];
+
+/// Answers kept by run id (older ones stay only behind a live idempotency key).
+pub const KEPT_ANSWERS: i64 = 20;
+/// Largest part of a stored answer (one SQLite row holds at most 2 MB).
+const ANSWER_PART_BYTES: usize = 1 << 20;
 
 #[allow(clippy::needless_pass_by_value, reason = "a `map_err` adapter takes the error by value")]
 fn sql_err(e: worker::Error) -> ApiError {
@@ -86,6 +98,28 @@ pub struct RunRow {
     pub exit_code: i64,
     pub killed_by: Option<String>,
     pub language: String,
+    /// `None` for runs recorded before run ids existed.
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+/// A run's answer as stored: the answer's JSON text, and the key it was asked under.
+pub struct StoredAnswer<'a> {
+    pub run_id: &'a str,
+    pub text: &'a str,
+    pub idempotency: Option<&'a crate::core::request::Idempotency>,
+    pub created_ms: f64,
+}
+
+#[derive(Deserialize)]
+struct Part {
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct Keyed {
+    run_id: String,
+    idem_hash: Option<String>,
 }
 
 /// A stored pack.
@@ -238,13 +272,14 @@ impl Store {
         self.sql.exec("UPDATE session SET run_count = run_count + 1, last_run_at = ?", vec![V::String(now.into())]).map_err(sql_err)?;
         self.sql
             .exec(
-                "INSERT INTO runs (started_at, duration_ms, exit_code, killed_by, language) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO runs (started_at, duration_ms, exit_code, killed_by, language, run_id) VALUES (?, ?, ?, ?, ?, ?)",
                 vec![
                     V::String(run.started_at.clone()),
                     V::Float(run.duration_ms),
                     V::Integer(run.exit_code),
                     run.killed_by.clone().map(V::String).unwrap_or(V::Null),
                     V::String(run.language.clone()),
+                    run.run_id.clone().map(V::String).unwrap_or(V::Null),
                 ],
             )
             .map_err(sql_err)?;
@@ -312,7 +347,7 @@ impl Store {
     pub fn runs(&self, limit: u32) -> ApiResult<Vec<RunRow>> {
         self.sql
             .exec(
-                "SELECT started_at, duration_ms, exit_code, killed_by, language FROM runs ORDER BY seq DESC LIMIT ?",
+                "SELECT started_at, duration_ms, exit_code, killed_by, language, run_id FROM runs ORDER BY seq DESC LIMIT ?",
                 vec![V::Integer(limit as i64)],
             )
             .and_then(|c| c.to_array())
@@ -372,6 +407,71 @@ impl Store {
             self.sql.exec("UPDATE session SET metadata = ?", vec![V::String(m.into())]).map_err(sql_err)?;
         }
         Ok(())
+    }
+
+    /// Stores a run's answer (call in the commit's transaction), then forgets answers beyond the
+    /// last [`KEPT_ANSWERS`] that no live idempotency key holds.
+    pub fn save_answer(&self, a: &StoredAnswer) -> ApiResult<()> {
+        let (key, hash) = match a.idempotency {
+            Some(i) => {
+                // The key may have served an earlier request over 24 h ago: that use is forgotten.
+                self.sql
+                    .exec("UPDATE run_answers SET idem_key = NULL WHERE idem_key = ?", vec![V::String(i.key.clone())])
+                    .map_err(sql_err)?;
+                (V::String(i.key.clone()), V::String(i.hash.clone()))
+            }
+            None => (V::Null, V::Null),
+        };
+        self.sql
+            .exec(
+                "INSERT INTO run_answers (run_id, created_ms, idem_key, idem_hash) VALUES (?, ?, ?, ?)",
+                vec![V::String(a.run_id.into()), V::Float(a.created_ms), key, hash],
+            )
+            .map_err(sql_err)?;
+        for (n, part) in crate::core::shape::split_text(a.text, ANSWER_PART_BYTES).into_iter().enumerate() {
+            self.sql
+                .exec(
+                    "INSERT INTO answer_parts (run_id, n, text) VALUES (?, ?, ?)",
+                    vec![V::String(a.run_id.into()), V::Integer(n as i64), V::String(part.into())],
+                )
+                .map_err(sql_err)?;
+        }
+        let expired = a.created_ms - crate::core::request::IDEMPOTENCY_MS;
+        let stale = "seq <= (SELECT MAX(seq) - ? FROM run_answers) AND (idem_key IS NULL OR created_ms < ?)";
+        self.sql
+            .exec(
+                &format!("DELETE FROM answer_parts WHERE run_id IN (SELECT run_id FROM run_answers WHERE {stale})"),
+                vec![V::Integer(KEPT_ANSWERS), V::Float(expired)],
+            )
+            .map_err(sql_err)?;
+        self.sql
+            .exec(&format!("DELETE FROM run_answers WHERE {stale}"), vec![V::Integer(KEPT_ANSWERS), V::Float(expired)])
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// A stored answer's JSON text.
+    pub fn answer(&self, run_id: &str) -> ApiResult<Option<String>> {
+        let parts: Vec<Part> = self
+            .sql
+            .exec("SELECT text FROM answer_parts WHERE run_id = ? ORDER BY n", vec![V::String(run_id.into())])
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        Ok((!parts.is_empty()).then(|| parts.into_iter().map(|p| p.text).collect()))
+    }
+
+    /// The run an idempotency key was first used for, younger than `since_ms`: (run id, the
+    /// request's hash).
+    pub fn answer_by_key(&self, key: &str, since_ms: f64) -> ApiResult<Option<(String, String)>> {
+        let rows: Vec<Keyed> = self
+            .sql
+            .exec(
+                "SELECT run_id, idem_hash FROM run_answers WHERE idem_key = ? AND created_ms >= ?",
+                vec![V::String(key.into()), V::Float(since_ms)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        Ok(rows.into_iter().next().map(|k| (k.run_id, k.idem_hash.unwrap_or_default())))
     }
 
     pub fn stored_code(&self) -> ApiResult<Option<StoredCode>> {

@@ -208,6 +208,9 @@ pub struct RunResponse {
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// This run's id: `GET /api/sessions/{id}/runs/{run_id}` answers this answer again.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^run_[0-9a-f]{24}$")))]
+    pub run_id: String,
 }
 
 /// The answer of the seed-compatible plugin endpoint `POST /?session=`.
@@ -237,6 +240,20 @@ pub struct PluginAnswer {
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// This run's id, as in the run answer.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^run_[0-9a-f]{24}$")))]
+    pub run_id: String,
+}
+
+/// `GET /api/sessions/{id}/runs/{run_id}`: the answer the run gave, as its route gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(untagged)]
+pub enum StoredAnswer {
+    /// A run of `POST /api/sessions/{id}/run`.
+    Run(RunResponse),
+    /// A run of the plugin endpoint.
+    Plugin(PluginAnswer),
 }
 
 /// One entry of a session's run history.
@@ -257,6 +274,10 @@ pub struct RunEntry {
     /// The language it ran in (for plugin calls, the plugin's).
     #[cfg_attr(feature = "schema", schemars(schema_with = "schema::language"))]
     pub language: String,
+    /// Its run id (`null` for runs recorded before run ids existed); the answer of one of the
+    /// last 20 runs is at `GET /api/sessions/{id}/runs/{run_id}`.
+    #[cfg_attr(feature = "schema", schemars(schema_with = "schema::nullable_run_id"))]
+    pub run_id: Option<String>,
 }
 
 /// `GET /api/sessions/{id}/runs`: the latest counted runs, newest first.
@@ -642,6 +663,11 @@ pub mod schema {
         json_schema!({"type": ["string", "null"], "format": "date-time"})
     }
 
+    /// A run id, or `null`.
+    pub fn nullable_run_id(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "null"], "pattern": "^run_[0-9a-f]{24}$"})
+    }
+
     /// Whole seconds 1 to 300, or `null`.
     pub fn nullable_timeout(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": ["integer", "null"], "minimum": 1, "maximum": 300})
@@ -724,6 +750,7 @@ mod tests {
             data: JsonObject::new(),
             truncated: true,
             session_id: None,
+            run_id: "run_0123456789abcdef01234567".into(),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("session_id").is_none());

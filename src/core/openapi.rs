@@ -230,6 +230,17 @@ fn table() -> Vec<Op> {
             errors: &[400, 404, 500],
         },
         Op {
+            method: "get",
+            path: "/api/sessions/{id}/runs/{run_id}",
+            id: "getRun",
+            summary: "One of the last 20 runs' answers, by its run id",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::StoredAnswer>),
+            errors: &[400, 404, 500],
+        },
+        Op {
             method: "post",
             path: "/api/sessions/{id}/setup",
             id: "setup",
@@ -326,6 +337,7 @@ fn op_id(r: &Route) -> &'static str {
         Route::GetCode(_) => "getCode",
         Route::Run(_) => "run",
         Route::Runs(_) => "listRuns",
+        Route::GetRun(..) => "getRun",
         Route::Setup(_) => "setup",
         Route::Duplicate(_) => "duplicate",
         Route::ListFiles(_) => "listFiles",
@@ -353,6 +365,7 @@ fn every_route() -> Vec<Route> {
         Route::GetCode(s()),
         Route::Run(s()),
         Route::Runs(s()),
+        Route::GetRun(s(), "run_0123456789abcdef01234567".into()),
         Route::Setup(s()),
         Route::Duplicate(s()),
         Route::ListFiles(s()),
@@ -417,6 +430,9 @@ fn path_params(path: &str) -> Vec<Value> {
     }
     if path.contains("{path}") {
         out.push(json!({"$ref": "#/components/parameters/FilePath"}));
+    }
+    if path.contains("{run_id}") {
+        out.push(json!({"$ref": "#/components/parameters/RunId"}));
     }
     out
 }
@@ -589,6 +605,11 @@ fn document() -> Value {
                     "description": "The rest of the URL after `/files/`: a relative, `/`-separated path, percent-decoded once (`a%2Fb` is `a/b`). It may span several segments.",
                     "x-multi-segment": true,
                     "schema": {"type": "string", "minLength": 1, "maxLength": 4096}
+                },
+                "RunId": {
+                    "name": "run_id", "in": "path", "required": true,
+                    "description": "A run id from a run answer (`run_id`).",
+                    "schema": {"type": "string", "pattern": "^run_[0-9a-f]{24}$"}
                 }
             },
             "securitySchemes": {
@@ -616,7 +637,7 @@ fn the_table_covers_every_route_and_reaches_it() {
         assert!(table.iter().any(|op| op.id == op_id(&r)), "{r:?} is not in the table");
     }
     for op in &table {
-        let path = op.path.replace("{id}", "s1").replace("{path}", "dir/a.txt");
+        let path = op.path.replace("{id}", "s1").replace("{path}", "dir/a.txt").replace("{run_id}", "run_0123456789abcdef01234567");
         let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
         assert_eq!(op.auth, !matches!(route, Route::Health | Route::OpenApi), "{}: only /health and /openapi.json are open", op.id);

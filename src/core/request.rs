@@ -419,6 +419,32 @@ pub fn parse_create(body: &[u8]) -> ApiResult<CreateSpec> {
     })
 }
 
+/// An `Idempotency-Key` and the hash of the request it came with: a retry with the same key
+/// and the same request answers the first answer; the same key with another request is a 409.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Idempotency {
+    pub key: String,
+    /// Hex BLAKE3 of the route and the raw body.
+    pub hash: String,
+}
+
+/// How long a key is remembered.
+pub const IDEMPOTENCY_MS: f64 = 24.0 * 3600.0 * 1000.0;
+
+/// Checks an `Idempotency-Key` header (1 to 255 visible ASCII characters) and binds it to the
+/// request (`route` and raw `body`).
+pub fn idempotency(header: Option<&str>, route: &str, body: &[u8]) -> ApiResult<Option<Idempotency>> {
+    let Some(key) = header else { return Ok(None) };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad("`Idempotency-Key` must be 1 to 255 visible ASCII characters"));
+    }
+    let mut h = blake3::Hasher::new();
+    h.update(route.as_bytes());
+    h.update(&[0]);
+    h.update(body);
+    Ok(Some(Idempotency { key: key.to_string(), hash: h.finalize().to_hex().to_string() }))
+}
+
 /// Largest description of stored code.
 pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
 
@@ -530,6 +556,19 @@ mod create_tests {
         let big = format!(r#"{{"metadata":{{"x":"{}"}}}}"#, "a".repeat(16 * 1024));
         assert_eq!(status(big.as_bytes()), 413);
         assert_eq!(parse_create(br#"{"language":"python","default_timeout":0}"#).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn idempotency_keys_bind_to_their_request() {
+        assert_eq!(idempotency(None, "run", b"{}").unwrap(), None);
+        let a = idempotency(Some("retry-1"), "run", br#"{"code":"1"}"#).unwrap().unwrap();
+        assert_eq!(a.key, "retry-1");
+        assert_eq!(a, idempotency(Some("retry-1"), "run", br#"{"code":"1"}"#).unwrap().unwrap());
+        assert_ne!(a.hash, idempotency(Some("retry-1"), "run", br#"{"code":"2"}"#).unwrap().unwrap().hash);
+        assert_ne!(a.hash, idempotency(Some("retry-1"), "plugin", br#"{"code":"1"}"#).unwrap().unwrap().hash);
+        for bad in ["", "has space", "tab\t", "é", &"k".repeat(256)] {
+            assert_eq!(idempotency(Some(bad), "run", b"").unwrap_err().status(), 400, "{bad:?}");
+        }
     }
 
     #[test]

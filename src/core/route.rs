@@ -19,6 +19,7 @@ pub enum Route {
     PutCode(String),
     Run(String),
     Runs(String),
+    GetRun(String, String),
     Setup(String),
     Duplicate(String),
     ListFiles(String),
@@ -64,6 +65,11 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// `run_` and 24 lower-case hex digits.
+pub fn is_run_id(s: &str) -> bool {
+    s.strip_prefix("run_").is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 fn wrong_method(allowed: &str) -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, format!("method not allowed here; use {allowed}"))
 }
@@ -106,6 +112,19 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
         ("duplicate", "POST") => Route::Duplicate(id),
         ("run" | "setup" | "duplicate", _) => return Err(wrong_method("POST")),
         ("runs", _) => return Err(wrong_method("GET")),
+        (t, m) if t.starts_with("runs/") => {
+            let run_id = percent_decode(&t["runs/".len()..])?;
+            if !is_run_id(&run_id) {
+                return Err(ApiError::bad(format!(
+                    "invalid run id {:?}: run ids are `run_` and 24 hex digits",
+                    super::ids::truncate(&run_id, 80)
+                )));
+            }
+            match m {
+                "GET" => Route::GetRun(id, run_id),
+                _ => return Err(wrong_method("GET")),
+            }
+        }
         ("files" | "files/", "GET") => Route::ListFiles(id),
         ("files" | "files/", _) => return Err(wrong_method("GET")),
         (t, _) if t.starts_with("files/") => {
@@ -140,6 +159,12 @@ mod tests {
         assert_eq!(parse("PUT", "/api/sessions/abc/code").unwrap(), Route::PutCode("abc".into()));
         assert_eq!(parse("GET", "/api/sessions/abc/code").unwrap(), Route::GetCode("abc".into()));
         assert_eq!(parse("POST", "/api/sessions/abc/code").unwrap_err().status(), 405);
+        let run = "run_0123456789abcdef01234567";
+        assert_eq!(parse("GET", &format!("/api/sessions/abc/runs/{run}")).unwrap(), Route::GetRun("abc".into(), run.into()));
+        assert_eq!(parse("DELETE", &format!("/api/sessions/abc/runs/{run}")).unwrap_err().status(), 405);
+        for bad in ["run_x", "run_0123456789ABCDEF01234567", "0123456789abcdef01234567", "run_0123456789abcdef012345678"] {
+            assert_eq!(parse("GET", &format!("/api/sessions/abc/runs/{bad}")).unwrap_err().status(), 400, "{bad}");
+        }
         assert_eq!(parse("POST", "/api/sessions/abc/run").unwrap(), Route::Run("abc".into()));
         assert_eq!(parse("GET", "/api/sessions/abc/files/").unwrap(), Route::ListFiles("abc".into()));
         assert_eq!(

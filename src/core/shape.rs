@@ -15,7 +15,7 @@ pub fn with_notice(mut r: RunResult, notice: Option<&str>) -> RunResult {
 }
 
 /// The seed-compatible plugin answer.
-pub fn plugin_answer(r: &RunResult) -> PluginAnswer {
+pub fn plugin_answer(r: &RunResult, run_id: &str) -> PluginAnswer {
     let mut logs: Vec<String> = r.logs.clone();
     logs.extend(r.stderr.lines().map(str::to_string));
     let success = r.exit_code == 0 && r.killed_by.is_none();
@@ -43,11 +43,12 @@ pub fn plugin_answer(r: &RunResult) -> PluginAnswer {
         truncated: r.truncated,
         duration_ms: r.duration_ms,
         error,
+        run_id: run_id.to_string(),
     }
 }
 
 /// The ERA-compatible run answer; `session_id` is absent for one-shot runs.
-pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &JsonObject) -> RunResponse {
+pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &JsonObject, run_id: &str) -> RunResponse {
     let mut stderr = r.stderr.clone();
     if !r.logs.is_empty() && (r.install_failed || r.exit_code != 0) {
         stderr = format!("{}\n{}", r.logs.join("\n"), stderr);
@@ -64,7 +65,25 @@ pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &JsonObject) ->
         data: data.clone(),
         truncated: r.truncated,
         session_id: session_id.map(String::from),
+        run_id: run_id.to_string(),
     }
+}
+
+/// Cuts `text` into parts of at most `max` bytes, each ending on a character boundary (a run's
+/// stored answer can be larger than one row holds).
+pub fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max.max(4));
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (part, tail) = rest.split_at(end);
+        parts.push(part);
+        rest = tail;
+    }
+    parts
 }
 
 /// Keeps the last `max` bytes of a log, on a character boundary.
@@ -116,7 +135,7 @@ mod tests {
 
     #[test]
     fn plugin_answers_follow_the_seed() {
-        let answer = |r: &RunResult| serde_json::to_value(plugin_answer(r)).unwrap();
+        let answer = |r: &RunResult| serde_json::to_value(plugin_answer(r, "run_1")).unwrap();
         let ok = answer(&RunResult { stderr: String::new(), ..result(0) });
         assert_eq!(ok["success"], true);
         assert_eq!(ok["output"], "out\n");
@@ -134,11 +153,11 @@ mod tests {
     #[test]
     fn run_answers_follow_era() {
         let data = json!({"n": 1}).as_object().cloned().unwrap();
-        let v = serde_json::to_value(run_answer(&result(0), Some("s1"), &data)).unwrap();
+        let v = serde_json::to_value(run_answer(&result(0), Some("s1"), &data, "run_1")).unwrap();
         assert_eq!(v["duration"], "15.31525ms");
         assert_eq!(v["session_id"], "s1");
         assert_eq!(v["data"]["n"], 1);
-        let one_shot: Value = serde_json::to_value(run_answer(&result(0), None, &JsonObject::new())).unwrap();
+        let one_shot: Value = serde_json::to_value(run_answer(&result(0), None, &JsonObject::new(), "run_1")).unwrap();
         assert!(one_shot.get("session_id").is_none());
     }
 
@@ -148,6 +167,13 @@ mod tests {
         assert_eq!(tail("ééé", 3), "é");
         assert_eq!(content_type("a/b.CSV"), "text/csv; charset=utf-8");
         assert_eq!(content_type("noext"), "application/octet-stream");
+        let text = "aé€😀".repeat(1000);
+        for max in [4, 5, 7, 1000] {
+            let parts = split_text(&text, max);
+            assert!(parts.iter().all(|p| p.len() <= max.max(4) && !p.is_empty()), "{max}");
+            assert_eq!(parts.concat(), text);
+        }
+        assert!(split_text("", 10).is_empty());
         let r = with_notice(result(0), Some("setup failed"));
         assert_eq!(r.stderr, "boom\nsetup failed\n");
     }

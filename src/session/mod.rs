@@ -12,8 +12,7 @@ use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
 use crate::core::lifecycle::{idle_action, IdleAction};
-use crate::core::request::{Change, CreateSpec, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
-use crate::core::shape::{plugin_answer, run_answer};
+use crate::core::request::{Change, CreateSpec, Idempotency, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
 use crate::ops::{Bundle, PacksHeld, SessionOp};
 use crate::platform::{error_response, json_response, now_rfc3339};
 use crate::registry::client as registry;
@@ -21,6 +20,7 @@ use crate::rpc::{self, read_op, SESSION_HEADER};
 use crate::store::{PackRow, SessionRow, Store};
 use edgerun_protocol::{ErrorCode, Language};
 use futures_util::lock::Mutex as AsyncMutex;
+use run::{Counted, Shape};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -90,14 +90,15 @@ impl DurableObject for SessionObject {
         }
         let result = match op {
             SessionOp::Create { spec } => self.handle_create(&sid, spec).await,
-            SessionOp::Plugin { spec } => self.handle_plugin(&sid, spec).await,
+            SessionOp::Plugin { spec, idempotency } => self.handle_plugin(&sid, spec, idempotency).await,
             SessionOp::Execute { spec } => self.handle_execute(&sid, spec).await,
             SessionOp::Get => self.handle_get(),
             SessionOp::Patch { spec } => self.handle_patch(spec).await,
             SessionOp::PutCode { spec } => self.handle_put_code(&spec),
             SessionOp::GetCode => self.handle_get_code(),
             SessionOp::Delete => self.handle_delete(&sid).await,
-            SessionOp::Run { spec } => self.handle_run(&sid, spec).await,
+            SessionOp::Run { spec, idempotency } => self.handle_run(&sid, spec, idempotency).await,
+            SessionOp::GetRun { run_id } => self.handle_get_run(&run_id),
             SessionOp::Runs { limit } => self.handle_runs(limit),
             SessionOp::Setup { spec } => self.handle_setup(spec).await,
             SessionOp::Duplicate { target } => self.handle_duplicate(&sid, target).await,
@@ -316,7 +317,7 @@ impl SessionObject {
         Ok(Answer::json(202, &self.session_object(&self.session()?)?))
     }
 
-    async fn handle_plugin(&self, sid: &str, spec: RunSpec) -> ApiResult<Answer> {
+    async fn handle_plugin(&self, sid: &str, spec: RunSpec, idempotency: Option<Idempotency>) -> ApiResult<Answer> {
         let lang = spec.language.unwrap_or(Language::Python);
         if self.with_store(|s| s.session())?.is_none() {
             // Listed first, then created: a session that exists is never missing from the list.
@@ -329,11 +330,11 @@ impl SessionObject {
                 Ok(())
             })?;
         }
-        let out = self.run_queued(sid, spec).await?;
-        Ok(Answer::json(200, &plugin_answer(&out.result)))
+        let answer = self.run_queued(sid, spec, Counted { shape: Shape::Plugin, idempotency }).await?;
+        Ok(Answer::Json(200, answer))
     }
 
-    async fn handle_run(&self, sid: &str, mut spec: RunSpec) -> ApiResult<Answer> {
+    async fn handle_run(&self, sid: &str, mut spec: RunSpec, idempotency: Option<Idempotency>) -> ApiResult<Answer> {
         let row = self.session()?;
         if spec.language.is_none() {
             spec.language = Language::parse(&row.language);
@@ -344,18 +345,30 @@ impl SessionObject {
             })?;
             spec.code = Some(stored.code);
         }
-        let out = self.run_queued(sid, spec).await?;
-        Ok(Answer::json(200, &run_answer(&out.result, Some(sid), &data_object(&out.data))))
+        let answer = self.run_queued(sid, spec, Counted { shape: Shape::Run { session_id: Some(sid.to_string()) }, idempotency }).await?;
+        Ok(Answer::Json(200, answer))
     }
 
     /// One-shot: a throwaway session that is deleted once the run answered.
     async fn handle_execute(&self, sid: &str, spec: RunSpec) -> ApiResult<Answer> {
         let lang = spec.language.unwrap_or(Language::Python);
         self.with_store(|s| s.create_session(sid, lang.as_str(), false, &now_rfc3339(), "{}", "{}"))?;
-        let out = self.run_queued(sid, spec).await;
+        let answer = self.run_queued(sid, spec, Counted { shape: Shape::Run { session_id: None }, idempotency: None }).await;
         self.destroy(sid).await?;
-        let out = out?;
-        Ok(Answer::json(200, &run_answer(&out.result, None, &data_object(&out.data))))
+        Ok(Answer::Json(200, answer?))
+    }
+
+    /// One of the last runs' answers, by its id.
+    fn handle_get_run(&self, run_id: &str) -> ApiResult<Answer> {
+        self.session()?;
+        let text = self.with_store(|s| s.answer(run_id))?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no run {run_id} in this session (the answers of its last {} runs are kept)",
+                crate::store::KEPT_ANSWERS
+            ))
+        })?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored answer: {e}")))?;
+        Ok(Answer::Json(200, v))
     }
 
     fn handle_runs(&self, limit: u32) -> ApiResult<Answer> {
@@ -369,6 +382,7 @@ impl SessionObject {
                 exit_code: r.exit_code,
                 killed_by: r.killed_by,
                 language: r.language,
+                run_id: r.run_id,
             })
             .collect();
         Ok(Answer::json(200, &api::RunList::new(runs)))

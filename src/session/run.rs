@@ -9,13 +9,13 @@ use super::{SessionObject, MAX_WAITING_RUNS};
 use crate::core::answer::{check_run_answer, check_snapshot, header_len, MAX_HEADER_BYTES, MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
-use crate::core::plan::{answer_data, killed_name, plan_commit, plan_run, CommitPlan, RunPlan, SessionFacts};
-use crate::core::request::{RunSpec, SetupSpec};
-use crate::core::shape::{tail, with_notice};
+use crate::core::plan::{answer_data, killed_name, plan_commit, plan_run, CommitPlan, SessionFacts};
+use crate::core::request::{Idempotency, RunSpec, SetupSpec, IDEMPOTENCY_MS};
+use crate::core::shape::{plugin_answer, run_answer, tail, with_notice};
 use crate::executor::{error_from, Body, Executor};
 use crate::platform::{failpoint, now_rfc3339, random_hex};
 use crate::registry::client as registry;
-use crate::store::{RunRow, SessionRow};
+use crate::store::{RunRow, SessionRow, StoredAnswer};
 use edgerun_protocol::{frame, split_frame, Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
@@ -35,7 +35,32 @@ const SETUP_TIMEOUT_SECS: u64 = 300;
 /// What a run produced.
 pub(crate) struct RunOutcome {
     pub result: RunResult,
-    pub data: Value,
+    /// The public answer of a counted run (what its route answers, and what its run id fetches).
+    pub answer: Option<Value>,
+}
+
+/// The shape of a counted run's answer.
+pub(crate) enum Shape {
+    /// `POST …/run` and `/api/execute` (no session id there).
+    Run { session_id: Option<String> },
+    /// The plugin endpoint.
+    Plugin,
+}
+
+impl Shape {
+    fn answer(&self, result: &RunResult, data: &Value, run_id: &str) -> Value {
+        let v = match self {
+            Shape::Run { session_id } => serde_json::to_value(run_answer(result, session_id.as_deref(), &super::data_object(data), run_id)),
+            Shape::Plugin => serde_json::to_value(plugin_answer(result, run_id)),
+        };
+        v.expect("answers serialize")
+    }
+}
+
+/// A counted run: the user's own (setups are not), recorded in the history with its answer.
+pub(crate) struct Counted {
+    pub shape: Shape,
+    pub idempotency: Option<Idempotency>,
 }
 
 /// Reads a framed answer's header from a streamed response; the rest of the stream (what was
@@ -109,7 +134,7 @@ fn pipe_packs(bucket: worker::Bucket, header: Vec<u8>, keys: Vec<String>) -> Api
 impl SessionObject {
     /// Waits for the session's turn (at most [`MAX_WAITING_RUNS`] wait), settles a pending setup,
     /// then runs.
-    pub(crate) async fn run_queued(&self, sid: &str, spec: RunSpec) -> ApiResult<RunOutcome> {
+    pub(crate) async fn run_queued(&self, sid: &str, spec: RunSpec, counted: Counted) -> ApiResult<Value> {
         if self.waiting.get() >= MAX_WAITING_RUNS {
             return Err(ApiError::new(
                 ErrorCode::TooManyRuns,
@@ -120,17 +145,34 @@ impl SessionObject {
         let guard = self.queue.lock().await;
         self.waiting.set(self.waiting.get() - 1);
         let out = async {
+            // A retry behind the queue sees the first request's answer once it is committed.
+            if let Some(first) = self.replay(counted.idempotency.as_ref())? {
+                return Ok(first);
+            }
             self.settle_setup(sid).await?;
             let row = self.session()?;
-            let notice = (row.setup_status == "failed")
-                .then(|| "[edgerun] the session's setup failed (see setup_log); this run proceeded without it".to_string());
-            let mut out = self.run_now(sid, &row, spec, Vec::new(), true).await?;
-            out.result = with_notice(out.result, notice.as_deref());
-            Ok(out)
+            let out = self.run_now(sid, &row, spec, Vec::new(), Some(&counted)).await?;
+            Ok(out.answer.expect("a counted run has an answer"))
         }
         .await;
         drop(guard);
         out
+    }
+
+    /// The answer of the run first asked with this idempotency key (within 24 h); a 409 when the
+    /// key came with another request.
+    fn replay(&self, idempotency: Option<&Idempotency>) -> ApiResult<Option<Value>> {
+        let Some(i) = idempotency else { return Ok(None) };
+        let since = js_sys::Date::now() - IDEMPOTENCY_MS;
+        let Some((run_id, hash)) = self.with_store(|s| s.answer_by_key(&i.key, since))? else { return Ok(None) };
+        if hash != i.hash {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("Idempotency-Key {:?} was first used with another request (run {run_id}); use a new key", i.key),
+            ));
+        }
+        let text = self.with_store(|s| s.answer(&run_id))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// Runs a pending (or interrupted) setup now. Call with the queue held.
@@ -152,7 +194,7 @@ impl SessionObject {
             stdin: String::new(),
             install: spec.install.clone(),
         };
-        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), false).await;
+        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), None).await;
         self.setup_active.set(false);
         let (status, log) = match outcome {
             Ok(o) => {
@@ -184,9 +226,10 @@ impl SessionObject {
         row: &SessionRow,
         spec: RunSpec,
         commands: Vec<String>,
-        counted: bool,
+        counted: Option<&Counted>,
     ) -> ApiResult<RunOutcome> {
         let started = now_rfc3339();
+        let run_id = counted.map(|_| format!("run_{}", &random_hex()[..24]));
         self.last_activity_ms.set(js_sys::Date::now());
         let facts = SessionFacts {
             version: row.version.as_deref(),
@@ -196,16 +239,32 @@ impl SessionObject {
             default_timeout: row.default_timeout.map(|t| t as u64),
             allow_internet: row.allow_internet != 0,
         };
-        let plan = plan_run(facts, spec, commands, counted);
+        let plan = plan_run(facts, spec, commands, counted.is_some());
         let exec = self.executor()?;
         exec.ensure_ready().await?;
-        let (answer, tar) = self.execute_on_committed(sid, &exec, row, plan.request.clone()).await?;
+        let (mut answer, tar) = self.execute_on_committed(sid, &exec, row, plan.request.clone()).await?;
+        let notice = (counted.is_some() && row.setup_status == "failed")
+            .then_some("[edgerun] the session's setup failed (see setup_log); this run proceeded without it");
+        answer.result = with_notice(answer.result, notice);
+        let public =
+            counted.zip(run_id.as_deref()).map(|(c, id)| (c, id, c.shape.answer(&answer.result, &answer_data(&answer.result, &plan), id)));
         let commit = plan_commit(&answer.delta, row.version.as_deref());
         let pack = if commit.needs_pack { Some(self.store_pack(sid, &answer.delta, tar).await?) } else { None };
         let now = now_rfc3339();
-        self.commit_answer(&answer, &commit, pack.as_ref(), &plan, counted.then_some(started), &now)?;
-        self.after_commit(sid, &exec, row, &answer.delta, &commit, counted, now).await;
-        Ok(RunOutcome { data: answer_data(&answer.result, &plan), result: answer.result })
+        let history = public.as_ref().map(|(c, id, text)| {
+            let run = RunRow {
+                started_at: started,
+                duration_ms: answer.result.duration_ms,
+                exit_code: answer.result.exit_code as i64,
+                killed_by: answer.result.killed_by.map(killed_name),
+                language: plan.language.clone(),
+                run_id: Some(id.to_string()),
+            };
+            (run, text.to_string(), c.idempotency.as_ref())
+        });
+        self.commit_answer(&answer, &commit, pack.as_ref(), history.as_ref().map(|(r, t, i)| (r, t.as_str(), *i)), &now)?;
+        self.after_commit(sid, &exec, row, &answer.delta, &commit, counted.is_some(), now).await;
+        Ok(RunOutcome { answer: public.map(|(_, _, v)| v), result: answer.result })
     }
 
     /// Execute: asks the executor to run against the committed version; when it does not hold it
@@ -290,20 +349,12 @@ impl SessionObject {
         answer: &RunAnswer,
         commit: &CommitPlan,
         pack: Option<&(String, i64, u64)>,
-        plan: &RunPlan,
-        started: Option<String>,
+        history: Option<(&RunRow, &str, Option<&Idempotency>)>,
         now: &str,
     ) -> ApiResult<()> {
         let (delta, result) = (&answer.delta, &answer.result);
         let rows = if commit.changed { rows_from_delta(delta, pack.map(|(k, _, _)| k.as_str()).unwrap_or("")) } else { Vec::new() };
         let deleted: &[String] = if commit.changed { &delta.deleted } else { &[] };
-        let run_row = started.map(|started_at| RunRow {
-            started_at,
-            duration_ms: result.duration_ms,
-            exit_code: result.exit_code as i64,
-            killed_by: result.killed_by.map(killed_name),
-            language: plan.language.clone(),
-        });
         self.with_store(|s| {
             s.commit_run(
                 pack.map(|(k, seq, size)| (k.as_str(), *seq, *size)),
@@ -312,8 +363,14 @@ impl SessionObject {
                 commit.changed.then_some(delta.version.as_str()),
                 result.data.as_ref().map(|d| d.to_string()).as_deref(),
                 now,
-                run_row.as_ref(),
-            )
+                history.map(|(r, _, _)| r),
+            )?;
+            // The answer, in the same transaction: a run that is committed can be fetched by its id.
+            if let Some((run, text, idempotency)) = history {
+                let run_id = run.run_id.as_deref().unwrap_or_default();
+                s.save_answer(&StoredAnswer { run_id, text, idempotency, created_ms: js_sys::Date::now() })?;
+            }
+            Ok(())
         })
     }
 
