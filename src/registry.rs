@@ -84,9 +84,12 @@ impl DurableObject for Registry {
 
     async fn alarm(&self) -> Result<Response> {
         // A delete of every session that one request could not finish goes on first.
+        let before = self.purge_left().unwrap_or(0);
         match self.purge_batch().await {
             Ok(left) if left > 0 => {
-                let _ = self.state.storage().set_alarm(PURGE_PAUSE_MS).await;
+                // Only entries waiting for their create are left: look again later.
+                let pause = if left < before { PURGE_PAUSE_MS } else { PURGE_RETRY_MS };
+                let _ = self.state.storage().set_alarm(pause).await;
                 return Response::ok("");
             }
             Ok(_) => {}
@@ -138,7 +141,14 @@ impl Registry {
             .map_err(sql_err)?;
         }
         let before = self.purge_left()?;
-        let left = self.purge_batch().await?;
+        let left = match self.purge_batch().await {
+            Ok(left) => left,
+            Err(e) => {
+                // What was deleted stays deleted; the alarm goes on with the rest.
+                let _ = self.state.storage().set_alarm(PURGE_RETRY_MS).await;
+                return Err(e);
+            }
+        };
         if left > 0 {
             self.state.storage().set_alarm(PURGE_PAUSE_MS).await.map_err(internal)?;
         }
@@ -161,22 +171,29 @@ impl Registry {
         #[derive(Deserialize)]
         struct Id {
             id: String,
+            created_at: String,
         }
         let sql = self.sql()?;
         let batch = self.env.var("PURGE_BATCH").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(PURGE_BATCH);
         let ids: Vec<Id> = sql
             .exec(
-                "SELECT id FROM sessions WHERE seq <= (SELECT upto FROM purge WHERE one = 1) ORDER BY seq DESC LIMIT ?",
+                "SELECT id, created_at FROM sessions WHERE seq <= (SELECT upto FROM purge WHERE one = 1) ORDER BY seq DESC LIMIT ?",
                 vec![V::Integer(i64::from(batch))],
             )
             .and_then(|c| c.to_array())
             .map_err(sql_err)?;
-        for Id { id } in ids {
+        let young = js_sys::Date::now() - CLAIM_STALE_MS;
+        for Id { id, created_at } in ids {
             let status = crate::rpc::session(&self.env, &id, &SessionOp::Delete).await?.status_code();
+            // A session listed a moment ago may not be created yet (create lists first): its
+            // entry stays for a later batch, so that its create cannot land unlisted.
+            let just_listed = status == 404 && js_sys::Date::parse(&created_at) > young;
             if status != 200 && status != 404 {
                 return Err(ApiError::new(ErrorCode::Internal, format!("deleting session {id} answered {status}")));
             }
-            sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(id)]).map_err(sql_err)?;
+            if !just_listed {
+                sql.exec("DELETE FROM sessions WHERE id = ?", vec![V::String(id)]).map_err(sql_err)?;
+            }
         }
         let left = self.purge_left()?;
         if left == 0 {

@@ -59,7 +59,8 @@ test("create and run refuse bad input with the contract's statuses and change no
   const s = await call(h.stack, "GET", `/api/sessions/${id}`);
   assert.equal(s.json.run_count, 0, "refused runs are not counted");
   assertError(assert, await call(h.stack, "GET", `/api/sessions/${uid("nope")}`), 404, "not_found");
-  assertError(assert, await call(h.stack, "PATCH", `/api/sessions/${id}`), 405);
+  assertError(assert, await call(h.stack, "PUT", `/api/sessions/${id}`), 405);
+  assertError(assert, await call(h.stack, "PATCH", `/api/sessions/${id}`), 400, "invalid_json");
 });
 
 test("ERA counter: data persists across runs and the run answer has the ERA shape", async () => {

@@ -76,7 +76,7 @@ pub struct Session {
     pub file_count: u64,
     /// Sum of their sizes, in bytes.
     pub total_size_bytes: u64,
-    /// Stored as given at create time, never interpreted.
+    /// Stored as given at create (or replaced whole by `PATCH`), never interpreted.
     pub metadata: JsonObject,
     /// The session's data, carried from run to run through `.session_data.json`.
     pub data: JsonObject,

@@ -86,9 +86,14 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
             return match m {
                 "POST" => Ok(Route::CreateSession),
                 "GET" => Ok(Route::ListSessions),
-                "DELETE" => Ok(Route::DeleteAllSessions),
+                // Only the exact path deletes everything: a client that built `/api/sessions/<id>`
+                // with an empty id must not.
+                "DELETE" if path == "/api/sessions" => Ok(Route::DeleteAllSessions),
+                "DELETE" => Err(ApiError::bad(
+                    "no session id after /api/sessions/ (DELETE /api/sessions, without the slash, deletes every session)",
+                )),
                 _ => Err(wrong_method("GET, POST or DELETE")),
-            }
+            };
         }
         _ => {}
     }
@@ -156,6 +161,7 @@ mod tests {
         assert_eq!(parse("GET", "/api/sessions/abc").unwrap(), Route::GetSession("abc".into()));
         assert_eq!(parse("PATCH", "/api/sessions/abc").unwrap(), Route::PatchSession("abc".into()));
         assert_eq!(parse("DELETE", "/api/sessions").unwrap(), Route::DeleteAllSessions);
+        assert_eq!(parse("DELETE", "/api/sessions/").unwrap_err().status(), 400, "an empty id deletes nothing");
         assert_eq!(parse("PUT", "/api/sessions/abc/code").unwrap(), Route::PutCode("abc".into()));
         assert_eq!(parse("GET", "/api/sessions/abc/code").unwrap(), Route::GetCode("abc".into()));
         assert_eq!(parse("POST", "/api/sessions/abc/code").unwrap_err().status(), 405);
