@@ -9,6 +9,7 @@ use crate::core::request::{
     parse_stored_code, req_str, CodeSource,
 };
 use crate::core::route::{parse as parse_route, Route};
+use crate::core::sse::Form;
 use crate::core::web::{check_json_type, check_origin, refuses_every_coding};
 use crate::ops::{Claim, Done, RegistryOp, SessionOp};
 use crate::platform::{error_response, json_response, now_rfc3339, random_bytes};
@@ -118,6 +119,19 @@ fn query(req: &Request, key: &str) -> ApiResult<Option<String>> {
     Ok(url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.to_string()))
 }
 
+/// Whether a run route is asked for Server-Sent Events: `accept: text/event-stream`, or
+/// `?stream=1` (or `true`) for clients that cannot set headers.
+fn stream_form(req: &Request) -> ApiResult<Option<Form>> {
+    let accept = req.headers().get("accept").ok().flatten().unwrap_or_default();
+    let wants = accept.split(',').any(|t| t.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/event-stream"));
+    let flag = match query(req, "stream")?.as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(v) => return Err(ApiError::bad(format!("`stream` must be 1, true, 0 or false, got {v:?}"))),
+    };
+    Ok((wants || flag).then_some(Form::Api))
+}
+
 /// The `Idempotency-Key` header, if sent.
 fn idempotency_key(req: &Request) -> Option<String> {
     req.headers().get("idempotency-key").ok().flatten()
@@ -147,7 +161,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let body = read_json(&mut req).await?;
             let idempotency = idempotency(idempotency_key(&req).as_deref(), "plugin", &body)?;
             let spec = parse_plugin(&body)?;
-            forward(env, &sid, &SessionOp::Plugin { spec, idempotency }).await
+            forward(env, &sid, &SessionOp::Plugin { spec, idempotency, stream: stream_form(&req)? }).await
         }
         Route::CreateSession => {
             let body = read_json(&mut req).await?;
@@ -223,8 +237,15 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let body = read_json(&mut req).await?;
             let idempotency = idempotency(idempotency_key(&req).as_deref(), "run", &body)?;
             let spec = parse_run(&body, None, CodeSource::OrStored)?;
-            forward(env, &sid, &SessionOp::Run { spec, idempotency }).await
+            forward(env, &sid, &SessionOp::Run { spec, idempotency, stream: stream_form(&req)? }).await
         }
+        Route::StreamRun(sid) => {
+            let body = read_json(&mut req).await?;
+            let idempotency = idempotency(idempotency_key(&req).as_deref(), "stream", &body)?;
+            let spec = parse_run(&body, None, CodeSource::OrStored)?;
+            forward(env, &sid, &SessionOp::Run { spec, idempotency, stream: Some(Form::Era) }).await
+        }
+        Route::Cancel(sid) => forward(env, &sid, &SessionOp::Cancel).await,
         Route::GetRun(sid, run_id) => forward(env, &sid, &SessionOp::GetRun { run_id }).await,
         Route::Runs(sid) => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;
@@ -268,7 +289,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let lang = language(req_str(&parse_object(&body)?, "language")?)?;
             let spec = parse_run(&body, Some(lang), CodeSource::Required)?;
             let sid = format!("exec_{}", &new_session_id()[5..]);
-            forward(env, &sid, &SessionOp::Execute { spec }).await
+            forward(env, &sid, &SessionOp::Execute { spec, stream: stream_form(&req)? }).await
         }
     }
 }

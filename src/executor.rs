@@ -103,6 +103,18 @@ impl Executor {
         self.fetch(Method::Post, &session_path(sid, "/run"), Some(body), "application/json").await
     }
 
+    /// `POST /v1/sessions/{sid}/run?stream=1`: the answer as records (output as it comes, then
+    /// the answer and its tar; see `edgerun_protocol::RECORD_STDOUT`), unread.
+    pub async fn run_streamed(&self, sid: &str, req: &RunRequest) -> ApiResult<worker::Response> {
+        let body = Body::Bytes(serde_json::to_vec(req).expect("requests serialize"));
+        self.fetch(Method::Post, &session_path(sid, "/run?stream=1"), Some(body), "application/json").await
+    }
+
+    /// `POST /v1/sessions/{sid}/cancel`: ends the session's running run (404 when none runs).
+    pub async fn cancel(&self, sid: &str) -> ApiResult<Answer> {
+        self.send(Method::Post, &session_path(sid, "/cancel"), None, "application/json", SMALL_ANSWER).await
+    }
+
     /// `POST /v1/sessions/{sid}/inject`: a framed [`edgerun_protocol::InjectRequest`] and its
     /// packs, as bytes or a stream.
     pub async fn inject(&self, sid: &str, framed: Body) -> ApiResult<worker::Response> {

@@ -8,6 +8,7 @@
 use crate::core::api::SessionSummary;
 use crate::core::index::FileRow;
 use crate::core::request::{CreateSpec, Idempotency, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
+use crate::core::sse::Form;
 use crate::store::{PackRow, SessionRow, StoredCode};
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +22,9 @@ pub enum SessionOp {
     /// Create the session (public `POST /api/sessions`).
     Create { spec: CreateSpec },
     /// Run, creating the session on first use (the plugin endpoint `POST /?session=`).
-    Plugin { spec: RunSpec, idempotency: Option<Idempotency> },
+    Plugin { spec: RunSpec, idempotency: Option<Idempotency>, stream: Option<Form> },
     /// Run once in a throwaway session, deleted after (`POST /api/execute`).
-    Execute { spec: RunSpec },
+    Execute { spec: RunSpec, stream: Option<Form> },
     /// The session object.
     Get,
     /// Change the session's settings.
@@ -35,9 +36,12 @@ pub enum SessionOp {
     /// Delete the session, its packs and its sandbox.
     Delete,
     /// Run in the session.
-    Run { spec: RunSpec, idempotency: Option<Idempotency> },
+    /// (`stream`: answer Server-Sent Events of that form.)
+    Run { spec: RunSpec, idempotency: Option<Idempotency>, stream: Option<Form> },
     /// One of the last runs' answers.
     GetRun { run_id: String },
+    /// End the running run (or setup).
+    Cancel,
     /// The run history, newest first.
     Runs { limit: u32 },
     /// Replace the session's setup and run it in the background.

@@ -64,13 +64,16 @@ function validatorFor(ptr) {
  * is checked against `x-unrouted` (400/404/405). A 2xx answer's JSON request body is checked
  * against the operation's request schema too. Throws with the route, status and ajv's errors.
  */
-export function checkAnswer(method, path, status, json, contentType, requestBody) {
-  const url = new URL(path, "http://x");
-  let pathname = url.pathname;
+function operationOf(method, path) {
+  let pathname = new URL(path, "http://x").pathname;
   if (pathname.length > 1 && pathname.endsWith("/")) pathname = pathname.slice(0, -1); // `…/` is the same route
-  const m = method.toLowerCase();
   const route = ROUTES.find((r) => r.re.test(pathname));
-  const op = route?.item[m];
+  return { pathname, route, op: route?.item[method.toLowerCase()] };
+}
+
+export function checkAnswer(method, path, status, json, contentType, requestBody) {
+  const { pathname, route, op } = operationOf(method, path);
+  const m = method.toLowerCase();
   const where = op ? `${method} ${route.template} (${op.operationId})` : `${method} ${pathname} (no operation: x-unrouted)`;
   const base = op ? `#/paths/${esc(route.template)}/${m}/responses` : "#/x-unrouted/responses";
   const responses = op ? op.responses : OPENAPI["x-unrouted"].responses;
@@ -140,6 +143,61 @@ export async function call(stack, method, path, body, headers = {}) {
     checkAnswer(method, path, r.status, json, r.headers.get("content-type"), sent);
   }
   return { status: r.status, json, text, bytes: buf, headers: r.headers };
+}
+
+/**
+ * Sends a request asking for Server-Sent Events and reads them as they arrive: each event is
+ * `{event, data, at}` (`at`: when it was read; comments are `{comment}`), `onEvent` sees it at
+ * once, and its data is checked against the schema the document's `x-events` names for it. An
+ * answer that is not an event stream (an error before the run began) is read as JSON and checked
+ * like `call()`'s.
+ */
+export async function stream(stack, method, path, body, headers = {}, onEvent = () => {}) {
+  const init = { method, headers: { "content-type": "application/json", accept: "text/event-stream", ...headers } };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  if (headers.signal) {
+    init.signal = headers.signal;
+    delete init.headers.signal;
+  }
+  const r = await fetch(stack.url + path, init);
+  const type = r.headers.get("content-type") ?? "";
+  if (!type.startsWith("text/event-stream")) {
+    const text = await r.text();
+    const json = JSON.parse(text);
+    checkAnswer(method, path, r.status, json, type, body);
+    return { status: r.status, headers: r.headers, json, text, events: [] };
+  }
+  const { route, op } = operationOf(method, path);
+  const media = op?.responses?.["200"]?.content?.["text/event-stream"];
+  if (!media) throw new Error(`schema check: ${method} ${path} streamed, but the document lists no text/event-stream answer for it`);
+  const events = [];
+  const decoder = new TextDecoder();
+  let buf = "";
+  for await (const chunk of r.body) {
+    buf += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      let name = "message";
+      let data;
+      let comment;
+      for (const line of block.split("\n")) {
+        if (line.startsWith(":")) comment = line.slice(1).trim();
+        else if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data = JSON.parse(line.slice(6));
+      }
+      const ev = data === undefined ? { comment, at: Date.now() } : { event: name, data, at: Date.now() };
+      if (data !== undefined) {
+        if (!(name in media["x-events"])) throw new Error(`schema check: ${method} ${route.template} sent an event ${name} its x-events do not list`);
+        const validate = validatorFor(`#/paths/${esc(route.template)}/${method.toLowerCase()}/responses/200/content/text~1event-stream/x-events/${name}`);
+        if (!validate(data)) throw new Error(`schema check: event ${name} of ${method} ${route.template} refused:\n  ${explain(validate.errors)}\n  data: ${JSON.stringify(data).slice(0, 400)}`);
+      }
+      events.push(ev);
+      onEvent(ev);
+    }
+  }
+  return { status: r.status, headers: r.headers, events };
 }
 
 export const plugin = (stack, session, plugin, payload) => call(stack, "POST", `/?session=${session}`, { plugin, payload });

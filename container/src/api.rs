@@ -2,7 +2,9 @@
 //!
 //! - `GET /health` → status, version, how runs are contained (`isolation`) and reach the network (`network`)
 //! - `GET /v1/sessions/{sid}` → which workspace version the executor holds
-//! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar
+//! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar; with
+//!   `?stream=1`, records of output as it comes, then the answer and the tar (`edgerun_protocol::RECORD_STDOUT`)
+//! - `POST /v1/sessions/{sid}/cancel` → ends the session's running run (404 when none runs)
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
 //! - `POST /v1/sessions/{sid}/apply` (framed [`ApplyRequest`] + file contents) → the new state
 //! - `POST /v1/sessions/{sid}/snapshot` (`{"version"}`) → framed full `Delta` + tar of that version
@@ -10,15 +12,15 @@
 use crate::error::{AppError, AppResult};
 use crate::session::{valid_session_id, Sessions};
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use edgerun_protocol::{
-    frame, split_frame, ApplyRequest, ErrorCode, InjectRequest, RunRequest, Segment, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS,
-    SECRET_HEADER,
+    frame, record, split_frame, ApplyRequest, ErrorBody, ErrorCode, InjectRequest, RunRequest, Segment, SessionState, MAX_TIMEOUT_SECS,
+    MIN_TIMEOUT_SECS, RECORD_ANSWER, RECORD_ERROR, RECORD_STDERR, RECORD_STDOUT, SECRET_HEADER,
 };
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/sessions/{sid}", get(handle_state).delete(handle_delete))
         .route("/v1/sessions/{sid}/run", post(handle_run))
+        .route("/v1/sessions/{sid}/cancel", post(handle_cancel))
         .route("/v1/sessions/{sid}/inject", post(handle_inject))
         .route("/v1/sessions/{sid}/snapshot", post(handle_snapshot))
         .route("/v1/sessions/{sid}/apply", post(handle_apply))
@@ -84,17 +87,78 @@ async fn handle_delete(State(s): State<AppState>, Path(sid): Path<String>) -> Ap
     Ok(Json(serde_json::json!({"deleted": sid})))
 }
 
-async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {
+/// `?stream=1` on a run: answer records (output as it comes, then the answer and its tar).
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    #[serde(default)]
+    stream: Option<String>,
+}
+
+async fn handle_run(State(s): State<AppState>, Path(sid): Path<String>, Query(q): Query<RunQuery>, body: Bytes) -> AppResult<Response> {
     check_sid(&sid)?;
     let req: RunRequest = serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("run request: {e}")))?;
     if !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&req.timeout_secs) {
         return Err(AppError::new(ErrorCode::BadRequest, format!("timeout must be {MIN_TIMEOUT_SECS}..{MAX_TIMEOUT_SECS} seconds")));
     }
     req.install.check().map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    if q.stream.as_deref() == Some("1") {
+        return run_streamed(s, sid, req).await;
+    }
     let (answer, tar) = s.run(&sid, req).await?;
     let header = frame(&answer, &[]);
     let tar = tar.filter(|_| answer.delta.tar_len > 0);
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], framed_stream(header, tar)).into_response())
+}
+
+/// A streamed run: the stale check answers before anything streams (the Worker injects on it);
+/// then records of output as the run writes it, and the answer (or an error) at the end.
+async fn run_streamed(s: AppState, sid: String, req: RunRequest) -> AppResult<Response> {
+    let held = s.version(&sid).await;
+    if req.expect_version != held {
+        return Err(AppError::new(
+            ErrorCode::WorkspaceStale,
+            format!("executor holds version {held:?}, caller expected {:?}", req.expect_version),
+        ));
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let run = tokio::spawn(async move { s.run_streamed(&sid, req, Some(tx)).await });
+    let output = stream::unfold(rx, |mut rx| async move {
+        let (out, bytes) = rx.recv().await?;
+        let tag = match out {
+            crate::sandbox::OutStream::Stdout => RECORD_STDOUT,
+            crate::sandbox::OutStream::Stderr => RECORD_STDERR,
+        };
+        Some((Ok::<_, std::io::Error>(Bytes::from(record(tag, &bytes))), rx))
+    });
+    let end = stream::once(async move {
+        let answered = match run.await {
+            Ok(r) => r,
+            Err(e) => Err(AppError::internal(e)),
+        };
+        match answered {
+            Ok((answer, tar)) => {
+                let head = Bytes::from(record(RECORD_ANSWER, &serde_json::to_vec(&answer).expect("answers serialize")));
+                let tar = tar.filter(|_| answer.delta.tar_len > 0);
+                let rest = tar.map(|f| ReaderStream::new(tokio::fs::File::from_std(f)));
+                stream::once(async move { Ok(head) }).chain(stream::iter(rest).flatten()).boxed()
+            }
+            Err(e) => {
+                let body = serde_json::to_vec(&ErrorBody { error: e.message, code: e.code }).expect("errors serialize");
+                stream::once(async move { Ok(Bytes::from(record(RECORD_ERROR, &body))) }).boxed()
+            }
+        }
+    })
+    .flatten();
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(output.chain(end))).into_response())
+}
+
+async fn handle_cancel(State(s): State<AppState>, Path(sid): Path<String>) -> AppResult<Json<serde_json::Value>> {
+    check_sid(&sid)?;
+    if s.cancel(&sid) {
+        Ok(Json(serde_json::json!({"cancelled": sid})))
+    } else {
+        Err(AppError::new(ErrorCode::NotFound, "nothing is running in this session"))
+    }
 }
 
 async fn handle_snapshot(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {

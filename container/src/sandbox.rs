@@ -96,6 +96,9 @@ pub struct Spawn {
     pub private: Option<Private>,
     /// The network namespace the process runs in; `None` keeps the executor's (the machine's network).
     pub net: Option<Arc<NetNs>>,
+    /// Notified to end the run (`POST …/cancel`): the tree is killed and the run ends as
+    /// `cancelled`. A notification given while no run waits ends the next one that does.
+    pub cancel: Option<Arc<Notify>>,
 }
 
 /// A network namespace of its own for a session: a loopback interface, up, and nothing else, so
@@ -830,10 +833,36 @@ fn rand_u32() -> u32 {
     u32::from_ne_bytes(b)
 }
 
+/// Output chunks as they come, to whoever streams them (closed when the sender is dropped).
+pub type Chunks = tokio::sync::mpsc::UnboundedSender<(OutStream, Vec<u8>)>;
+
+/// Collects the output for the answer and hands each chunk on as it comes.
+struct Tee {
+    collect: Arc<Collect>,
+    to: Chunks,
+}
+
+impl OutputSink for Tee {
+    fn chunk(&self, stream: OutStream, bytes: &[u8]) {
+        self.collect.chunk(stream, bytes);
+        // A reader that went away does not stop the run.
+        let _ = self.to.send((stream, bytes.to_vec()));
+    }
+}
+
 /// Runs `spec` to completion or to a limit, its output collected for the answer.
 pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
+    run_teed(spec, None).await
+}
+
+/// [`run`], and with `tee` every output chunk is also sent there as it comes.
+pub async fn run_teed(spec: Spawn, tee: Option<Chunks>) -> std::io::Result<Outcome> {
     let sink = Arc::new(Collect::default());
-    let ended = spawn(spec, sink.clone())?.wait().await?;
+    let to: Arc<dyn OutputSink> = match tee {
+        Some(to) => Arc::new(Tee { collect: sink.clone(), to }),
+        None => sink.clone(),
+    };
+    let ended = spawn(spec, to)?.wait().await?;
     let (stdout, stderr) = if ended.output_complete {
         sink.take()
     } else {
@@ -855,6 +884,15 @@ pub struct Running {
     pumps: [tokio::task::JoinHandle<()>; 2],
     over: Arc<AtomicBool>,
     notify: Arc<Notify>,
+    cancel: Option<Arc<Notify>>,
+}
+
+/// Returns when `cancel` is notified; never without one.
+async fn cancelled(cancel: Option<&Arc<Notify>>) {
+    match cancel {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How a run ended; its output went to the sink.
@@ -930,7 +968,19 @@ pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running>
             let _ = stdin.write_all(&data).await;
         });
     }
-    Ok(Running { child, tree, pgid, _in_flight: in_flight, started, limits, timeout: spec.timeout, pumps, over, notify })
+    Ok(Running {
+        child,
+        tree,
+        pgid,
+        _in_flight: in_flight,
+        started,
+        limits,
+        timeout: spec.timeout,
+        pumps,
+        over,
+        notify,
+        cancel: spec.cancel,
+    })
 }
 
 impl Running {
@@ -944,6 +994,7 @@ impl Running {
             limit = tree.watch(limits) => { killed_by = Some(limit); tree.kill(pgid); self.child.wait().await? }
             _ = tokio::time::sleep(self.timeout) => { killed_by = Some(KilledBy::Timeout); tree.kill(pgid); self.child.wait().await? }
             _ = self.notify.notified() => { killed_by = Some(KilledBy::Output); tree.kill(pgid); self.child.wait().await? }
+            _ = cancelled(self.cancel.as_ref()) => { killed_by = Some(KilledBy::Cancelled); tree.kill(pgid); self.child.wait().await? }
         };
         if killed_by.is_none() {
             killed_by = tree.leftovers(limits).await;
@@ -1000,6 +1051,7 @@ mod tests {
             kill_mode: KillMode::Tag,
             private: None,
             net: None,
+            cancel: None,
         }
     }
 

@@ -141,6 +141,8 @@ pub struct Sessions {
     /// The configuration the executor started with.
     pub config: Config,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// The running run of each session, notified by `cancel`.
+    cancels: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     uids: UidCounter,
     is_root: bool,
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
@@ -155,6 +157,14 @@ pub struct Sessions {
     /// Whether runs without internet can get a network namespace of their session (root, probed
     /// at start); `Err` says why not, and such runs are refused.
     network_namespaces: Result<(), String>,
+}
+
+/// What a run's steps share besides the request: the session's network namespace (no internet),
+/// where their output streams, and the notification that cancels them.
+struct RunLinks {
+    net: Option<Arc<sandbox::NetNs>>,
+    tee: Option<sandbox::Chunks>,
+    cancel: Arc<tokio::sync::Notify>,
 }
 
 impl Sessions {
@@ -213,6 +223,7 @@ impl Sessions {
         Ok(Sessions {
             config,
             slots: Mutex::new(HashMap::new()),
+            cancels: Mutex::new(HashMap::new()),
             uids,
             is_root,
             private_mounts,
@@ -395,6 +406,24 @@ impl Sessions {
     /// The delta's tar is written to a file under the session root and handed back open at its
     /// start (unlinked, so it goes away with its handle); it is never held in memory whole.
     pub async fn run(&self, sid: &str, req: RunRequest) -> AppResult<(RunAnswer, Option<fs::File>)> {
+        self.run_streamed(sid, req, None).await
+    }
+
+    /// Ends the session's running run (its tree is killed; it answers `cancelled`); false when
+    /// nothing runs.
+    pub fn cancel(&self, sid: &str) -> bool {
+        match self.cancels.lock().unwrap_or_else(|e| e.into_inner()).get(sid) {
+            Some(n) => {
+                n.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`Sessions::run`], with the output of its setup commands and code also sent to `tee` as it
+    /// comes (the sender is dropped when the last step ends).
+    pub async fn run_streamed(&self, sid: &str, req: RunRequest, tee: Option<sandbox::Chunks>) -> AppResult<(RunAnswer, Option<fs::File>)> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
         if req.expect_version != slot.version {
@@ -410,7 +439,11 @@ impl Sessions {
         let root = self.root(sid);
         let ws = root.join("ws");
         let identity = slot.identity;
-        let result = self.execute(&root, &ws, &req, identity, net).await?;
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        self.cancels.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_string(), cancel.clone());
+        let result = self.execute(&root, &ws, &req, identity, RunLinks { net, tee, cancel: cancel.clone() }).await;
+        self.cancels.lock().unwrap_or_else(|e| e.into_inner()).remove(sid);
+        let result = result?;
         if req.restore_after {
             // The committed version is what stays; the Worker injects it again before the next run.
             return Ok((
@@ -503,14 +536,8 @@ impl Sessions {
 
     /// Installs (always with the machine's network: they fetch from registries), then setup
     /// commands and code (in `net`, the session's network namespace, when the run has no internet).
-    async fn execute(
-        &self,
-        root: &Path,
-        ws: &Path,
-        req: &RunRequest,
-        identity: Option<Identity>,
-        net: Option<Arc<sandbox::NetNs>>,
-    ) -> AppResult<RunResult> {
+    async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>, links: RunLinks) -> AppResult<RunResult> {
+        let RunLinks { net, tee, cancel } = links;
         let builds_go = req.language == Some(Language::Go) || !req.install.go.is_empty();
         self.ensure_gocache(root, identity, builds_go)?;
         let code_dir = root.join("code");
@@ -546,7 +573,7 @@ impl Sessions {
         }
         let mut install_ok = true;
         for step in &plan.steps {
-            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private, None).await?;
+            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private, None, None, Some(cancel.clone())).await?;
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             logs.extend(text.lines().map(str::to_string));
             if out.exit_code != 0 || out.killed_by.is_some() {
@@ -589,7 +616,21 @@ impl Sessions {
             let mut stdout = String::new();
             let mut stderr = String::new();
             for step in &steps {
-                let out = self.spawn(step, ws, &env, &req.env, req.stdin.as_bytes(), deadline, identity, &private, net.clone()).await?;
+                let out = self
+                    .spawn(
+                        step,
+                        ws,
+                        &env,
+                        &req.env,
+                        req.stdin.as_bytes(),
+                        deadline,
+                        identity,
+                        &private,
+                        net.clone(),
+                        tee.clone(),
+                        Some(cancel.clone()),
+                    )
+                    .await?;
                 let r = outcome_to_result(out);
                 stdout.push_str(&r.stdout);
                 stderr.push_str(&r.stderr);
@@ -660,6 +701,8 @@ impl Sessions {
         identity: Option<Identity>,
         private: &Option<sandbox::Private>,
         net: Option<Arc<sandbox::NetNs>>,
+        tee: Option<sandbox::Chunks>,
+        cancel: Option<Arc<tokio::sync::Notify>>,
     ) -> AppResult<sandbox::Outcome> {
         let mut full_env = env.to_vec();
         full_env.extend(step.env.iter().cloned());
@@ -678,8 +721,9 @@ impl Sessions {
             kill_mode: self.kill_mode.clone(),
             private: private.clone(),
             net,
+            cancel,
         };
-        match sandbox::run(spec).await {
+        match sandbox::run_teed(spec, tee).await {
             Ok(o) => Ok(o),
             Err(e) => Ok(sandbox::Outcome {
                 exit_code: 127,

@@ -333,6 +333,88 @@ pub fn is_storable_data(v: &Value) -> bool {
     v.is_object() && serde_json::to_string(v).map(|s| s.len() <= MAX_DATA_BYTES).unwrap_or(false)
 }
 
+/// Most output a streamed answer may carry before its answer record, well above any output cap
+/// the executor is configured with (the answer repeats the output, within its caps).
+pub const MAX_STREAMED_OUTPUT: usize = 64 * 1024 * 1024;
+
+/// One record of a streamed answer (`edgerun_protocol::RECORD_STDOUT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Output bytes, as written (cut anywhere).
+    Output(super::sse::Out, Vec<u8>),
+    /// The answer's JSON header; the tar follows.
+    Answer(Vec<u8>),
+    /// The run failed after its output began: the error's body (`{"error", "code"}`).
+    Error(Vec<u8>),
+}
+
+/// Reads the records of a streamed answer as its chunks arrive, untrusting: an unknown tag, an
+/// output over [`MAX_STREAMED_OUTPUT`] or an answer header over [`MAX_HEADER_BYTES`] is refused.
+#[derive(Debug, Default)]
+pub struct Records {
+    buf: Vec<u8>,
+    streamed: usize,
+    answered: bool,
+}
+
+impl Records {
+    /// The records `chunk` completes; after the answer record, the rest is the tar's
+    /// ([`Records::rest`]).
+    pub fn push(&mut self, chunk: &[u8]) -> ApiResult<Vec<Record>> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while !self.answered && self.buf.len() >= at + 5 {
+            let tag = self.buf[at];
+            let len = u32::from_be_bytes([self.buf[at + 1], self.buf[at + 2], self.buf[at + 3], self.buf[at + 4]]) as usize;
+            let limit = match tag {
+                edgerun_protocol::RECORD_STDOUT | edgerun_protocol::RECORD_STDERR => MAX_STREAMED_OUTPUT - self.streamed,
+                edgerun_protocol::RECORD_ANSWER => MAX_HEADER_BYTES,
+                edgerun_protocol::RECORD_ERROR => MAX_ERROR_BODY,
+                t => return Err(refused(format!("a streamed record of unknown kind {t}"))),
+            };
+            if len > limit {
+                return Err(refused(format!("a streamed record of {len} bytes, over its limit")));
+            }
+            if self.buf.len() < at + 5 + len {
+                break;
+            }
+            let bytes = self.buf[at + 5..at + 5 + len].to_vec();
+            at += 5 + len;
+            out.push(match tag {
+                edgerun_protocol::RECORD_STDOUT => {
+                    self.streamed += len;
+                    Record::Output(super::sse::Out::Stdout, bytes)
+                }
+                edgerun_protocol::RECORD_STDERR => {
+                    self.streamed += len;
+                    Record::Output(super::sse::Out::Stderr, bytes)
+                }
+                edgerun_protocol::RECORD_ANSWER => {
+                    self.answered = true;
+                    Record::Answer(bytes)
+                }
+                _ => {
+                    self.answered = true;
+                    Record::Error(bytes)
+                }
+            });
+        }
+        self.buf.drain(..at);
+        Ok(out)
+    }
+
+    /// Whether the answer record came.
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// What came after the answer record (the start of the tar).
+    pub fn rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,5 +690,51 @@ mod tests {
         let e = sandbox_error(500, long.as_bytes());
         assert!(e.message.len() <= MAX_ERROR_MESSAGE + 4);
         assert_eq!(sandbox_error(500, b"\xff\xfe").code, ErrorCode::SandboxFailed);
+    }
+
+    #[test]
+    fn streamed_records_are_read_across_any_cut() {
+        use edgerun_protocol::{record, RECORD_ANSWER, RECORD_STDERR, RECORD_STDOUT};
+        let mut body = record(RECORD_STDOUT, b"hello ");
+        body.extend(record(RECORD_STDERR, "é".as_bytes()));
+        body.extend(record(RECORD_STDOUT, b""));
+        body.extend(record(RECORD_ANSWER, br#"{"a":1}"#));
+        body.extend(b"TARBYTES");
+        for cut in 0..body.len() {
+            let mut r = Records::default();
+            let mut got = r.push(&body[..cut]).unwrap();
+            got.extend(r.push(&body[cut..]).unwrap());
+            assert_eq!(
+                got,
+                vec![
+                    Record::Output(crate::core::sse::Out::Stdout, b"hello ".to_vec()),
+                    Record::Output(crate::core::sse::Out::Stderr, "é".as_bytes().to_vec()),
+                    Record::Output(crate::core::sse::Out::Stdout, vec![]),
+                    Record::Answer(br#"{"a":1}"#.to_vec()),
+                ],
+                "cut at {cut}"
+            );
+            assert!(r.answered());
+            assert_eq!(r.rest(), b"TARBYTES");
+        }
+    }
+
+    #[test]
+    fn hostile_streams_are_refused() {
+        use edgerun_protocol::record;
+        assert!(Records::default().push(&record(9, b"x")).is_err(), "an unknown kind");
+        let mut r = Records::default();
+        let err = r.push(&record(edgerun_protocol::RECORD_ERROR, br#"{"error":"e","code":"internal"}"#)).unwrap();
+        assert_eq!(err, vec![Record::Error(br#"{"error":"e","code":"internal"}"#.to_vec())]);
+        assert!(r.answered(), "an error ends the stream too");
+        let mut huge = vec![edgerun_protocol::RECORD_STDOUT];
+        huge.extend(((MAX_STREAMED_OUTPUT + 1) as u32).to_be_bytes());
+        assert!(Records::default().push(&huge).is_err(), "refused from its length, before its bytes");
+        let mut r = Records::default();
+        let chunk = record(edgerun_protocol::RECORD_STDERR, &vec![b'x'; 1 << 20]);
+        for _ in 0..64 {
+            r.push(&chunk).unwrap();
+        }
+        assert!(r.push(&chunk).is_err(), "the total is bounded too");
     }
 }

@@ -149,6 +149,8 @@ pub enum Limit {
     Output,
     /// A file reached the file-size limit, or the session went over its storage limit.
     Disk,
+    /// `POST /api/sessions/{id}/cancel` ended it.
+    Cancelled,
 }
 
 impl From<edgerun_protocol::KilledBy> for Limit {
@@ -160,6 +162,7 @@ impl From<edgerun_protocol::KilledBy> for Limit {
             K::Processes => Limit::Processes,
             K::Output => Limit::Output,
             K::Disk => Limit::Disk,
+            K::Cancelled => Limit::Cancelled,
         }
     }
 }
@@ -173,6 +176,7 @@ impl Limit {
             Limit::Processes => "processes",
             Limit::Output => "output",
             Limit::Disk => "disk",
+            Limit::Cancelled => "cancelled",
         }
     }
 }
@@ -353,6 +357,35 @@ pub struct DeletedAll {
     pub remaining: u64,
     /// True while `remaining` sessions are being deleted in the background.
     pub continuing: bool,
+}
+
+/// The data of a streamed run's `stdout` and `stderr` events: output as it was written, cut on
+/// character boundaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OutputEvent {
+    /// The chunk's text.
+    pub data: String,
+}
+
+/// The data of a streamed run's first event, `run`: its id, to fetch its answer if the stream drops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RunStartedEvent {
+    /// As in the run answer.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^run_[0-9a-f]{24}$")))]
+    pub run_id: String,
+}
+
+/// `POST /api/sessions/{id}/cancel`: what was ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Cancelled {
+    /// The run id of the run that was ended, or `"setup"`.
+    pub cancelled: String,
 }
 
 /// `GET /api/sessions/{id}/code`: the session's stored code.
@@ -675,11 +708,17 @@ pub mod schema {
 
     /// A limit's name or `null`.
     pub fn nullable_limit(_: &mut SchemaGenerator) -> Schema {
-        let names: Vec<&str> =
-            [super::Limit::Timeout, super::Limit::Memory, super::Limit::Processes, super::Limit::Output, super::Limit::Disk]
-                .iter()
-                .map(|l| l.as_str())
-                .collect();
+        let names: Vec<&str> = [
+            super::Limit::Timeout,
+            super::Limit::Memory,
+            super::Limit::Processes,
+            super::Limit::Output,
+            super::Limit::Disk,
+            super::Limit::Cancelled,
+        ]
+        .iter()
+        .map(|l| l.as_str())
+        .collect();
         json_schema!({"anyOf": [{"type": "string", "enum": names}, {"type": "null"}]})
     }
 
@@ -721,6 +760,7 @@ mod tests {
             edgerun_protocol::KilledBy::Processes,
             edgerun_protocol::KilledBy::Output,
             edgerun_protocol::KilledBy::Disk,
+            edgerun_protocol::KilledBy::Cancelled,
         ] {
             let l = Limit::from(k);
             assert_eq!(serde_json::to_value(l).unwrap(), Value::String(l.as_str().into()));

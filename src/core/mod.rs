@@ -12,4 +12,5 @@ pub mod plan;
 pub mod request;
 pub mod route;
 pub mod shape;
+pub mod sse;
 pub mod web;

@@ -33,6 +33,58 @@ enum Body {
     Raw,
 }
 
+/// The events of a Server-Sent Events answer, in `components.schemas` (OpenAPI 3.1 cannot
+/// describe a stream of events itself): the answer's media type points at them with `x-events`.
+#[derive(Clone, Copy)]
+enum EventSet {
+    /// `run`, `stdout`, `stderr`, then `exit` (the route's JSON answer) or `error`.
+    Api,
+    /// ERA's `data:` lines: `start`, `stdout`, `stderr`, then `done` or `error`.
+    Era,
+}
+
+/// The run routes that also answer events (`accept: text/event-stream` or `?stream=1`), and the
+/// schema of their `exit` event.
+fn streams(op_id: &str) -> Option<&'static str> {
+    match op_id {
+        "run" | "execute" => Some("RunResponse"),
+        "plugin" => Some("PluginAnswer"),
+        _ => None,
+    }
+}
+
+fn sse_content(set: EventSet, exit: &str) -> Value {
+    let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let events = match set {
+        EventSet::Api => json!({
+            "run": r("RunStartedEvent"), "stdout": r("OutputEvent"), "stderr": r("OutputEvent"), "exit": r(exit), "error": r("Error")
+        }),
+        EventSet::Era => json!({"message": {"oneOf": [r("EraStartEvent"), r("EraOutputEvent"), r("EraDoneEvent"), r("EraErrorEvent")]}}),
+    };
+    json!({
+        "schema": {"type": "string", "description": "Server-Sent Events; a `: keep-alive` comment at least every 15 s. Each event's `data` is one JSON line whose schema `x-events` names, by event name (`message` for unnamed events)."},
+        "x-events": events
+    })
+}
+
+/// ERA's event shapes (hand-written: `done` is the run answer's fields with a `type`).
+fn era_event_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "EraStartEvent",
+            json!({"type": "object", "required": ["type", "run_id"], "properties": {"type": {"const": "start"}, "run_id": {"type": "string", "pattern": "^run_[0-9a-f]{24}$"}}, "additionalProperties": false}),
+        ),
+        (
+            "EraOutputEvent",
+            json!({"type": "object", "required": ["type", "content"], "properties": {"type": {"enum": ["stdout", "stderr"]}, "content": {"type": "string"}}, "additionalProperties": false}),
+        ),
+        (
+            "EraErrorEvent",
+            json!({"type": "object", "required": ["type", "error", "code"], "properties": {"type": {"const": "error"}, "error": {"type": "string"}, "code": {"type": "string"}}, "additionalProperties": false}),
+        ),
+    ]
+}
+
 /// What a route answers on success.
 enum Ok200 {
     Json(u16, fn(&mut SchemaGenerator) -> Value),
@@ -40,6 +92,8 @@ enum Ok200 {
     Bytes,
     /// The document itself.
     Document,
+    /// Server-Sent Events only.
+    Events(EventSet),
 }
 
 /// One operation of the API.
@@ -220,6 +274,28 @@ fn table() -> Vec<Op> {
             errors: &[400, 404, 500],
         },
         Op {
+            method: "post",
+            path: "/api/sessions/{id}/stream",
+            id: "streamRun",
+            summary: "ERA's streamed run: Server-Sent Events of ERA's form",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::RunRequest>, true),
+            ok: Ok200::Events(EventSet::Era),
+            errors: &[400, 404, 409, 413, 415, 422, 429, 500, 502, 503],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/cancel",
+            id: "cancel",
+            summary: "End the session's running run or setup",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::Cancelled>),
+            errors: &[400, 404, 409, 500, 502, 503],
+        },
+        Op {
             method: "get",
             path: "/api/sessions/{id}/runs",
             id: "listRuns",
@@ -338,6 +414,8 @@ fn op_id(r: &Route) -> &'static str {
         Route::GetCode(_) => "getCode",
         Route::Run(_) => "run",
         Route::Runs(_) => "listRuns",
+        Route::StreamRun(_) => "streamRun",
+        Route::Cancel(_) => "cancel",
         Route::GetRun(..) => "getRun",
         Route::Setup(_) => "setup",
         Route::Duplicate(_) => "duplicate",
@@ -366,6 +444,8 @@ fn every_route() -> Vec<Route> {
         Route::GetCode(s()),
         Route::Run(s()),
         Route::Runs(s()),
+        Route::StreamRun(s()),
+        Route::Cancel(s()),
         Route::GetRun(s(), "run_0123456789abcdef01234567".into()),
         Route::Setup(s()),
         Route::Duplicate(s()),
@@ -481,7 +561,17 @@ fn operation(op: &Op, out: &mut SchemaGenerator, inp: &mut SchemaGenerator) -> V
                 202 => "Accepted: the setup is scheduled.",
                 _ => "OK.",
             };
-            responses.insert(status.to_string(), json!({"description": desc, "content": {"application/json": {"schema": schema(out)}}}));
+            let mut content = json!({"application/json": {"schema": schema(out)}});
+            if let Some(exit) = streams(op.id) {
+                content["text/event-stream"] = sse_content(EventSet::Api, exit);
+            }
+            responses.insert(status.to_string(), json!({"description": desc, "content": content}));
+        }
+        Ok200::Events(set) => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "The run's events, as they happen.", "content": {"text/event-stream": sse_content(*set, "RunResponse")}}),
+            );
         }
         Ok200::Bytes => {
             responses.insert(
@@ -562,6 +652,10 @@ fn document() -> Value {
     let mut inp = generator(false);
     let error = answer::<api::Error>(&mut out);
     assert_eq!(error, json!({"$ref": "#/components/schemas/Error"}));
+    // The event schemas the `x-events` of streamed answers point at.
+    for events in [answer::<api::OutputEvent>, answer::<api::RunStartedEvent>, answer::<api::PluginAnswer>, answer::<api::RunResponse>] {
+        events(&mut out);
+    }
     let mut paths = Map::new();
     for op in table() {
         let item = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
@@ -574,6 +668,15 @@ fn document() -> Value {
         }
         schemas.insert(name, schema);
     }
+    for (name, schema) in era_event_schemas() {
+        schemas.insert(name.to_string(), schema);
+    }
+    // ERA's `done`: the run answer's fields and `"type": "done"`.
+    let mut done = schemas["RunResponse"].clone();
+    done["properties"]["type"] = json!({"const": "done"});
+    done["required"].as_array_mut().expect("RunResponse lists its required fields").insert(0, json!("type"));
+    done["description"] = json!("ERA's last event: the run answer's fields, with `\"type\": \"done\"`.");
+    schemas.insert("EraDoneEvent".into(), done);
     let responses: Map<String, Value> = error_statuses().into_iter().map(|s| (format!("Error{s}"), error_response(s))).collect();
     let description = "Stateful code sessions on the edge: send code over HTTP, it runs in a sandbox whose files, packages and data \
         are kept from one request to the next. The reference in prose is docs/api.md. Generated from the code (src/core/api.rs, \

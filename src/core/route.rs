@@ -18,6 +18,9 @@ pub enum Route {
     GetCode(String),
     PutCode(String),
     Run(String),
+    /// ERA's streamed run.
+    StreamRun(String),
+    Cancel(String),
     Runs(String),
     GetRun(String, String),
     Setup(String),
@@ -112,10 +115,12 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
         ("code", "PUT") => Route::PutCode(id),
         ("code", _) => return Err(wrong_method("GET or PUT")),
         ("run", "POST") => Route::Run(id),
+        ("stream", "POST") => Route::StreamRun(id),
+        ("cancel", "POST") => Route::Cancel(id),
         ("runs", "GET") => Route::Runs(id),
         ("setup", "POST") => Route::Setup(id),
         ("duplicate", "POST") => Route::Duplicate(id),
-        ("run" | "setup" | "duplicate", _) => return Err(wrong_method("POST")),
+        ("run" | "stream" | "cancel" | "setup" | "duplicate", _) => return Err(wrong_method("POST")),
         ("runs", _) => return Err(wrong_method("GET")),
         (t, m) if t.starts_with("runs/") => {
             let run_id = percent_decode(&t["runs/".len()..])?;

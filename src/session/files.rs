@@ -1,6 +1,6 @@
 //! The files API of the session object. Listing reads only SQLite; reading one file is one
 //! ranged R2 read inside the pack that holds it; an upload is one R2 object plus one commit.
-use super::{Answer, SessionObject};
+use super::{Answer, Session};
 use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::ids::check_file_path;
@@ -20,7 +20,7 @@ use crate::core::request::MAX_UPLOAD_BYTES;
 /// Uploads up to this size are pushed to a running executor right away.
 const PUSH_MAX_BYTES: usize = 8 * 1024 * 1024;
 
-impl SessionObject {
+impl Session {
     pub(crate) fn handle_list_files(&self) -> ApiResult<Answer> {
         self.session()?;
         let rows = self.with_store(|s| s.files())?;

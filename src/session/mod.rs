@@ -5,6 +5,7 @@
 //! the object's private fields); this file
 //! dispatches operations and holds the session lifecycle (create, get, setup, duplicate, delete).
 
+mod events;
 mod files;
 mod run;
 
@@ -13,16 +14,19 @@ use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::listed_files;
 use crate::core::lifecycle::{idle_action, IdleAction};
 use crate::core::request::{Change, CreateSpec, Idempotency, RunSpec, SettingsSpec, SetupSpec, StoredCodeSpec};
+use crate::core::sse::Form;
 use crate::ops::{Bundle, PacksHeld, SessionOp};
 use crate::platform::{error_response, json_response, now_rfc3339};
 use crate::registry::client as registry;
 use crate::rpc::{self, read_op, SESSION_HEADER};
 use crate::store::{PackRow, SessionRow, Store};
 use edgerun_protocol::{ErrorCode, Language};
+use events::Events;
 use futures_util::lock::Mutex as AsyncMutex;
 use run::{Counted, Shape};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 /// Runs that may wait behind the one running.
@@ -30,8 +34,15 @@ pub const MAX_WAITING_RUNS: usize = 16;
 /// After this long without a run, the container is stopped (its workspace is safe in R2).
 pub const DEFAULT_IDLE_MS: i64 = 10 * 60 * 1000;
 
+/// The Durable Object: a handle on its [`Session`], which streamed answers share with the work
+/// that goes on after the answer's head went out.
 #[durable_object]
 pub struct SessionObject {
+    inner: Rc<Session>,
+}
+
+/// One session's object state.
+pub struct Session {
     state: State,
     env: Env,
     store: RefCell<Option<Store>>,
@@ -41,6 +52,8 @@ pub struct SessionObject {
     last_activity_ms: Cell<f64>,
     swept: Cell<bool>,
     last_touch_ms: Cell<f64>,
+    /// The run (its run id) or setup (`"setup"`) the executor is running now, for cancel.
+    running: RefCell<Option<String>>,
 }
 
 /// A handler's answer: JSON with a status (built with [`Answer::json`] from a `core::api` type,
@@ -49,6 +62,8 @@ pub enum Answer {
     Json(u16, Value),
     /// A file's bytes with its download headers (`core::web::download_headers`).
     Stream(worker::ByteStream, Vec<(&'static str, String)>),
+    /// Server-Sent Events, written while the run goes on (`events`).
+    Events(web_sys::ReadableStream),
 }
 
 impl Answer {
@@ -65,7 +80,21 @@ fn data_object(v: &Value) -> api::JsonObject {
 
 impl DurableObject for SessionObject {
     fn new(state: State, env: Env) -> Self {
-        SessionObject {
+        SessionObject { inner: Rc::new(Session::new(state, env)) }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.inner.fetch(req).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.inner.alarm().await
+    }
+}
+
+impl Session {
+    fn new(state: State, env: Env) -> Self {
+        Session {
             state,
             env,
             store: RefCell::new(None),
@@ -75,10 +104,11 @@ impl DurableObject for SessionObject {
             last_activity_ms: Cell::new(js_sys::Date::now()),
             swept: Cell::new(false),
             last_touch_ms: Cell::new(0.0),
+            running: RefCell::new(None),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(self: &Rc<Self>, mut req: Request) -> Result<Response> {
         let sid = req.headers().get(SESSION_HEADER)?.unwrap_or_default();
         let op: SessionOp = match read_op(&mut req).await {
             Ok(op) => op,
@@ -90,15 +120,16 @@ impl DurableObject for SessionObject {
         }
         let result = match op {
             SessionOp::Create { spec } => self.handle_create(&sid, spec).await,
-            SessionOp::Plugin { spec, idempotency } => self.handle_plugin(&sid, spec, idempotency).await,
-            SessionOp::Execute { spec } => self.handle_execute(&sid, spec).await,
+            SessionOp::Plugin { spec, idempotency, stream } => self.handle_plugin(&sid, spec, idempotency, stream).await,
+            SessionOp::Execute { spec, stream } => self.handle_execute(&sid, spec, stream).await,
             SessionOp::Get => self.handle_get(),
             SessionOp::Patch { spec } => self.handle_patch(spec).await,
             SessionOp::PutCode { spec } => self.handle_put_code(&spec),
             SessionOp::GetCode => self.handle_get_code(),
             SessionOp::Delete => self.handle_delete(&sid).await,
-            SessionOp::Run { spec, idempotency } => self.handle_run(&sid, spec, idempotency).await,
+            SessionOp::Run { spec, idempotency, stream } => self.handle_run(&sid, spec, idempotency, stream).await,
             SessionOp::GetRun { run_id } => self.handle_get_run(&run_id),
+            SessionOp::Cancel => self.handle_cancel(&sid).await,
             SessionOp::Runs { limit } => self.handle_runs(limit),
             SessionOp::Setup { spec } => self.handle_setup(spec).await,
             SessionOp::Duplicate { target } => self.handle_duplicate(&sid, target).await,
@@ -111,6 +142,15 @@ impl DurableObject for SessionObject {
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
+            Ok(Answer::Events(body)) => {
+                let resp = Response::from_body(worker::ResponseBody::Stream(body))?;
+                let _ = resp.headers().set("content-type", "text/event-stream; charset=utf-8");
+                let _ = resp.headers().set("cache-control", "no-cache, no-transform");
+                // Never compressed on the way (a compressor would hold events back).
+                let _ = resp.headers().set("content-encoding", "identity");
+                let _ = resp.headers().set("x-content-type-options", "nosniff");
+                Ok(resp)
+            }
             Ok(Answer::Stream(stream, headers)) => {
                 let resp = Response::from_stream(stream)?;
                 for (k, v) in headers {
@@ -150,7 +190,7 @@ impl DurableObject for SessionObject {
     }
 }
 
-impl SessionObject {
+impl Session {
     pub(crate) fn with_store<T>(&self, f: impl FnOnce(&Store) -> ApiResult<T>) -> ApiResult<T> {
         let mut slot = self.store.borrow_mut();
         if slot.is_none() {
@@ -317,7 +357,13 @@ impl SessionObject {
         Ok(Answer::json(202, &self.session_object(&self.session()?)?))
     }
 
-    async fn handle_plugin(&self, sid: &str, spec: RunSpec, idempotency: Option<Idempotency>) -> ApiResult<Answer> {
+    async fn handle_plugin(
+        self: &Rc<Self>,
+        sid: &str,
+        spec: RunSpec,
+        idempotency: Option<Idempotency>,
+        stream: Option<Form>,
+    ) -> ApiResult<Answer> {
         let lang = spec.language.unwrap_or(Language::Python);
         if self.with_store(|s| s.session())?.is_none() {
             // Listed first, then created: a session that exists is never missing from the list.
@@ -330,11 +376,16 @@ impl SessionObject {
                 Ok(())
             })?;
         }
-        let answer = self.run_queued(sid, spec, Counted { shape: Shape::Plugin, idempotency }).await?;
-        Ok(Answer::Json(200, answer))
+        self.answer_run(sid, spec, Counted { shape: Shape::Plugin, idempotency }, stream, false).await
     }
 
-    async fn handle_run(&self, sid: &str, mut spec: RunSpec, idempotency: Option<Idempotency>) -> ApiResult<Answer> {
+    async fn handle_run(
+        self: &Rc<Self>,
+        sid: &str,
+        mut spec: RunSpec,
+        idempotency: Option<Idempotency>,
+        stream: Option<Form>,
+    ) -> ApiResult<Answer> {
         let row = self.session()?;
         if spec.language.is_none() {
             spec.language = Language::parse(&row.language);
@@ -345,17 +396,59 @@ impl SessionObject {
             })?;
             spec.code = Some(stored.code);
         }
-        let answer = self.run_queued(sid, spec, Counted { shape: Shape::Run { session_id: Some(sid.to_string()) }, idempotency }).await?;
-        Ok(Answer::Json(200, answer))
+        self.answer_run(sid, spec, Counted { shape: Shape::Run { session_id: Some(sid.to_string()) }, idempotency }, stream, false).await
     }
 
     /// One-shot: a throwaway session that is deleted once the run answered.
-    async fn handle_execute(&self, sid: &str, spec: RunSpec) -> ApiResult<Answer> {
+    async fn handle_execute(self: &Rc<Self>, sid: &str, spec: RunSpec, stream: Option<Form>) -> ApiResult<Answer> {
         let lang = spec.language.unwrap_or(Language::Python);
         self.with_store(|s| s.create_session(sid, lang.as_str(), false, &now_rfc3339(), "{}", "{}"))?;
-        let answer = self.run_queued(sid, spec, Counted { shape: Shape::Run { session_id: None }, idempotency: None }).await;
-        self.destroy(sid).await?;
-        Ok(Answer::Json(200, answer?))
+        self.answer_run(sid, spec, Counted { shape: Shape::Run { session_id: None }, idempotency: None }, stream, true).await
+    }
+
+    /// Runs and answers: buffered, or (with `stream`) as events from a task of its own, so that
+    /// the answer's head goes out at once. `throwaway` sessions are deleted after their run.
+    async fn answer_run(
+        self: &Rc<Self>,
+        sid: &str,
+        spec: RunSpec,
+        counted: Counted,
+        stream: Option<Form>,
+        throwaway: bool,
+    ) -> ApiResult<Answer> {
+        let Some(form) = stream else {
+            let answer = self.run_queued(sid, spec, counted, None).await;
+            if throwaway {
+                self.destroy(sid).await?;
+            }
+            return Ok(Answer::Json(200, answer?));
+        };
+        let keep_alive = self.env.var("SSE_KEEP_ALIVE_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(events::KEEP_ALIVE_MS);
+        let (events, body) = Events::open(form, keep_alive.clamp(10, events::KEEP_ALIVE_MS))?;
+        let (this, sid) = (self.clone(), sid.to_string());
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut answer = this.run_queued(&sid, spec, counted, Some(&events)).await;
+            if throwaway {
+                if let Err(e) = this.destroy(&sid).await {
+                    answer = answer.and(Err(e));
+                }
+            }
+            events.finish(answer).await;
+        });
+        Ok(Answer::Events(body))
+    }
+
+    /// Ends the running run or setup (not queued runs): it answers `killed_by: "cancelled"`.
+    async fn handle_cancel(&self, sid: &str) -> ApiResult<Answer> {
+        self.session()?;
+        let nothing = || ApiError::new(ErrorCode::Conflict, "nothing is running in this session");
+        let running = self.running.borrow().clone().ok_or_else(nothing)?;
+        let a = self.executor()?.cancel(sid).await?;
+        match a.status {
+            200 => Ok(Answer::json(200, &api::Cancelled { cancelled: running })),
+            404 => Err(nothing()),
+            s => Err(crate::core::answer::sandbox_error(s, &a.body)),
+        }
     }
 
     /// One of the last runs' answers, by its id.

@@ -5,8 +5,10 @@
 //! referring to them. A crash at any point leaves the last committed state whole (at worst an
 //! unreferenced object in R2).
 
-use super::{SessionObject, MAX_WAITING_RUNS};
+use super::events::Events;
+use super::{Session, MAX_WAITING_RUNS};
 use crate::core::answer::{check_run_answer, check_snapshot, header_len, MAX_HEADER_BYTES, MAX_WORKSPACE_BYTES, MAX_WORKSPACE_FILES};
+use crate::core::answer::{Record, Records};
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::index::{is_upload_key, pack_key, packs_to_read, rows_from_delta};
 use crate::core::plan::{answer_data, killed_name, plan_commit, plan_run, CommitPlan, SessionFacts};
@@ -19,6 +21,7 @@ use crate::store::{RunRow, SessionRow, StoredAnswer};
 use edgerun_protocol::{frame, split_frame, Delta, ErrorCode, InjectRequest, Language, RunAnswer, RunRequest, RunResult, Segment};
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
+use std::rc::Rc;
 use worker::{ByteStream, FixedLengthStream, Response};
 
 /// Largest setup log kept.
@@ -90,6 +93,36 @@ async fn read_framed<T: for<'de> serde::Deserialize<'de>>(
     Ok((header, stream::once(async move { Ok::<_, worker::Error>(rest) }).chain(body)))
 }
 
+/// Reads a streamed answer: output records go to `events` as they arrive; the answer record's
+/// header is checked like a framed one's, and the rest of the body (the tar) is handed back unread.
+async fn read_streamed(
+    resp: &mut Response,
+    events: &Rc<Events>,
+) -> ApiResult<(RunAnswer, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
+    let bad = |m: String| ApiError::new(ErrorCode::SandboxFailed, m);
+    let mut body: ByteStream = resp.stream().map_err(|e| bad(format!("sandbox answer: {e}")))?;
+    let mut records = Records::default();
+    let mut header = None;
+    while header.is_none() {
+        let chunk = match body.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => return Err(bad(format!("reading the sandbox's answer: {e}"))),
+            None => return Err(bad("the sandbox's streamed answer ended before its answer record".into())),
+        };
+        for r in records.push(&chunk)? {
+            match r {
+                Record::Output(out, bytes) => events.output(out, &bytes),
+                Record::Answer(json) => header = Some(json),
+                Record::Error(body) => return Err(crate::core::answer::sandbox_error(500, &body)),
+            }
+        }
+    }
+    let answer: RunAnswer =
+        serde_json::from_slice(&header.expect("the loop ends with it")).map_err(|e| bad(format!("framed header: {e}")))?;
+    let rest = records.rest();
+    Ok((answer, stream::once(async move { Ok::<_, worker::Error>(rest) }).chain(body)))
+}
+
 /// A stream of `header` followed by the R2 objects `keys`, each piped in as R2 streams it.
 fn pipe_packs(bucket: worker::Bucket, header: Vec<u8>, keys: Vec<String>) -> ApiResult<web_sys::ReadableStream> {
     use wasm_bindgen::JsValue;
@@ -131,10 +164,10 @@ fn pipe_packs(bucket: worker::Bucket, header: Vec<u8>, keys: Vec<String>) -> Api
     Ok(readable)
 }
 
-impl SessionObject {
+impl Session {
     /// Waits for the session's turn (at most [`MAX_WAITING_RUNS`] wait), settles a pending setup,
     /// then runs.
-    pub(crate) async fn run_queued(&self, sid: &str, spec: RunSpec, counted: Counted) -> ApiResult<Value> {
+    pub(crate) async fn run_queued(&self, sid: &str, spec: RunSpec, counted: Counted, events: Option<&Rc<Events>>) -> ApiResult<Value> {
         if self.waiting.get() >= MAX_WAITING_RUNS {
             return Err(ApiError::new(
                 ErrorCode::TooManyRuns,
@@ -151,7 +184,7 @@ impl SessionObject {
             }
             self.settle_setup(sid).await?;
             let row = self.session()?;
-            let out = self.run_now(sid, &row, spec, Vec::new(), Some(&counted)).await?;
+            let out = self.run_now(sid, &row, spec, Vec::new(), Some(&counted), events).await?;
             Ok(out.answer.expect("a counted run has an answer"))
         }
         .await;
@@ -194,7 +227,7 @@ impl SessionObject {
             stdin: String::new(),
             install: spec.install.clone(),
         };
-        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), None).await;
+        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), None, None).await;
         self.setup_active.set(false);
         let (status, log) = match outcome {
             Ok(o) => {
@@ -227,6 +260,7 @@ impl SessionObject {
         spec: RunSpec,
         commands: Vec<String>,
         counted: Option<&Counted>,
+        events: Option<&Rc<Events>>,
     ) -> ApiResult<RunOutcome> {
         let started = now_rfc3339();
         let run_id = counted.map(|_| format!("run_{}", &random_hex()[..24]));
@@ -242,7 +276,13 @@ impl SessionObject {
         let plan = plan_run(facts, spec, commands, counted.is_some());
         let exec = self.executor()?;
         exec.ensure_ready().await?;
-        let (mut answer, tar) = self.execute_on_committed(sid, &exec, row, plan.request.clone()).await?;
+        if let (Some(ev), Some(id)) = (events, run_id.as_deref()) {
+            ev.send(&crate::core::sse::started(ev.form(), id));
+        }
+        *self.running.borrow_mut() = Some(run_id.clone().unwrap_or_else(|| "setup".to_string()));
+        let executed = self.execute_on_committed(sid, &exec, row, plan.request.clone(), events).await;
+        *self.running.borrow_mut() = None;
+        let (mut answer, tar) = executed?;
         let notice = (counted.is_some() && row.setup_status == "failed")
             .then_some("[edgerun] the session's setup failed (see setup_log); this run proceeded without it");
         answer.result = with_notice(answer.result, notice);
@@ -277,20 +317,31 @@ impl SessionObject {
         exec: &Executor,
         row: &SessionRow,
         mut req: RunRequest,
-    ) -> ApiResult<(RunAnswer, impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static)> {
-        let mut resp = exec.run(sid, &req).await?;
+        events: Option<&Rc<Events>>,
+    ) -> ApiResult<(RunAnswer, futures_util::stream::LocalBoxStream<'static, worker::Result<Vec<u8>>>)> {
+        let streamed = events.is_some();
+        let mut resp = if streamed { exec.run_streamed(sid, &req).await? } else { exec.run(sid, &req).await? };
         if resp.status_code() == 409 {
             let e = error_from(&mut resp).await;
             if e.code != ErrorCode::WorkspaceStale {
                 return Err(e);
             }
             req.expect_version = Some(self.inject(sid, exec, row).await?);
-            resp = exec.run(sid, &req).await?;
+            resp = if streamed { exec.run_streamed(sid, &req).await? } else { exec.run(sid, &req).await? };
         }
         if resp.status_code() != 200 {
             return Err(error_from(&mut resp).await);
         }
-        let (answer, tar) = read_framed::<RunAnswer>(&mut resp).await?;
+        let (answer, tar) = match events {
+            Some(ev) => {
+                let (a, t) = read_streamed(&mut resp, ev).await?;
+                (a, t.boxed_local())
+            }
+            None => {
+                let (a, t) = read_framed::<RunAnswer>(&mut resp).await?;
+                (a, t.boxed_local())
+            }
+        };
         check_run_answer(&answer, req.expect_version.as_deref())?;
         Ok((answer, tar))
     }

@@ -191,6 +191,8 @@ pub enum KilledBy {
     /// A file reached the file-size limit (`SIGXFSZ`, or a file of that size left behind), or the
     /// session went over its workspace limit and the run's changes were not kept.
     Disk,
+    /// `POST …/cancel` ended it; what it wrote is kept like any run's.
+    Cancelled,
 }
 
 /// Worker → executor: run code in a session's workspace.
@@ -478,6 +480,29 @@ pub struct SessionState {
     /// session, a restarted executor, a run or inject under way). In a snapshot request: the
     /// version the caller expects.
     pub version: Option<String>,
+}
+
+/// A streamed run's answer (`POST /v1/sessions/{sid}/run?stream=1`) is a sequence of records:
+/// a tag byte, a `u32` big-endian length, then that many bytes. [`RECORD_STDOUT`] and
+/// [`RECORD_STDERR`] records carry output as the process writes it (never more in all than the
+/// output caps); then one [`RECORD_ANSWER`] record carries the JSON [`RunAnswer`], and the delta's
+/// tar (`tar_len` bytes) follows, unframed, to the end of the body.
+pub const RECORD_STDOUT: u8 = 1;
+/// See [`RECORD_STDOUT`].
+pub const RECORD_STDERR: u8 = 2;
+/// See [`RECORD_STDOUT`].
+pub const RECORD_ANSWER: u8 = 3;
+/// Ends a streamed answer instead of [`RECORD_ANSWER`] when the run failed after its output
+/// began: the bytes are an [`ErrorBody`].
+pub const RECORD_ERROR: u8 = 4;
+
+/// One record of a streamed answer (see [`RECORD_STDOUT`]).
+pub fn record(tag: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + bytes.len());
+    out.push(tag);
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+    out
 }
 
 /// Frames a JSON header and a body: `u32` BE header length, header, body.
