@@ -1,7 +1,10 @@
 //! Language plugins: one module per language behind [`Plugin`], and the installers.
 //!
 //! A plugin decides where the code is written (always in the session's code directory, which the
-//! runtime owns and user code cannot write, beside the workspace), which steps run it
+//! runtime owns and user code cannot write, beside the workspace: never in the workspace, where
+//! it would shadow or be replaced by a user file), how it is run as if it were the workspace's
+//! `main.<ext>` (relative imports resolve from the workspace, tracebacks name `main.<ext>`, the
+//! standard input stays the program's), which steps run it
 //! (Go compiles first, keyed by a hash so a repeated program is not compiled again) and which
 //! environment it needs. Adding a language is one module and one line in [`plugin`].
 
@@ -13,6 +16,7 @@ mod node;
 mod python;
 mod typescript;
 
+pub use bash::script_step as bash_script_step;
 pub use install::{check_specs, install_steps, InstallPlan};
 
 use crate::config::Runtimes;
