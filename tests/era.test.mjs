@@ -159,6 +159,10 @@ test("every run's environment names its session and language", async () => {
   const b = await session("bash");
   const rb = await run(b, 'echo "$SESSION_ID $ERA_LANGUAGE"; env | grep -ci secret || true');
   assert.equal(rb.stdout, `${b} bash\n0\n`, JSON.stringify(rb));
+  const one = await call(h.stack, "POST", "/api/execute", { language: "ts", code: "console.log(process.env.SESSION_ID, process.env.ERA_LANGUAGE)" });
+  assert.match(one.json.stdout, /^exec_[0-9a-f]{32} typescript\n$/, one.text);
+  const viaPlugin = await call(h.stack, "POST", `/?session=${b}`, { plugin: "node", payload: { code: "console.log(process.env.ERA_SESSION, process.env.SESSION_LANGUAGE)" } });
+  assert.equal(viaPlugin.json.output, `${b} node\n`, viaPlugin.text);
 });
 
 // The executor's own protocol, as the Worker speaks it.

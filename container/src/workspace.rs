@@ -291,7 +291,19 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
         for item in listing {
             let item = item?;
             let full = item.path();
-            let Ok(md) = fs::symlink_metadata(&full) else { continue }; // gone since the listing
+            let md = match fs::symlink_metadata(&full) {
+                Ok(md) => md,
+                Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+                    let shown = format!("{rel}/{}", item.file_name().to_string_lossy());
+                    let why = format!(
+                        "with the workspace's location on the executor its path reaches the system's limit of {} bytes",
+                        PATH_MAX_BYTES - 1
+                    );
+                    unkept.add(shown.trim_start_matches('/').chars().take(200).collect(), why, 0, 1);
+                    continue;
+                }
+                Err(_) => continue, // gone since the listing
+            };
             let name = match item.file_name().into_string() {
                 Ok(n) => n,
                 Err(raw) => {
