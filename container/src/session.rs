@@ -78,6 +78,30 @@ impl UidCounter {
     }
 }
 
+/// Where runs see their session's code directory when they get private mounts (bound there in
+/// their mount namespace; the mount point is an empty root-owned directory made at start).
+pub const CODE_MOUNT: &str = "/run/edgerun/code";
+
+/// Makes [`CODE_MOUNT`] (root's, 0755, empty) and answers it, or `None` (with a log line) when
+/// it cannot be made or is not an empty directory: runs then see the code at its own path.
+fn make_code_mount() -> Option<PathBuf> {
+    let at = PathBuf::from(CODE_MOUNT);
+    let made = fs::create_dir_all(&at).and_then(|()| {
+        let md = fs::symlink_metadata(&at)?;
+        if !md.is_dir() || std::os::unix::fs::MetadataExt::uid(&md) != 0 || fs::read_dir(&at)?.next().is_some() {
+            return Err(std::io::Error::other("not an empty directory of root's"));
+        }
+        fs::set_permissions(&at, fs::Permissions::from_mode(0o755))
+    });
+    match made {
+        Ok(()) => Some(at),
+        Err(e) => {
+            tracing::warn!(error = %e, at = CODE_MOUNT, "runs see their code at its path under the work root");
+            None
+        }
+    }
+}
+
 /// Where a session's runs may not keep a work root: the directories they get privately.
 fn under_private_mounts(p: &Path) -> bool {
     let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
@@ -145,6 +169,10 @@ pub struct Sessions {
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
     /// user's processes (root with mount namespaces; probed at start).
     private_mounts: bool,
+    /// Where runs see their session's code directory: [`CODE_MOUNT`] when private mounts work and
+    /// that mount point could be made, so that interpreters naming modules by absolute path (Deno)
+    /// name a fixed path rather than the work root's; `None`: at its own path.
+    code_mount: Option<PathBuf>,
     /// How runs are contained and killed, resolved once from the configuration and the machine.
     kill_mode: sandbox::KillMode,
     /// The read-only Go build cache new sessions' caches start from, once it is built.
@@ -186,6 +214,7 @@ impl Sessions {
                     false
                 }
             };
+        let code_mount = private_mounts.then(make_code_mount).flatten();
         let kill_mode = resolve_kill_mode(&config, is_root)?;
         let go_seed = Arc::new(std::sync::OnceLock::new());
         if is_root {
@@ -204,6 +233,7 @@ impl Sessions {
             uids,
             is_root,
             private_mounts,
+            code_mount,
             kill_mode,
             go_seed,
             closed_ports: Vec::new(),
@@ -341,8 +371,13 @@ impl Sessions {
     }
 
     fn private(&self, root: &Path) -> Option<sandbox::Private> {
-        self.private_mounts.then(|| sandbox::Private {
-            binds: sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect(),
+        self.private_mounts.then(|| {
+            let mut binds: Vec<(PathBuf, PathBuf)> =
+                sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect();
+            if let Some(at) = &self.code_mount {
+                binds.push((root.join("code"), at.clone()));
+            }
+            sandbox::Private { binds }
         })
     }
 
@@ -478,7 +513,8 @@ impl Sessions {
         self.ensure_gocache(root, identity, builds_go)?;
         let code_dir = root.join("code");
         let gocache = root.join("gocache");
-        let ctx = Ctx { ws, runtimes: &self.config.runtimes, gocache: &gocache, code: &code_dir, identity };
+        let code_seen = self.code_mount.clone().unwrap_or_else(|| code_dir.clone());
+        let ctx = Ctx { ws, runtimes: &self.config.runtimes, gocache: &gocache, code: &code_dir, code_seen: &code_seen, identity };
         let data_path = ws.join(DATA_FILE);
         let mut data_note = None;
         if let Some(data) = &req.data {

@@ -6,7 +6,8 @@
 //! that directory onto the workspace for the modules in it: the entry itself is resolved outside
 //! the scope (so it is the run's code), every relative import of it lands in the workspace (so
 //! `./main.ts` is the user's file). The standard input stays the program's. Deno names modules
-//! by absolute URL, so its stack traces show the code directory's path.
+//! by absolute URL only, so its stack traces show where the run sees the code directory: the
+//! fixed `/run/edgerun/code` under private mounts (root), its path under the work root without.
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 
@@ -34,10 +35,10 @@ impl Plugin for Deno {
     }
     fn steps(&self, ctx: &Ctx, code: &str) -> std::io::Result<Vec<Step>> {
         let file = write_code(ctx, "main.ts", code)?;
-        let (code_url, ws_url) = (dir_url(ctx.code), dir_url(ctx.ws));
+        let (code_url, ws_url) = (dir_url(ctx.code_seen), dir_url(ctx.ws));
         let map = serde_json::json!({ "scopes": { code_url.clone(): { code_url: ws_url } } });
         let map_file = write_code(ctx, "import-map.json", &map.to_string())?;
-        Ok(vec![Step::new(
+        let mut step = Step::new(
             &ctx.runtimes.deno,
             [
                 "run".to_string(),
@@ -46,6 +47,10 @@ impl Plugin for Deno {
                 format!("--import-map={}", map_file.display()),
                 file.display().to_string(),
             ],
-        )])
+        );
+        // Deno colours its errors even into a pipe; the run's stderr is read as text (a request's
+        // `env` can set it back).
+        step.env.push(("NO_COLOR".into(), "1".into()));
+        Ok(vec![step])
     }
 }

@@ -35,6 +35,8 @@ pub struct Ctx<'a> {
     pub gocache: &'a Path,
     /// Where the run's code files go: the runtime's directory, not writable by user code.
     pub code: &'a Path,
+    /// The same directory as the run's processes see it (a fixed path under private mounts).
+    pub code_seen: &'a Path,
     /// The session's user, whose authority every file operation inside the workspace takes.
     pub identity: Option<Identity>,
 }
@@ -94,15 +96,15 @@ pub fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
 }
 
 /// Writes `code` to `<code dir>/<name>`, a fresh file readable by the session's user only, and
-/// returns its absolute path. The directory is the runtime's (user code cannot plant a name in
-/// it), and the old file is unlinked rather than opened.
+/// returns its absolute path as the run sees it ([`Ctx::code_seen`]). The directory is the
+/// runtime's (user code cannot plant a name in it), and the old file is unlinked rather than opened.
 pub fn write_code(ctx: &Ctx, name: &str, code: &str) -> io::Result<PathBuf> {
     let path = ctx.code.join(name);
     let file = crate::confine::replace_file(&path, code.as_bytes(), 0o600)?;
     if let Some(id) = ctx.identity {
         std::os::unix::fs::fchown(&file, Some(id.uid), Some(id.gid))?;
     }
-    Ok(path)
+    Ok(ctx.code_seen.join(name))
 }
 
 /// The plugin for a language.
