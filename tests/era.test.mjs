@@ -62,7 +62,7 @@ test("node: require resolves from the workspace, ./main.js is the user's, stack 
   assert.match(bad.stderr, /at f \(main\.js:2:9\)/, bad.stderr);
   noHostPath(bad.stderr, "a stack trace");
   const badEsm = await run(id, "import { y } from './lib.mjs';\nthrow new Error('esm boom ' + y);\n");
-  assert.match(badEsm.stderr, /Error: esm boom 7\n    at file:\/\/\/main\.js:2:7/, badEsm.stderr);
+  assert.match(badEsm.stderr, /Error: esm boom 7\n    at main\.js:2:7/, badEsm.stderr);
   noHostPath(badEsm.stderr, "an ES module's stack trace");
 });
 
@@ -92,6 +92,12 @@ test("typescript: extensionless, .js-suffixed and directory imports, npm package
   const bad = await run(id, "const n: number = 1;\nthrow new Error('ts boom ' + n);\n");
   assert.match(bad.stderr, /Error: ts boom 1\n    at Object\.<anonymous> \(main\.ts:2:7\)/, bad.stderr);
   noHostPath(bad.stderr, "a stack trace");
+  const badEsm = await run(id, "import { answer } from './lib';\nconst n: number = answer;\nthrow new Error('ts esm boom ' + n);\n");
+  assert.match(badEsm.stderr, /Error: ts esm boom 42\n    at main\.ts:3:7/, badEsm.stderr);
+  noHostPath(badEsm.stderr, "an ES module's stack trace");
+  const unsupported = await run(id, "enum E { A }\nconsole.log(E.A);\n");
+  assert.equal(unsupported.exit_code, 1);
+  assert.match(unsupported.stderr, /^main\.ts:1\n[\s\S]*TypeScript enum is not supported in strip-only mode/, unsupported.stderr);
 });
 
 test("deno: relative imports resolve from the workspace and ./main.ts is the user's", async () => {
@@ -239,4 +245,22 @@ test("a stored name the filesystem cannot hold is skipped by the executor and ev
   }
   const del = await executor("DELETE", `/v1/sessions/${sid}`);
   assert.equal(del.status, 200);
+});
+
+test("code of 1 MiB runs in every language (it is never an argument: a single one is limited to 128 KiB)", async () => {
+  const filler = (prefix) => `${prefix}${"x".repeat(1024 * 1024 - 200)}\n`;
+  const cases = {
+    python: [filler("# "), "print('big')"],
+    node: [filler("// "), "console.log('big')"],
+    typescript: [filler("// "), "const s: string = 'big'; console.log(s)"],
+    deno: [filler("// "), "console.log('big')"],
+    bash: [filler("# "), "echo big"],
+  };
+  for (const [language, [pad, code]] of Object.entries(cases)) {
+    const id = await session(language);
+    const src = pad + code;
+    assert.ok(src.length > 1024 * 1024 - 200 && src.length <= 1024 * 1024, `${src.length}`);
+    const r = await run(id, src);
+    assert.equal(r.stdout, "big\n", `${language}: ${r.stderr.slice(0, 300)}`);
+  }
 });

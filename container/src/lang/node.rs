@@ -2,7 +2,7 @@
 //! runtime's code directory and run as if it were `main.js` in the workspace: CommonJS or an ES
 //! module by Node's own detection, `require` and `import` resolving from the workspace (and its
 //! `node_modules`), a user file of any name never shadowed, the standard input the program's,
-//! and stack traces naming `main.js` (CommonJS) or `file:///main.js` (ES module), never a host path.
+//! and stack traces naming `main.js`, never a host path.
 use super::{write_code, Ctx, Plugin, Step};
 use edgerun_protocol::Language;
 

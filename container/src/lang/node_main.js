@@ -4,8 +4,8 @@
 //   - CommonJS: a module named `<name>` (what stack traces show), resolving `require` from the
 //     workspace, never cached, so `require("./main.js")` loads the user's own file.
 //   - ES modules (import/export, import.meta, top-level await: Node's own detection messages):
-//     a virtual module `file:///<name>` served by a load hook; its relative imports resolve
-//     against the workspace.
+//     a virtual module `file:///<name>` served by a load hook (named `<name>` in stack traces by
+//     a `//# sourceURL` comment); its relative imports resolve against the workspace.
 //   - TypeScript (argv[3] === "ts"): types stripped by Node (positions kept), and a resolve hook
 //     that finds `.ts` files as tsx does: extensionless, `.js` for `.ts`, directory `index.ts`.
 // Everything lives in this function so that nothing leaks into the program's global scope.
@@ -22,7 +22,9 @@
   const cwd = process.cwd();
   const wsURL = pathToFileURL(cwd + path.sep).href;
   const virtual = `file:///${name}`;
-  if (ts) src = mod.stripTypeScriptTypes(src);
+  // `sourceUrl` names the code in the errors of stripping (`main.ts:2`) and, as a
+  // `//# sourceURL` comment after the last line, in stack traces of an ES module too.
+  if (ts) src = mod.stripTypeScriptTypes(src, { sourceUrl: name });
 
   const relative = (s) => s.startsWith("./") || s.startsWith("../") || s.startsWith("/") || s.startsWith("file:");
   const notFound = (e) => e && ["ERR_MODULE_NOT_FOUND", "MODULE_NOT_FOUND", "ERR_UNSUPPORTED_DIR_IMPORT"].includes(e.code);
@@ -74,6 +76,7 @@
     });
   }
   if (esm) {
+    if (!ts) src += `\n//# sourceURL=${name}`;
     import(virtual);
     return;
   }
