@@ -435,9 +435,12 @@ impl Sessions {
         let (max_bytes, max_files) = (self.config.max_workspace_bytes, self.config.max_workspace_files);
         let scratch: Vec<PathBuf> = SCRATCH.iter().map(|d| root.join(d)).collect();
         let skipped = std::mem::take(&mut slot.skipped.entries);
+        // Read from inside the workspace (see [`confine::in_dir`]): its location does not count
+        // toward the system's path limit.
         let (manifest, unkept, scratch_use, built, skipped) = tokio::task::spawn_blocking(move || {
-            as_user(identity, move || -> std::io::Result<_> {
-                let (mut m, unkept) = workspace::scan_report(&ws, base.as_ref())?;
+            confine::in_dir(identity, &ws.clone(), move || -> std::io::Result<_> {
+                let here = Path::new(".");
+                let (mut m, unkept) = workspace::scan_report(here, base.as_ref())?;
                 let skipped = keep_skipped(&mut m, skipped);
                 let scratch_use = scratch.iter().map(|d| confine::usage(d)).fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
                 let bytes = m.entries.values().map(|e| e.size).sum::<u64>() + unkept.bytes + scratch_use.0;
@@ -445,7 +448,7 @@ impl Sessions {
                 if bytes > max_bytes || count > max_files {
                     return Ok((m, unkept, scratch_use, None, skipped));
                 }
-                let d = workspace::build_delta_to(&ws, base.as_ref(), &m, &mut file)?;
+                let d = workspace::build_delta_to(here, base.as_ref(), &m, &mut file)?;
                 std::io::Seek::rewind(&mut file)?;
                 Ok((m, unkept, scratch_use, Some((d, file)), skipped))
             })?
@@ -709,8 +712,8 @@ impl Sessions {
         let mut file = unlinked_file(&self.root(sid).join("snapshot.tar"))?;
         let identity = slot.identity;
         let (mut delta, tar) = tokio::task::spawn_blocking(move || {
-            as_user(identity, move || -> std::io::Result<_> {
-                let d = workspace::build_delta_to(&ws, None, &base, &mut file)?;
+            confine::in_dir(identity, &ws.clone(), move || -> std::io::Result<_> {
+                let d = workspace::build_delta_to(Path::new("."), None, &base, &mut file)?;
                 std::io::Seek::rewind(&mut file)?;
                 Ok((d, file))
             })?
@@ -738,10 +741,11 @@ impl Sessions {
         let (ws, stage) = (self.root(sid).join("ws"), self.root(sid).join("stage"));
         let identity = slot.identity;
         let (put, delete) = (req.put.clone(), req.delete.clone());
-        let skipped =
-            tokio::task::spawn_blocking(move || as_user(identity, move || workspace::apply_small(&ws, &stage, &put, &body, &delete)))
-                .await
-                .map_err(AppError::internal)???;
+        let skipped = tokio::task::spawn_blocking(move || {
+            confine::in_dir(identity, &ws.clone(), move || workspace::apply_small(Path::new("."), &stage, &put, &body, &delete))
+        })
+        .await
+        .map_err(AppError::internal)???;
         let touched = |k: &str| req.put.iter().any(|e| e.path == k) || req.delete.iter().any(|p| k == p || k.starts_with(&format!("{p}/")));
         slot.skipped.entries.retain(|(e, _)| !touched(&e.path));
         slot.skipped.entries.extend(skipped.entries);
@@ -785,7 +789,11 @@ impl Sessions {
                 std::os::unix::fs::chown(&dirs.staging, Some(id.uid), Some(id.gid))?;
             }
             let staging = dirs.staging.clone();
-            let applied = as_user(identity, move || workspace::apply_full_from(&staging, &segments, &mut body, &manifest, limits))?;
+            // Built from inside the staging tree (see [`confine::in_dir`]): its location does not
+            // count toward the system's path limit.
+            let applied = confine::in_dir(identity, &staging.clone(), move || {
+                workspace::apply_full_from(Path::new("."), &segments, &mut body, &manifest, limits)
+            })?;
             let skipped = match applied {
                 Ok(s) => s,
                 Err(e) => {

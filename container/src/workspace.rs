@@ -242,17 +242,17 @@ impl Skipped {
 }
 
 /// Whether `rel` can be created under `root`: every name at most [`NAME_MAX_BYTES`], the whole
-/// path, `root` included, shorter than [`PATH_MAX_BYTES`]. `Err` says which limit it passes.
+/// path, `root` included, shorter than [`PATH_MAX_BYTES`] (the executor passes `.`, working from
+/// inside the workspace, so that only `./` counts besides `rel`). `Err` says which limit it passes.
 pub fn fits(root: &Path, rel: &str) -> Result<(), String> {
     if let Some(seg) = rel.split('/').find(|s| s.len() > NAME_MAX_BYTES) {
         return Err(format!("a name of {} bytes; the filesystem holds names of at most {NAME_MAX_BYTES} bytes", seg.len()));
     }
-    let full = root.as_os_str().len() + 1 + rel.len();
-    if full >= PATH_MAX_BYTES {
+    let room = (PATH_MAX_BYTES - 1).saturating_sub(root.as_os_str().len() + 1);
+    if rel.len() > room {
         return Err(format!(
-            "a path of {} bytes, which with the workspace's location on the executor ({} bytes) reaches the system's limit of {} bytes",
+            "a path of {} bytes; the system takes paths of at most {} bytes, which leaves {room} for paths here",
             rel.len(),
-            root.as_os_str().len() + 1,
             PATH_MAX_BYTES - 1
         ));
     }

@@ -420,7 +420,7 @@ fn entries_the_filesystem_cannot_hold_are_skipped_and_named() {
     assert!(names.contains(&format!("{long_dir}/in.txt").as_str()), "what is inside a skipped directory is skipped: {names:?}");
     let why = |p: &str| skipped.entries.iter().find(|(e, _)| e.path == p).unwrap().1.clone();
     assert!(why(&long).contains("a name of 300 bytes"), "{}", why(&long));
-    assert!(why(&deep_file).contains("reaches the system's limit of 4095 bytes"), "{}", why(&deep_file));
+    assert!(why(&deep_file).contains("the system takes paths of at most 4095 bytes"), "{}", why(&deep_file));
     let note = skipped.note().unwrap();
     assert!(note.contains("cannot be placed in the workspace and were skipped"), "{note}");
     assert!(!note.contains(&long), "long names are shortened in the note: {note}");
@@ -440,4 +440,58 @@ fn entries_the_filesystem_cannot_hold_are_skipped_and_named() {
     assert_eq!(skipped.entries.len(), 1, "{skipped:?}");
     assert_eq!(skipped.entries[0].0.path, "m".repeat(256));
     assert_eq!(fs::read(dirs.ws.join("new.txt")).unwrap(), b"yy");
+}
+
+/// Through the executor, the work root does not count toward the path limit (injects, scans and
+/// deltas work from inside the tree): a path of 4090 bytes is placed, seen by the run and kept;
+/// a name over 255 bytes is skipped, named in every run's stderr, and neither deleted nor carried
+/// by the run's delta.
+#[tokio::test]
+async fn the_executor_places_paths_up_to_the_limit_below_the_workspace_and_skips_what_cannot_be() {
+    use edgerun_protocol::{InjectRequest, Language};
+    let f = common::fixture();
+    let seg = "p".repeat(200);
+    let dirs: Vec<String> = (1..=20).map(|i| vec![seg.as_str(); i].join("/")).collect();
+    let deep = format!("{}/{}", dirs.last().unwrap(), "f".repeat(4090 - 20 * 201));
+    assert_eq!(deep.len(), 4090);
+    let long = "n".repeat(300);
+    let mut manifest = vec![file_entry("ok.txt", b"fine"), file_entry(&long, b"fine")];
+    manifest.extend(dirs.iter().map(|d| dir_entry(d)));
+    manifest.push(file_entry(&deep, b"fine"));
+    let files: Vec<&Entry> = manifest.iter().filter(|e| e.kind == EntryKind::File).collect();
+    let segments: Vec<Segment> = files.iter().map(|e| Segment::Raw { path: e.path.clone(), len: 4 }).collect();
+    let body = b"fine".repeat(files.len());
+    let sid = "deep-paths";
+    let req = InjectRequest { version: "v1".into(), manifest: manifest.clone(), segments };
+    f.sessions.inject(sid, req, Box::new(std::io::Cursor::new(body))).await.expect("inject");
+    for _ in 0..2 {
+        let expect = f.sessions.version(sid).await;
+        let run = edgerun_protocol::RunRequest {
+            language: Some(Language::Python),
+            code: "import os\nprint(len(os.listdir('.')), open('ok.txt').read())".into(),
+            timeout_secs: 30,
+            expect_version: expect,
+            ..Default::default()
+        };
+        let (answer, _tar) = f.sessions.run(sid, run).await.expect("run");
+        assert_eq!(answer.result.stdout, "2 fine\n", "{:?}", answer.result);
+        assert!(answer.result.stderr.contains("1 of the session's stored entries cannot be placed"), "{}", answer.result.stderr);
+        assert!(answer.result.stderr.contains("a name of 300 bytes"), "{}", answer.result.stderr);
+        assert!(answer.delta.deleted.is_empty() && answer.delta.entries.is_empty(), "nothing changed: {:?}", answer.delta);
+    }
+    let ws = f.dir.path().join(sid).join("ws");
+    let m = workspace::scan(&ws, None).unwrap_or_default();
+    assert!(!m.entries.contains_key(&long));
+    // The deep file is there (read from inside the workspace: its full path is over PATH_MAX).
+    let here = std::env::current_dir().unwrap();
+    let read = std::thread::spawn(move || {
+        // SAFETY: unshare(CLONE_FS) gives this test thread its own current directory only.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_FS) }, 0);
+        std::env::set_current_dir(&ws).unwrap();
+        fs::read(&deep).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(read, b"fine");
+    assert_eq!(std::env::current_dir().unwrap(), here);
 }
