@@ -201,8 +201,8 @@ pub const NAME_MAX_BYTES: usize = 255;
 pub const PATH_MAX_BYTES: usize = 4096;
 
 /// Entries of a snapshot or an apply that the filesystem cannot hold, left out of the workspace
-/// (a name over [`NAME_MAX_BYTES`], a path that with the workspace's location on the executor
-/// reaches [`PATH_MAX_BYTES`], or a name the filesystem refuses), with the reason. They stay the
+/// (a name over [`NAME_MAX_BYTES`], a path that reaches [`PATH_MAX_BYTES`] below the tree
+/// the executor works from, or a name the filesystem refuses), with the reason. They stay the
 /// session's: the executor keeps them in its manifest, so a run neither deletes nor rewrites them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Skipped {
@@ -295,10 +295,7 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
                 Ok(md) => md,
                 Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
                     let shown = format!("{rel}/{}", item.file_name().to_string_lossy());
-                    let why = format!(
-                        "with the workspace's location on the executor its path reaches the system's limit of {} bytes",
-                        PATH_MAX_BYTES - 1
-                    );
+                    let why = format!("its path passes the system's limit of {} bytes", PATH_MAX_BYTES - 1);
                     unkept.add(shown.trim_start_matches('/').chars().take(200).collect(), why, 0, 1);
                     continue;
                 }
