@@ -193,12 +193,14 @@ const framed = (bytes) => {
 test("a stored name the filesystem cannot hold is skipped by the executor and every later run says so and works", async () => {
   const id = await session("python");
   await put(id, "ok.txt", "fine");
+  assert.equal((await run(id, "print(1)")).stdout, "1\n"); // the executor now holds the committed version
   const long = "n".repeat(300);
   const stored = await call(h.stack, "PUT", `/api/sessions/${id}/files/${long}`, "x", { "content-type": "application/octet-stream" });
   if (stored.status === 200) {
-    // Stored by a Worker that does not refuse such names: the session must keep running.
-    await h.stack.restartExecutor({ fresh: true }); // the next run injects the whole workspace
-    for (let i = 0; i < 2; i++) {
+    // Stored by a Worker that does not refuse such names: the session must keep running, both
+    // when the upload reached the live executor (an apply) and after a restart (an inject).
+    for (let i = 0; i < 4; i++) {
+      if (i === 2) await h.stack.restartExecutor({ fresh: true }); // the next run injects the whole workspace
       const r = await run(id, "print(open('ok.txt').read())");
       assert.equal(r.exit_code, 0, JSON.stringify(r));
       assert.equal(r.stdout, "fine\n");
