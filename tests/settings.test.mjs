@@ -102,6 +102,18 @@ for what, go in [("dns", lambda: socket.getaddrinfo("pypi.org", 443)), ("host", 
     assert.match(lines[2], /^host refused ConnectionRefusedError True$/, r.text);
     assert.equal(arrived, 0, "nothing reached the host's listener");
 
+    // The installers have the machine's network, so they run no package code for an offline
+    // session: a package whose install script dials the listener is installed, its script not run.
+    const evil = { name: "evil", version: "1.0.0", scripts: { install: `node -e "require('net').connect(${port}, '127.0.0.1')"` } };
+    await call(h.stack, "POST", `/api/sessions/${id}/setup`, { setup: { commands: [`mkdir -p evil && echo '${JSON.stringify(evil)}' > evil/package.json`] } });
+    assert.equal((await waitSetup(id)).setup_status, "completed");
+    await call(h.stack, "POST", `/api/sessions/${id}/setup`, { setup: { npm: ["./evil"] } });
+    const installed = await waitSetup(id);
+    assert.equal(installed.setup_status, "completed", installed.setup_log);
+    assert.equal((await run(id, { code: "import os\nprint(os.path.exists('node_modules/evil/package.json'))" })).json.stdout, "True\n");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(arrived, 0, "the package's install script did not run");
+
     const on = await patch(id, { allow_internet: true });
     assert.equal(on.json.allow_internet, true);
     const r2 = await run(id, { code: probe });

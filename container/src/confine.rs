@@ -36,6 +36,32 @@ pub fn as_user<T: Send>(id: Option<Identity>, f: impl FnOnce() -> T + Send) -> i
     })
 }
 
+/// Runs `f` on a thread of its own whose current directory is `dir` (its own: the thread leaves
+/// the process's shared filesystem attributes with `unshare(CLONE_FS)`), with `id`'s
+/// filesystem authority when there is a sandbox user. `f` names paths relative to `dir`, so the
+/// system's path limit (`PATH_MAX`) counts only what lies below `dir`, not `dir`'s own path.
+/// `dir` itself must be a directory of the runtime's (a name user code cannot replace).
+pub fn in_dir<T: Send>(id: Option<Identity>, dir: &Path, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            // SAFETY: unshare(2) with CLONE_FS only gives this thread its own current directory,
+            // root and umask; nothing else in the process changes.
+            if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(id) = id {
+                become_user(id)?;
+            }
+            std::env::set_current_dir(dir)?;
+            Ok(f())
+        });
+        match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// Switches the calling thread's filesystem identity to `id`, with no supplementary groups,
 /// and checks that the kernel took it.
 fn become_user(id: Identity) -> io::Result<()> {

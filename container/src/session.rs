@@ -78,6 +78,30 @@ impl UidCounter {
     }
 }
 
+/// Where runs see their session's code directory when they get private mounts (bound there in
+/// their mount namespace; the mount point is an empty root-owned directory made at start).
+pub const CODE_MOUNT: &str = "/run/edgerun/code";
+
+/// Makes [`CODE_MOUNT`] (root's, 0755, empty) and answers it, or `None` (with a log line) when
+/// it cannot be made or is not an empty directory: runs then see the code at its own path.
+fn make_code_mount() -> Option<PathBuf> {
+    let at = PathBuf::from(CODE_MOUNT);
+    let made = fs::create_dir_all(&at).and_then(|()| {
+        let md = fs::symlink_metadata(&at)?;
+        if !md.is_dir() || std::os::unix::fs::MetadataExt::uid(&md) != 0 || fs::read_dir(&at)?.next().is_some() {
+            return Err(std::io::Error::other("not an empty directory of root's"));
+        }
+        fs::set_permissions(&at, fs::Permissions::from_mode(0o755))
+    });
+    match made {
+        Ok(()) => Some(at),
+        Err(e) => {
+            tracing::warn!(error = %e, at = CODE_MOUNT, "runs see their code at its path under the work root");
+            None
+        }
+    }
+}
+
 /// Where a session's runs may not keep a work root: the directories they get privately.
 fn under_private_mounts(p: &Path) -> bool {
     let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
@@ -128,6 +152,8 @@ pub fn valid_session_id(id: &str) -> bool {
 struct Slot {
     version: Option<String>,
     base: Option<Manifest>,
+    /// Entries of the committed version the filesystem cannot hold: in `base`, not on disk.
+    skipped: workspace::Skipped,
     identity: Option<Identity>,
     touched: bool,
     /// The session's network namespace, made for its first run without internet and shared by
@@ -148,6 +174,10 @@ pub struct Sessions {
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
     /// user's processes (root with mount namespaces; probed at start).
     private_mounts: bool,
+    /// Where runs see their session's code directory: [`CODE_MOUNT`] when private mounts work and
+    /// that mount point could be made, so that interpreters naming modules by absolute path (Deno)
+    /// name a fixed path rather than the work root's; `None`: at its own path.
+    code_mount: Option<PathBuf>,
     /// How runs are contained and killed, resolved once from the configuration and the machine.
     kill_mode: sandbox::KillMode,
     /// The read-only Go build cache new sessions' caches start from, once it is built.
@@ -200,6 +230,7 @@ impl Sessions {
                     false
                 }
             };
+        let code_mount = private_mounts.then(make_code_mount).flatten();
         let kill_mode = resolve_kill_mode(&config, is_root)?;
         let network_namespaces = if is_root {
             sandbox::network_namespaces_work().map_err(|e| e.to_string())
@@ -227,6 +258,7 @@ impl Sessions {
             uids,
             is_root,
             private_mounts,
+            code_mount,
             kill_mode,
             go_seed,
             closed_ports: Vec::new(),
@@ -391,8 +423,13 @@ impl Sessions {
     }
 
     fn private(&self, root: &Path) -> Option<sandbox::Private> {
-        self.private_mounts.then(|| sandbox::Private {
-            binds: sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect(),
+        self.private_mounts.then(|| {
+            let mut binds: Vec<(PathBuf, PathBuf)> =
+                sandbox::shared_writable_dirs().into_iter().map(|(sub, at)| (root.join(sub), at)).collect();
+            if let Some(at) = &self.code_mount {
+                binds.push((root.join("code"), at.clone()));
+            }
+            sandbox::Private { binds }
         })
     }
 
@@ -441,10 +478,20 @@ impl Sessions {
         let identity = slot.identity;
         let cancel = Arc::new(tokio::sync::Notify::new());
         self.cancels.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_string(), cancel.clone());
-        let result = self.execute(&root, &ws, &req, identity, RunLinks { net, tee, cancel: cancel.clone() }).await;
+        let result = self.execute(sid, &root, &ws, &req, identity, RunLinks { net, tee, cancel: cancel.clone() }).await;
         self.cancels.lock().unwrap_or_else(|e| e.into_inner()).remove(sid);
-        let result = result?;
+        let mut result = result?;
+        if let Some(note) = slot.skipped.note() {
+            result.stderr.push_str(&note);
+        }
         if req.restore_after {
+            if req.expect_version.is_none() {
+                // Nothing is committed: the committed workspace is the empty one, and no inject
+                // would bring it back (the Worker sees no version to mismatch), so the run's
+                // files are removed here and the next run starts from empty as well.
+                let ws = ws.clone();
+                tokio::task::spawn_blocking(move || as_user(identity, move || empty_dir(&ws))).await.map_err(AppError::internal)???;
+            }
             // The committed version is what stays; the Worker injects it again before the next run.
             return Ok((
                 RunAnswer {
@@ -462,23 +509,28 @@ impl Sessions {
         let mut file = unlinked_file(&root.join("delta.tar"))?;
         let (max_bytes, max_files) = (self.config.max_workspace_bytes, self.config.max_workspace_files);
         let scratch: Vec<PathBuf> = SCRATCH.iter().map(|d| root.join(d)).collect();
-        let (manifest, unkept, scratch_use, built) = tokio::task::spawn_blocking(move || {
-            as_user(identity, move || -> std::io::Result<_> {
-                let (m, unkept) = workspace::scan_report(&ws, base.as_ref())?;
+        let skipped = std::mem::take(&mut slot.skipped.entries);
+        // Read from inside the workspace (see [`confine::in_dir`]): its location does not count
+        // toward the system's path limit.
+        let (manifest, unkept, scratch_use, built, skipped) = tokio::task::spawn_blocking(move || {
+            confine::in_dir(identity, &ws.clone(), move || -> std::io::Result<_> {
+                let here = Path::new(".");
+                let (mut m, unkept) = workspace::scan_report(here, base.as_ref())?;
+                let skipped = keep_skipped(&mut m, skipped);
                 let scratch_use = scratch.iter().map(|d| confine::usage(d)).fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
                 let bytes = m.entries.values().map(|e| e.size).sum::<u64>() + unkept.bytes + scratch_use.0;
                 let count = m.entries.len() as u64 + unkept.count + scratch_use.1;
                 if bytes > max_bytes || count > max_files {
-                    return Ok((m, unkept, scratch_use, None));
+                    return Ok((m, unkept, scratch_use, None, skipped));
                 }
-                let d = workspace::build_delta_to(&ws, base.as_ref(), &m, &mut file)?;
+                let d = workspace::build_delta_to(here, base.as_ref(), &m, &mut file)?;
                 std::io::Seek::rewind(&mut file)?;
-                Ok((m, unkept, scratch_use, Some((d, file))))
+                Ok((m, unkept, scratch_use, Some((d, file)), skipped))
             })?
         })
         .await
         .map_err(AppError::internal)??;
-        let mut result = result;
+        slot.skipped.entries = skipped;
         if let Some(note) = unkept.note() {
             result.stderr.push_str(&note);
         }
@@ -536,13 +588,14 @@ impl Sessions {
 
     /// Installs (always with the machine's network: they fetch from registries), then setup
     /// commands and code (in `net`, the session's network namespace, when the run has no internet).
-    async fn execute(&self, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>, links: RunLinks) -> AppResult<RunResult> {
+    async fn execute(&self, sid: &str, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>, links: RunLinks) -> AppResult<RunResult> {
         let RunLinks { net, tee, cancel } = links;
         let builds_go = req.language == Some(Language::Go) || !req.install.go.is_empty();
         self.ensure_gocache(root, identity, builds_go)?;
         let code_dir = root.join("code");
         let gocache = root.join("gocache");
-        let ctx = Ctx { ws, runtimes: &self.config.runtimes, gocache: &gocache, code: &code_dir, identity };
+        let code_seen = self.code_mount.clone().unwrap_or_else(|| code_dir.clone());
+        let ctx = Ctx { ws, runtimes: &self.config.runtimes, gocache: &gocache, code: &code_dir, code_seen: &code_seen, identity };
         let data_path = ws.join(DATA_FILE);
         let mut data_note = None;
         if let Some(data) = &req.data {
@@ -556,6 +609,7 @@ impl Sessions {
         let lang = req.language.unwrap_or(Language::Bash);
         let plugin = lang::plugin(lang);
         let mut env = self.base_env(root);
+        env.extend(session_env(sid, lang));
         env.extend(plugin.env(&ctx));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(req.timeout_secs);
         let mut logs = Vec::new();
@@ -564,7 +618,7 @@ impl Sessions {
         let private = self.private(root);
 
         // 1. Installs, each set once.
-        let plan = match lang::install_steps(&ctx, &req.install) {
+        let plan = match lang::install_steps(&ctx, &req.install, !req.allow_internet) {
             Ok(p) => p,
             Err(e) => return Ok(not_prepared(&e)),
         };
@@ -600,8 +654,9 @@ impl Sessions {
             // command line another process could see), then the code.
             let mut steps = Vec::new();
             for (i, c) in req.commands.iter().enumerate() {
-                let script = lang::write_code(&ctx, &format!("setup-{i}.sh"), c)?;
-                steps.push(Step::new(&self.config.runtimes.bash, [script.display().to_string()]));
+                let name = format!("setup-{i}.sh");
+                let script = lang::write_code(&ctx, &name, c)?;
+                steps.push(lang::bash_script_step(&self.config.runtimes.bash, &name, &script));
             }
             if req.commands.is_empty() || !req.code.is_empty() {
                 if req.code.is_empty() && req.language.is_none() {
@@ -744,12 +799,18 @@ impl Sessions {
         if expect.as_ref() != Some(&version) {
             return Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {version}, caller expected {expect:?}")));
         }
+        if !slot.skipped.is_empty() {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "the workspace holds entries the filesystem cannot hold (see the runs' stderr): it is not snapshotted",
+            ));
+        }
         let ws = self.root(sid).join("ws");
         let mut file = unlinked_file(&self.root(sid).join("snapshot.tar"))?;
         let identity = slot.identity;
         let (mut delta, tar) = tokio::task::spawn_blocking(move || {
-            as_user(identity, move || -> std::io::Result<_> {
-                let d = workspace::build_delta_to(&ws, None, &base, &mut file)?;
+            confine::in_dir(identity, &ws.clone(), move || -> std::io::Result<_> {
+                let d = workspace::build_delta_to(Path::new("."), None, &base, &mut file)?;
                 std::io::Seek::rewind(&mut file)?;
                 Ok((d, file))
             })?
@@ -777,9 +838,15 @@ impl Sessions {
         let (ws, stage) = (self.root(sid).join("ws"), self.root(sid).join("stage"));
         let identity = slot.identity;
         let (put, delete) = (req.put.clone(), req.delete.clone());
-        tokio::task::spawn_blocking(move || as_user(identity, move || workspace::apply_small(&ws, &stage, &put, &body, &delete)))
-            .await
-            .map_err(AppError::internal)???;
+        let skipped = tokio::task::spawn_blocking(move || {
+            confine::in_dir(identity, &ws.clone(), move || workspace::apply_small(Path::new("."), &stage, &put, &body, &delete))
+        })
+        .await
+        .map_err(AppError::internal)???;
+        let touched = |k: &str| req.put.iter().any(|e| e.path == k) || req.delete.iter().any(|p| k == p || k.starts_with(&format!("{p}/")));
+        slot.skipped.entries.retain(|(e, _)| !touched(&e.path));
+        slot.skipped.entries.extend(skipped.entries);
+        slot.skipped.entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         for p in &req.delete {
             let prefix = format!("{p}/");
             base.entries.retain(|k, _| k != p && !k.starts_with(&prefix));
@@ -809,7 +876,8 @@ impl Sessions {
         let identity = slot.identity;
         let manifest = req.manifest.clone();
         let segments = req.segments.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), workspace::SyncError> {
+        slot.skipped = workspace::Skipped::default();
+        let skipped = tokio::task::spawn_blocking(move || -> Result<workspace::Skipped, workspace::SyncError> {
             workspace::recover(&dirs)?;
             // The staging tree is made by the runtime in its session root and handed to the
             // user; everything inside it is written with the user's authority.
@@ -818,20 +886,31 @@ impl Sessions {
                 std::os::unix::fs::chown(&dirs.staging, Some(id.uid), Some(id.gid))?;
             }
             let staging = dirs.staging.clone();
-            let applied = as_user(identity, move || workspace::apply_full_from(&staging, &segments, &mut body, &manifest, limits))?;
-            if let Err(e) = applied {
-                let _ = fs::remove_dir_all(&dirs.staging);
-                return Err(e);
-            }
+            // Built from inside the staging tree (see [`confine::in_dir`]): its location does not
+            // count toward the system's path limit.
+            let applied = confine::in_dir(identity, &staging.clone(), move || {
+                workspace::apply_full_from(Path::new("."), &segments, &mut body, &manifest, limits)
+            })?;
+            let skipped = match applied {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dirs.staging);
+                    return Err(e);
+                }
+            };
             fs::set_permissions(&dirs.staging, fs::Permissions::from_mode(0o700))?;
             if let Some(d) = failpoint_pause("inject-before-swap") {
                 std::thread::sleep(d);
             }
             workspace::swap_in(&dirs)?;
-            Ok(())
+            Ok(skipped)
         })
         .await
         .map_err(AppError::internal)??;
+        if !skipped.is_empty() {
+            tracing::info!(sid, skipped = skipped.entries.len(), "entries the filesystem cannot hold were left out of the workspace");
+        }
+        slot.skipped = skipped;
         let entries = req.manifest.into_iter().map(|e| (e.path.clone(), e)).collect();
         slot.base = Some(Manifest { version: req.version.clone(), scanned_at_ns: workspace::now_ns(), entries });
         slot.version = Some(req.version);
@@ -853,6 +932,46 @@ impl Sessions {
         *slot = Slot::default();
         Ok(())
     }
+}
+
+/// Puts the entries left out of the workspace back into a scan of it (unchanged, so the delta
+/// neither deletes nor carries them: they stay the session's) while their parent directory is
+/// still there and nothing took their path; the others are gone with their parent. Answers the
+/// ones put back.
+fn keep_skipped(m: &mut Manifest, skipped: Vec<(edgerun_protocol::Entry, String)>) -> Vec<(edgerun_protocol::Entry, String)> {
+    let mut kept = Vec::new();
+    for (e, why) in skipped {
+        let parent_kept =
+            e.path.rsplit_once('/').is_none_or(|(p, _)| m.entries.get(p).is_some_and(|d| d.kind == edgerun_protocol::EntryKind::Dir));
+        if parent_kept && !m.entries.contains_key(&e.path) {
+            m.entries.insert(e.path.clone(), e.clone());
+            kept.push((e, why));
+        }
+    }
+    kept
+}
+
+/// The variables naming the run's session and language (ERA's names too): the session id is
+/// the executor's, the language the request's (bash for setup commands). Nothing secret.
+fn session_env(sid: &str, lang: Language) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        ["SESSION_ID", "ERA_SESSION_ID", "ERA_SESSION"].iter().map(|k| (k.to_string(), sid.to_string())).collect();
+    env.extend(["SESSION_LANGUAGE", "ERA_LANGUAGE"].iter().map(|k| (k.to_string(), lang.as_str().to_string())));
+    env
+}
+
+/// Removes everything inside `dir` (the caller takes the session user's authority), never
+/// following a link.
+fn empty_dir(dir: &Path) -> std::io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            fs::remove_dir_all(e.path())?;
+        } else {
+            fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Gives freed heap back to the system after a run (output buffers, manifests), so the

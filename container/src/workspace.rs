@@ -194,6 +194,77 @@ impl Unkept {
     }
 }
 
+/// Longest name the filesystem holds, in bytes (Linux `NAME_MAX`).
+pub const NAME_MAX_BYTES: usize = 255;
+
+/// Longest path a system call takes, in bytes, the terminating NUL included (Linux `PATH_MAX`).
+pub const PATH_MAX_BYTES: usize = 4096;
+
+/// Entries of a snapshot or an apply that the filesystem cannot hold, left out of the workspace
+/// (a name over [`NAME_MAX_BYTES`], a path that reaches [`PATH_MAX_BYTES`] below the tree
+/// the executor works from, or a name the filesystem refuses), with the reason. They stay the
+/// session's: the executor keeps them in its manifest, so a run neither deletes nor rewrites them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entries, in path order, each with why it was left out.
+    pub entries: Vec<(Entry, String)>,
+}
+
+impl Skipped {
+    fn add(&mut self, e: &Entry, why: impl Into<String>) {
+        self.entries.push((e.clone(), why.into()));
+    }
+
+    /// Whether nothing was left out.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// One line per entry (the first 20) for the run's stderr, or nothing.
+    pub fn note(&self) -> Option<String> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut s = format!(
+            "\n[edgerun] {} of the session's stored entries cannot be placed in the workspace and were skipped (they stay stored; rename or delete them through the files API):\n",
+            self.entries.len()
+        );
+        for (e, why) in self.entries.iter().take(20) {
+            let shown: String = if e.path.len() > 80 {
+                format!("{}… ({} bytes)", &e.path[..e.path.floor_char_boundary(60)], e.path.len())
+            } else {
+                e.path.clone()
+            };
+            s.push_str(&format!("[edgerun]   {shown}: {why}\n"));
+        }
+        Some(s)
+    }
+}
+
+/// Whether `rel` can be created under `root`: every name at most [`NAME_MAX_BYTES`], the whole
+/// path, `root` included, shorter than [`PATH_MAX_BYTES`] (the executor passes `.`, working from
+/// inside the workspace, so that only `./` counts besides `rel`). `Err` says which limit it passes.
+pub fn fits(root: &Path, rel: &str) -> Result<(), String> {
+    if let Some(seg) = rel.split('/').find(|s| s.len() > NAME_MAX_BYTES) {
+        return Err(format!("a name of {} bytes; the filesystem holds names of at most {NAME_MAX_BYTES} bytes", seg.len()));
+    }
+    let room = (PATH_MAX_BYTES - 1).saturating_sub(root.as_os_str().len() + 1);
+    if rel.len() > room {
+        return Err(format!(
+            "a path of {} bytes; the system takes paths of at most {} bytes, which leaves {room} for paths here",
+            rel.len(),
+            PATH_MAX_BYTES - 1
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an error is the filesystem refusing a name (too long, invalid for it), rather than
+/// a failure of the disk or of permissions.
+fn refuses_name(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENAMETOOLONG) | Some(libc::EINVAL) | Some(libc::EILSEQ))
+}
+
 /// [`scan_report`] without the report.
 pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
     scan_report(root, base).map(|(m, _)| m)
@@ -220,7 +291,16 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
         for item in listing {
             let item = item?;
             let full = item.path();
-            let Ok(md) = fs::symlink_metadata(&full) else { continue }; // gone since the listing
+            let md = match fs::symlink_metadata(&full) {
+                Ok(md) => md,
+                Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
+                    let shown = format!("{rel}/{}", item.file_name().to_string_lossy());
+                    let why = format!("its path passes the system's limit of {} bytes", PATH_MAX_BYTES - 1);
+                    unkept.add(shown.trim_start_matches('/').chars().take(200).collect(), why, 0, 1);
+                    continue;
+                }
+                Err(_) => continue, // gone since the listing
+            };
             let name = match item.file_name().into_string() {
                 Ok(n) => n,
                 Err(raw) => {
@@ -393,13 +473,59 @@ fn set_symlink_mtime(path: &Path, mtime_ns: i64) -> io::Result<()> {
 /// Applies a full snapshot (the segments of a pack list, oldest first) into an empty `staging`
 /// directory, then checks it against `manifest`: files of the manifest must be present with the
 /// same size and hash; anything not in the manifest is removed; modes and mtimes are set last.
-pub fn apply_full(staging: &Path, segments: &[Segment], body: &[u8], manifest: &[Entry], limits: InjectLimits) -> Result<(), SyncError> {
+/// Entries the filesystem cannot hold are left out and answered as [`Skipped`]; so is
+/// everything under a directory left out.
+pub fn apply_full(
+    staging: &Path,
+    segments: &[Segment],
+    body: &[u8],
+    manifest: &[Entry],
+    limits: InjectLimits,
+) -> Result<Skipped, SyncError> {
     let mut reader = body;
-    apply_full_from(staging, segments, &mut reader, manifest, limits)?;
+    let skipped = apply_full_from(staging, segments, &mut reader, manifest, limits)?;
     if !reader.is_empty() {
         return refused("inject body is longer than its segments say");
     }
-    Ok(())
+    Ok(skipped)
+}
+
+/// Whether `path` lies under one of `dirs` (paths of directories).
+fn under_any(dirs: &std::collections::BTreeSet<String>, path: &str) -> Option<String> {
+    let mut at = path;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        if dirs.contains(parent) {
+            return Some(parent.to_string());
+        }
+        at = parent;
+    }
+    None
+}
+
+/// The snapshot's entries minus those that cannot be created under `root` (and everything
+/// below a directory that cannot), which go to `skipped`.
+fn placeable<'a>(root: &Path, wanted: &BTreeMap<&'a str, &'a Entry>, skipped: &mut Skipped) -> BTreeMap<&'a str, &'a Entry> {
+    let mut gone = std::collections::BTreeSet::new();
+    let mut kept = BTreeMap::new();
+    for (p, e) in wanted {
+        let why = match under_any(&gone, p) {
+            Some(dir) => Err(format!(
+                "inside {}, which is skipped",
+                if dir.len() > 80 { format!("a directory of {} bytes", dir.len()) } else { dir }
+            )),
+            None => fits(root, p),
+        };
+        match why {
+            Ok(()) => {
+                kept.insert(*p, *e);
+            }
+            Err(why) => {
+                skipped.add(e, why);
+                gone.insert(p.to_string());
+            }
+        }
+    }
+    kept
 }
 
 /// [`apply_full`] reading the segments from a stream (an inject request as it arrives).
@@ -409,7 +535,7 @@ pub fn apply_full_from<R: Read>(
     body: &mut R,
     manifest: &[Entry],
     limits: InjectLimits,
-) -> Result<(), SyncError> {
+) -> Result<Skipped, SyncError> {
     if manifest.len() as u64 > limits.max_entries {
         return refused(format!("workspace has {} entries, the limit is {}", manifest.len(), limits.max_entries));
     }
@@ -417,8 +543,10 @@ pub fn apply_full_from<R: Read>(
     if total > limits.max_total_bytes {
         return refused(format!("workspace holds {total} bytes, the limit is {}", limits.max_total_bytes));
     }
-    let wanted: BTreeMap<&str, &Entry> = manifest.iter().map(|e| (e.path.as_str(), e)).collect();
-    check_manifest(manifest, &wanted)?;
+    let all: BTreeMap<&str, &Entry> = manifest.iter().map(|e| (e.path.as_str(), e)).collect();
+    check_manifest(manifest, &all)?;
+    let mut skipped = Skipped::default();
+    let mut wanted = placeable(staging, &all, &mut skipped);
     fs::create_dir_all(staging)?;
     for seg in segments {
         let len = match seg {
@@ -426,16 +554,24 @@ pub fn apply_full_from<R: Read>(
         };
         let mut part = body.by_ref().take(len);
         match seg {
-            Segment::Tar { .. } => apply_tar(staging, &mut part, &wanted, limits)?,
+            Segment::Tar { .. } => apply_tar(staging, &mut part, &mut wanted, &mut skipped, limits)?,
             Segment::Raw { path, .. } => {
                 check_rel_path(path)?;
                 if len > limits.max_file_bytes {
                     return refused(format!("file {path} is {len} bytes, the limit is {}", limits.max_file_bytes));
                 }
-                if wanted.get(path.as_str()).is_some_and(|e| e.kind == EntryKind::File) {
+                if let Some(e) = wanted.get(path.as_str()).copied().filter(|e| e.kind == EntryKind::File) {
                     let full = staging.join(path);
-                    ensure_parent_inside(staging, &full)?;
-                    io::copy(&mut part, &mut fresh_file(&full)?)?;
+                    match ensure_parent_inside(staging, &full).and_then(|()| fresh_file(&full).map_err(SyncError::Io)) {
+                        Ok(mut f) => {
+                            io::copy(&mut part, &mut f)?;
+                        }
+                        Err(SyncError::Io(err)) if refuses_name(&err) => {
+                            skipped.add(e, format!("the filesystem refuses it ({err})"));
+                            wanted.remove(path.as_str());
+                        }
+                        Err(err) => return Err(err),
+                    }
                 }
             }
         }
@@ -447,10 +583,27 @@ pub fn apply_full_from<R: Read>(
     }
     // Directories and symlinks come from the manifest itself, links last so that nothing is ever
     // created through one; files must have arrived.
-    for e in manifest.iter().filter(|e| e.kind == EntryKind::Dir) {
-        ensure_parent_inside(staging, &staging.join(&e.path).join("x"))?;
+    let dirs: Vec<&Entry> = wanted.values().filter(|e| e.kind == EntryKind::Dir).copied().collect();
+    for e in dirs {
+        match ensure_parent_inside(staging, &staging.join(&e.path).join("x")) {
+            Ok(()) => {}
+            Err(SyncError::Io(err)) if refuses_name(&err) => {
+                skipped.add(e, format!("the filesystem refuses it ({err})"));
+                wanted.remove(e.path.as_str());
+            }
+            Err(err) => return Err(err),
+        }
     }
-    for e in manifest {
+    let gone: std::collections::BTreeSet<String> = skipped.entries.iter().map(|(e, _)| e.path.clone()).collect();
+    wanted.retain(|p, e| match under_any(&gone, p) {
+        Some(dir) => {
+            skipped.add(e, format!("inside {dir}, which is skipped"));
+            false
+        }
+        None => true,
+    });
+    let entries: Vec<&Entry> = wanted.values().copied().collect();
+    for e in entries {
         let full = staging.join(&e.path);
         match e.kind {
             EntryKind::Dir => {}
@@ -461,7 +614,13 @@ pub fn apply_full_from<R: Read>(
                     Ok(_) => fs::remove_file(&full)?,
                     Err(_) => {}
                 }
-                std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &full)?;
+                if let Err(err) = std::os::unix::fs::symlink(e.target.as_deref().unwrap_or(""), &full) {
+                    if !refuses_name(&err) {
+                        return Err(err.into());
+                    }
+                    skipped.add(e, format!("the filesystem refuses it ({err})"));
+                    wanted.remove(e.path.as_str());
+                }
             }
             EntryKind::File => {
                 let md =
@@ -475,7 +634,7 @@ pub fn apply_full_from<R: Read>(
     remove_extras(staging, "", &wanted)?;
     // Modes, then mtimes deepest first so that directory times are not disturbed. Owners need no
     // change: the caller applies the snapshot as the session's user ([`crate::confine::as_user`]).
-    let mut ordered: Vec<&Entry> = manifest.iter().collect();
+    let mut ordered: Vec<&Entry> = wanted.values().copied().collect();
     ordered.sort_by(|a, b| b.path.matches('/').count().cmp(&a.path.matches('/').count()).then(b.path.cmp(&a.path)));
     for e in ordered {
         let full = staging.join(&e.path);
@@ -484,10 +643,17 @@ pub fn apply_full_from<R: Read>(
         }
         set_mtime(&full, e.mtime_ns, e.kind != EntryKind::Symlink)?;
     }
-    Ok(())
+    skipped.entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    Ok(skipped)
 }
 
-fn apply_tar<R: Read>(staging: &Path, tar_bytes: &mut R, wanted: &BTreeMap<&str, &Entry>, limits: InjectLimits) -> Result<(), SyncError> {
+fn apply_tar<R: Read>(
+    staging: &Path,
+    tar_bytes: &mut R,
+    wanted: &mut BTreeMap<&str, &Entry>,
+    skipped: &mut Skipped,
+    limits: InjectLimits,
+) -> Result<(), SyncError> {
     let mut archive = tar::Archive::new(tar_bytes);
     for item in archive.entries().map_err(|e| SyncError::Refused(format!("unreadable tar: {e}")))? {
         let mut item = item.map_err(|e| SyncError::Refused(format!("unreadable tar entry: {e}")))?;
@@ -501,12 +667,20 @@ fn apply_tar<R: Read>(staging: &Path, tar_bytes: &mut R, wanted: &BTreeMap<&str,
                 if size > limits.max_file_bytes {
                     return refused(format!("file {path} is {size} bytes, the limit is {}", limits.max_file_bytes));
                 }
-                if !wanted.get(path.as_str()).is_some_and(|e| e.kind == EntryKind::File) {
-                    continue; // superseded content in an older pack
-                }
+                let Some(e) = wanted.get(path.as_str()).copied().filter(|e| e.kind == EntryKind::File) else {
+                    continue; // superseded content in an older pack, or an entry skipped
+                };
                 let full = staging.join(&path);
-                ensure_parent_inside(staging, &full)?;
-                io::copy(&mut item, &mut fresh_file(&full)?)?;
+                match ensure_parent_inside(staging, &full).and_then(|()| fresh_file(&full).map_err(SyncError::Io)) {
+                    Ok(mut f) => {
+                        io::copy(&mut item, &mut f)?;
+                    }
+                    Err(SyncError::Io(err)) if refuses_name(&err) => {
+                        skipped.add(e, format!("the filesystem refuses it ({err})"));
+                        wanted.remove(path.as_str());
+                    }
+                    Err(err) => return Err(err),
+                }
             }
             tar::EntryType::Directory | tar::EntryType::Symlink => {} // created from the manifest
             other => return refused(format!("tar entry {path} has a refused type {other:?} (only files, directories and symlinks)")),
@@ -590,7 +764,10 @@ fn remove_extras(dir: &Path, rel: &str, wanted: &BTreeMap<&str, &Entry>) -> io::
 /// tree), checked against its entry, then renamed into place, so a file is either old or new,
 /// never half-written. Directories named by `put` entries are created first. The caller clears
 /// its version marker before and sets it after, so an interrupted apply is never taken for current.
-pub fn apply_small(ws: &Path, stage: &Path, put: &[Entry], body: &[u8], delete: &[String]) -> Result<(), SyncError> {
+///
+/// Entries the filesystem cannot hold (see [`fits`]) are not written and are answered as
+/// [`Skipped`]; a deletion of a path that cannot exist has nothing to remove.
+pub fn apply_small(ws: &Path, stage: &Path, put: &[Entry], body: &[u8], delete: &[String]) -> Result<Skipped, SyncError> {
     let total: u64 = put.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum();
     if total != body.len() as u64 {
         return refused("apply body does not match the sizes of its files");
@@ -605,21 +782,43 @@ pub fn apply_small(ws: &Path, stage: &Path, put: &[Entry], body: &[u8], delete: 
         check_rel_path(p)?;
     }
     let mut pos = 0usize;
+    let mut skipped = Skipped::default();
     for e in put {
+        let bytes = if e.kind == EntryKind::File {
+            let bytes = &body[pos..pos + e.size as usize];
+            pos += e.size as usize;
+            if blake3::hash(bytes).to_hex().as_str() != e.hash {
+                return refused(format!("content of {} does not match its hash", e.path));
+            }
+            bytes
+        } else {
+            &[]
+        };
+        if let Err(why) = fits(ws, &e.path) {
+            skipped.add(e, why);
+            continue;
+        }
         let full = ws.join(&e.path);
-        ensure_parent_inside(ws, &full)?;
+        match ensure_parent_inside(ws, &full) {
+            Ok(()) => {}
+            Err(SyncError::Io(err)) if refuses_name(&err) => {
+                skipped.add(e, format!("the filesystem refuses it ({err})"));
+                continue;
+            }
+            Err(err) => return Err(err),
+        }
         match e.kind {
             EntryKind::Dir => {
                 if !full.is_dir() {
-                    fs::create_dir(&full)?;
+                    if let Err(err) = fs::create_dir(&full) {
+                        if !refuses_name(&err) {
+                            return Err(err.into());
+                        }
+                        skipped.add(e, format!("the filesystem refuses it ({err})"));
+                    }
                 }
             }
             EntryKind::File => {
-                let bytes = &body[pos..pos + e.size as usize];
-                pos += e.size as usize;
-                if blake3::hash(bytes).to_hex().as_str() != e.hash {
-                    return refused(format!("content of {} does not match its hash", e.path));
-                }
                 let tmp = stage.join(format!("upload-{:016x}", rand_u64()));
                 let mut f = crate::confine::create_new(&tmp, 0o600)?;
                 io::Write::write_all(&mut f, bytes)?;
@@ -628,13 +827,19 @@ pub fn apply_small(ws: &Path, stage: &Path, put: &[Entry], body: &[u8], delete: 
                 drop(f);
                 if let Err(err) = fs::rename(&tmp, &full) {
                     let _ = fs::remove_file(&tmp);
-                    return Err(err.into());
+                    if !refuses_name(&err) {
+                        return Err(err.into());
+                    }
+                    skipped.add(e, format!("the filesystem refuses it ({err})"));
                 }
             }
             EntryKind::Symlink => unreachable!("refused above"),
         }
     }
     for p in delete {
+        if fits(ws, p).is_err() {
+            continue;
+        }
         let full = ws.join(p);
         ensure_parent_inside(ws, &full)?;
         match fs::symlink_metadata(&full) {
@@ -643,7 +848,7 @@ pub fn apply_small(ws: &Path, stage: &Path, put: &[Entry], body: &[u8], delete: 
             Err(_) => {}
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 fn rand_u64() -> u64 {

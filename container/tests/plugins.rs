@@ -210,3 +210,59 @@ async fn session_data_is_written_before_and_read_back_after_a_run() {
     assert_eq!(bad.data, None);
     assert!(bad.stderr.contains("not valid JSON"), "{}", bad.stderr);
 }
+
+/// The code runs as the workspace's `main.<ext>` without being put there: relative imports
+/// resolve from the workspace, a workspace file of the code's own name is the user's, the
+/// standard input is the program's, and an error names the code without the work root's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_runs_as_the_workspaces_main_without_being_there() {
+    let f = fixture();
+    let work_root = f.dir.path().display().to_string();
+    // (language, a run that plants the user's files, a run that imports them and reads stdin, a failing run)
+    let cases: [(Language, &str, &str, &str); 6] = [
+        (
+            Language::Python,
+            "open('helper.py','w').write('X = 5\\n'); open('main.py','w').write('M = \"user\"\\n')",
+            "import sys, helper, main\nprint(helper.X, main.M, sys.stdin.read())",
+            "raise ValueError('bad')",
+        ),
+        (
+            Language::Node,
+            "const fs = require('fs'); fs.writeFileSync('index.js', 'exports.x = 5'); fs.writeFileSync('main.js', 'module.exports = \"user\"')",
+            "console.log(require('./index.js').x, require('./main.js'), require('fs').readFileSync(0, 'utf8'))",
+            "throw new Error('bad')",
+        ),
+        (
+            Language::Typescript,
+            "import { mkdirSync, writeFileSync } from 'node:fs';\nmkdirSync('u');\nwriteFileSync('u/x.ts', 'export const x: number = 5;');\nwriteFileSync('main.ts', 'export const m: string = \"user\";');",
+            "import { x } from './u/x';\nimport { m } from './main';\nimport { readFileSync } from 'node:fs';\nconsole.log(x, m, readFileSync(0, 'utf8'));",
+            "const n: number = 1;\nthrow new Error('bad ' + n);",
+        ),
+        (
+            Language::Deno,
+            "Deno.writeTextFileSync('x.ts', 'export const x = 5;'); Deno.writeTextFileSync('main.ts', 'export const m = \"user\";')",
+            "import { x } from './x.ts';\nimport { m } from './main.ts';\nconsole.log(x, m, await new Response(Deno.stdin.readable).text());",
+            "throw new Error('bad');",
+        ),
+        (Language::Bash, "echo 'X=5; M=user' > main.sh", "source ./main.sh; echo \"$X $M $(cat)\"", "no_such_command_here"),
+        (
+            Language::Go,
+            "package main\nimport \"os\"\nfunc main() { os.WriteFile(\"main.go\", []byte(\"5 user\"), 0o644) }",
+            "package main\nimport (\"fmt\"; \"io\"; \"os\")\nfunc main() { b, _ := os.ReadFile(\"main.go\"); in, _ := io.ReadAll(os.Stdin); fmt.Println(string(b), string(in)) }",
+            "package main\nfunc main() { panic(\"bad\") }",
+        ),
+    ];
+    for (lang, plant, import, fail) in cases {
+        let sid = format!("main-{lang}");
+        let r = f.run(&sid, lang, plant, |_| {}).await;
+        assert_eq!(r.exit_code, 0, "{lang}: {r:?}");
+        let r = f.run(&sid, lang, import, |q| q.stdin = "in".into()).await;
+        assert_eq!(r.stdout, "5 user in\n", "{lang}: {r:?}");
+        let r = f.run(&sid, lang, fail, |_| {}).await;
+        assert_ne!(r.exit_code, 0, "{lang}: {r:?}");
+        assert!(r.stderr.contains("bad") || r.stderr.contains("no_such_command_here"), "{lang}: {r:?}");
+        if lang != Language::Deno || f.sessions.isolation().contains("private") {
+            assert!(!r.stderr.contains(&work_root), "{lang}: the error shows the work root: {}", r.stderr);
+        }
+    }
+}

@@ -384,3 +384,114 @@ fn small_applies_write_whole_files_and_refuse_bad_content() {
         assert_eq!(picture(ws), before, "{what} changed the workspace");
     }
 }
+
+fn dir_entry(path: &str) -> Entry {
+    Entry { path: path.into(), kind: EntryKind::Dir, mode: 0o755, mtime_ns: 1_000_000_000, size: 0, hash: String::new(), target: None }
+}
+
+#[test]
+fn entries_the_filesystem_cannot_hold_are_skipped_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = Dirs::new(tmp.path());
+    let staging = &dirs.staging;
+    // A name over 255 bytes; a directory whose name is, with a file inside; a path of names of
+    // 200 bytes each that only with the staging directory's location reaches PATH_MAX.
+    let long = "n".repeat(300);
+    let long_dir = "d".repeat(256);
+    let seg = "p".repeat(200);
+    let deep_dirs: Vec<String> = (1..=20).map(|i| vec![seg.as_str(); i].join("/")).collect();
+    let deep_file = format!("{}/{}", deep_dirs.last().unwrap(), "f".repeat(70));
+    assert!(deep_file.len() < workspace::MAX_PATH_BYTES, "the API takes the path");
+    assert!(staging.as_os_str().len() + 1 + deep_file.len() >= workspace::PATH_MAX_BYTES, "only the prefix makes it too long");
+    let mut manifest = vec![
+        file_entry("ok.txt", b"fine"),
+        file_entry(&long, b"fine"),
+        dir_entry(&long_dir),
+        file_entry(&format!("{long_dir}/in.txt"), b"fine"),
+    ];
+    manifest.extend(deep_dirs.iter().map(|d| dir_entry(d)));
+    manifest.push(file_entry(&deep_file, b"fine"));
+    let files: Vec<&Entry> = manifest.iter().filter(|e| e.kind == EntryKind::File).collect();
+    let segments: Vec<Segment> = files.iter().map(|e| Segment::Raw { path: e.path.clone(), len: 4 }).collect();
+    let body = b"fine".repeat(files.len());
+    let skipped = workspace::apply_full(staging, &segments, &body, &manifest, LIMITS).unwrap();
+    let names: Vec<&str> = skipped.entries.iter().map(|(e, _)| e.path.as_str()).collect();
+    assert!(names.contains(&long.as_str()) && names.contains(&long_dir.as_str()) && names.contains(&deep_file.as_str()), "{names:?}");
+    assert!(names.contains(&format!("{long_dir}/in.txt").as_str()), "what is inside a skipped directory is skipped: {names:?}");
+    let why = |p: &str| skipped.entries.iter().find(|(e, _)| e.path == p).unwrap().1.clone();
+    assert!(why(&long).contains("a name of 300 bytes"), "{}", why(&long));
+    assert!(why(&deep_file).contains("the system takes paths of at most 4095 bytes"), "{}", why(&deep_file));
+    let note = skipped.note().unwrap();
+    assert!(note.contains("cannot be placed in the workspace and were skipped"), "{note}");
+    assert!(!note.contains(&long), "long names are shortened in the note: {note}");
+    // Everything else is there; what could not be placed is not.
+    assert_eq!(fs::read(staging.join("ok.txt")).unwrap(), b"fine");
+    assert!(staging.join(&deep_dirs[0]).is_dir());
+    workspace::swap_in(&dirs).unwrap();
+    let m = workspace::scan(&dirs.ws, None).unwrap();
+    assert!(m.entries.contains_key("ok.txt"));
+    assert!(!m.entries.contains_key(&long));
+
+    // An apply of such entries writes the others and names these.
+    let stage = tmp.path().join("stage");
+    fs::create_dir(&stage).unwrap();
+    let put = [file_entry(&"m".repeat(256), b"xx"), file_entry("new.txt", b"yy")];
+    let skipped = workspace::apply_small(&dirs.ws, &stage, &put, b"xxyy", std::slice::from_ref(&long)).unwrap();
+    assert_eq!(skipped.entries.len(), 1, "{skipped:?}");
+    assert_eq!(skipped.entries[0].0.path, "m".repeat(256));
+    assert_eq!(fs::read(dirs.ws.join("new.txt")).unwrap(), b"yy");
+}
+
+/// Through the executor, the work root does not count toward the path limit (injects, scans and
+/// deltas work from inside the tree): a path of 4090 bytes is placed, seen by the run and kept;
+/// a name over 255 bytes is skipped, named in every run's stderr, and neither deleted nor carried
+/// by the run's delta.
+#[tokio::test]
+async fn the_executor_places_paths_up_to_the_limit_below_the_workspace_and_skips_what_cannot_be() {
+    use edgerun_protocol::{InjectRequest, Language};
+    let f = common::fixture();
+    let seg = "p".repeat(200);
+    let dirs: Vec<String> = (1..=20).map(|i| vec![seg.as_str(); i].join("/")).collect();
+    let deep = format!("{}/{}", dirs.last().unwrap(), "f".repeat(4090 - 20 * 201));
+    assert_eq!(deep.len(), 4090);
+    let long = "n".repeat(300);
+    let mut manifest = vec![file_entry("ok.txt", b"fine"), file_entry(&long, b"fine")];
+    manifest.extend(dirs.iter().map(|d| dir_entry(d)));
+    manifest.push(file_entry(&deep, b"fine"));
+    let files: Vec<&Entry> = manifest.iter().filter(|e| e.kind == EntryKind::File).collect();
+    let segments: Vec<Segment> = files.iter().map(|e| Segment::Raw { path: e.path.clone(), len: 4 }).collect();
+    let body = b"fine".repeat(files.len());
+    let sid = "deep-paths";
+    let req = InjectRequest { version: "v1".into(), manifest: manifest.clone(), segments };
+    f.sessions.inject(sid, req, Box::new(std::io::Cursor::new(body))).await.expect("inject");
+    for _ in 0..2 {
+        let expect = f.sessions.version(sid).await;
+        let run = edgerun_protocol::RunRequest {
+            language: Some(Language::Python),
+            code: "import os\nprint(len(os.listdir('.')), open('ok.txt').read())".into(),
+            timeout_secs: 30,
+            expect_version: expect,
+            ..Default::default()
+        };
+        let (answer, _tar) = f.sessions.run(sid, run).await.expect("run");
+        assert_eq!(answer.result.stdout, "2 fine\n", "{:?}", answer.result);
+        assert!(answer.result.stderr.contains("1 of the session's stored entries cannot be placed"), "{}", answer.result.stderr);
+        assert!(answer.result.stderr.contains("a name of 300 bytes"), "{}", answer.result.stderr);
+        assert!(answer.delta.deleted.is_empty() && answer.delta.entries.is_empty(), "nothing changed: {:?}", answer.delta);
+    }
+    let ws = f.dir.path().join(sid).join("ws");
+    let m = workspace::scan(&ws, None).unwrap_or_default();
+    assert!(!m.entries.contains_key(&long));
+    // The deep file is there (read from inside the workspace: its full path is over PATH_MAX).
+    let here = std::env::current_dir().unwrap();
+    let read = std::thread::spawn(move || {
+        // SAFETY: unshare(CLONE_FS) gives this test thread its own current directory only.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_FS) }, 0);
+        std::env::set_current_dir(&ws).unwrap();
+        fs::read(&deep).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(read, b"fine");
+    assert_eq!(std::env::current_dir().unwrap(), here);
+}

@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
 /// files, and runs the binary.
 pub struct Go;
 
+/// Flags of every build, the seed's too (they shape the cache's keys). `-trimpath`: a panic's
+/// trace names `session/main.go`, not the host path of the session's module.
+const BUILD_FLAGS: [&str; 1] = ["-trimpath"];
+
 /// Largest `go.mod` or `go.sum` read to key a build.
 const MAX_MOD_FILE: usize = 16 << 20;
 
@@ -56,6 +60,7 @@ impl Plugin for Go {
         let (bin, built) = as_user(ctx.identity, || -> io::Result<(PathBuf, bool)> {
             ensure_module(&dir)?;
             let mut h = blake3::Hasher::new();
+            h.update(BUILD_FLAGS.join(" ").as_bytes());
             h.update(code.as_bytes());
             h.update(&module_file(&dir, "go.mod")?);
             h.update(&module_file(&dir, "go.sum")?);
@@ -71,7 +76,10 @@ impl Plugin for Go {
         if built {
             return Ok(vec![run]);
         }
-        let mut build = Step::new(&ctx.runtimes.go, ["build".to_string(), "-o".into(), bin.display().to_string(), ".".into()]);
+        let mut args = vec!["build".to_string()];
+        args.extend(BUILD_FLAGS.map(String::from));
+        args.extend(["-o".to_string(), bin.display().to_string(), ".".into()]);
+        let mut build = Step::new(&ctx.runtimes.go, args);
         build.cwd = Some(dir);
         Ok(vec![build, run])
     }
@@ -80,12 +88,13 @@ impl Plugin for Go {
 /// Standard packages most programs import; the seed cache holds them compiled.
 const SEED_PROGRAM: &str = "package main\n\nimport (\n\t\"bufio\"\n\t\"bytes\"\n\t\"encoding/json\"\n\t\"errors\"\n\t\"fmt\"\n\t\"io\"\n\t\"math\"\n\t\"math/rand\"\n\t\"os\"\n\t\"regexp\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n\t\"sync\"\n\t\"time\"\n)\n\nvar _ = []any{bufio.NewReader, bytes.NewBuffer, json.Marshal, errors.New, io.EOF, math.Pi, rand.Int, os.Exit, regexp.MustCompile, sort.Ints, strconv.Itoa, strings.Split, sync.Mutex{}, time.Now}\n\nfunc main() { fmt.Println() }\n";
 
-/// Where the seed cache for this Go lives under `root` (`go-<version>`), once it is built.
+/// Where the seed cache for this Go lives under `root` (`go-<version>-trimpath`: built with
+/// [`BUILD_FLAGS`]), once it is built.
 pub fn seed_dir(root: &Path, go: &Path) -> Option<PathBuf> {
     let out = std::process::Command::new(go).args(["env", "GOVERSION"]).env("GOTOOLCHAIN", "local").output().ok()?;
     let version = String::from_utf8(out.stdout).ok()?.trim().to_string();
     let ok = out.status.success() && !version.is_empty() && version.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    ok.then(|| root.join(format!("go-{version}")))
+    ok.then(|| root.join(format!("go-{version}-trimpath")))
 }
 
 /// Builds the seed cache at `dir` unless it is there: compiled by root into a private temporary
@@ -115,7 +124,9 @@ pub fn seed(go: &Path, dir: &Path, env: &[(String, String)]) -> io::Result<()> {
     fs::write(module.join("go.mod"), "module seed\n\ngo 1.21\n")?;
     fs::write(module.join("main.go"), SEED_PROGRAM)?;
     let built = std::process::Command::new(go)
-        .args(["build", "-o", "/dev/null", "."])
+        .arg("build")
+        .args(BUILD_FLAGS)
+        .args(["-o", "/dev/null", "."])
         .current_dir(&module)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))

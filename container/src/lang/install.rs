@@ -36,7 +36,12 @@ fn installed(ctx: &Ctx, m: &std::path::Path) -> bool {
 
 /// Plans the installs of `install`: one step per installer with packages, unless that set's marker
 /// is there (looked up as the session's user). Fails only when the Go module cannot be made.
-pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPlan> {
+///
+/// `offline` (a session without internet): the installers still reach their registries, but run
+/// no code of the packages they fetch, which would have the machine's network: npm with
+/// `--ignore-scripts`, pip with `--only-binary :all:` (no `setup.py` builds). Such sets are
+/// marked apart from the same sets installed online.
+pub fn install_steps(ctx: &Ctx, install: &Install, offline: bool) -> std::io::Result<InstallPlan> {
     let mut plan = InstallPlan::default();
     let ws = ctx.ws.display().to_string();
     let mut add = |name: &str, pkgs: &[String], step: Step| {
@@ -65,8 +70,14 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
+        if offline {
+            args.extend(["--only-binary".to_string(), ":all:".to_string()]);
+        }
         args.extend(install.pip.iter().cloned());
         let mut asked = install.pip.clone();
+        if offline {
+            asked.push("--only-binary :all:".into());
+        }
         if !install.pip_requirements.is_empty() {
             // The text goes to the runtime's code directory (user code cannot plant a name there).
             let file = super::write_code(ctx, "requirements.txt", &install.pip_requirements)?;
@@ -78,8 +89,14 @@ pub fn install_steps(ctx: &Ctx, install: &Install) -> std::io::Result<InstallPla
     if !install.npm.is_empty() || !install.npm_package_json.is_empty() {
         let mut args = vec![ctx.runtimes.npm_cli.display().to_string()];
         args.extend(["install", "--no-audit", "--no-fund", "--no-update-notifier", "--prefix", &ws].map(String::from));
+        if offline {
+            args.push("--ignore-scripts".into());
+        }
         args.extend(install.npm.iter().cloned());
         let mut asked = install.npm.clone();
+        if offline {
+            asked.push("--ignore-scripts".into());
+        }
         if !install.npm_package_json.is_empty() {
             asked.push(format!("package.json:\n{}", install.npm_package_json));
         }

@@ -1,7 +1,10 @@
 //! Language plugins: one module per language behind [`Plugin`], and the installers.
 //!
 //! A plugin decides where the code is written (always in the session's code directory, which the
-//! runtime owns and user code cannot write, beside the workspace), which steps run it
+//! runtime owns and user code cannot write, beside the workspace: never in the workspace, where
+//! it would shadow or be replaced by a user file), how it is run as if it were the workspace's
+//! `main.<ext>` (relative imports resolve from the workspace, tracebacks name `main.<ext>`, the
+//! standard input stays the program's), which steps run it
 //! (Go compiles first, keyed by a hash so a repeated program is not compiled again) and which
 //! environment it needs. Adding a language is one module and one line in [`plugin`].
 
@@ -13,6 +16,7 @@ mod node;
 mod python;
 mod typescript;
 
+pub use bash::script_step as bash_script_step;
 pub use install::{install_steps, InstallPlan};
 
 use crate::config::Runtimes;
@@ -31,6 +35,8 @@ pub struct Ctx<'a> {
     pub gocache: &'a Path,
     /// Where the run's code files go: the runtime's directory, not writable by user code.
     pub code: &'a Path,
+    /// The same directory as the run's processes see it (a fixed path under private mounts).
+    pub code_seen: &'a Path,
     /// The session's user, whose authority every file operation inside the workspace takes.
     pub identity: Option<Identity>,
 }
@@ -90,15 +96,15 @@ pub fn base_env(ctx: &Ctx) -> Vec<(String, String)> {
 }
 
 /// Writes `code` to `<code dir>/<name>`, a fresh file readable by the session's user only, and
-/// returns its absolute path. The directory is the runtime's (user code cannot plant a name in
-/// it), and the old file is unlinked rather than opened.
+/// returns its absolute path as the run sees it ([`Ctx::code_seen`]). The directory is the
+/// runtime's (user code cannot plant a name in it), and the old file is unlinked rather than opened.
 pub fn write_code(ctx: &Ctx, name: &str, code: &str) -> io::Result<PathBuf> {
     let path = ctx.code.join(name);
     let file = crate::confine::replace_file(&path, code.as_bytes(), 0o600)?;
     if let Some(id) = ctx.identity {
         std::os::unix::fs::fchown(&file, Some(id.uid), Some(id.gid))?;
     }
-    Ok(path)
+    Ok(ctx.code_seen.join(name))
 }
 
 /// The plugin for a language.
