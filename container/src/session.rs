@@ -588,7 +588,15 @@ impl Sessions {
 
     /// Installs (always with the machine's network: they fetch from registries), then setup
     /// commands and code (in `net`, the session's network namespace, when the run has no internet).
-    async fn execute(&self, sid: &str, root: &Path, ws: &Path, req: &RunRequest, identity: Option<Identity>, links: RunLinks) -> AppResult<RunResult> {
+    async fn execute(
+        &self,
+        sid: &str,
+        root: &Path,
+        ws: &Path,
+        req: &RunRequest,
+        identity: Option<Identity>,
+        links: RunLinks,
+    ) -> AppResult<RunResult> {
         let RunLinks { net, tee, cancel } = links;
         let builds_go = req.language == Some(Language::Go) || !req.install.go.is_empty();
         self.ensure_gocache(root, identity, builds_go)?;
