@@ -225,13 +225,10 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, &SessionOp::PutCode { spec }).await
         }
         Route::GetCode(sid) => forward(env, &sid, &SessionOp::GetCode).await,
-        Route::DeleteSession(sid) => {
-            let resp = forward(env, &sid, &SessionOp::Delete).await?;
-            // Removed from the list only once the session is gone (or was never there).
-            if resp.status_code() == 200 || resp.status_code() == 404 {
-                registry::remove(env, &sid).await?;
-            }
-            Ok(resp)
+        Route::DeleteSession(sid) => delete_session(env, &sid).await,
+        Route::Mcp(flavor) => {
+            let body = read_json(&mut req).await?;
+            crate::mcp::handle(req, env, flavor, body).await
         }
         Route::Run(sid) => {
             let body = read_json(&mut req).await?;
@@ -294,9 +291,18 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
     }
 }
 
+/// Deletes a session; it leaves the list only once it is gone (or was never there).
+pub(crate) async fn delete_session(env: &Env, sid: &str) -> ApiResult<Response> {
+    let resp = forward(env, sid, &SessionOp::Delete).await?;
+    if resp.status_code() == 200 || resp.status_code() == 404 {
+        registry::remove(env, sid).await?;
+    }
+    Ok(resp)
+}
+
 /// Lists, then creates a session (a session that exists is never missing from the list); a
 /// create the object failed is taken off the list again.
-async fn create_session(env: &Env, sid: &str, spec: crate::core::request::CreateSpec) -> ApiResult<Response> {
+pub(crate) async fn create_session(env: &Env, sid: &str, spec: crate::core::request::CreateSpec) -> ApiResult<Response> {
     let added = registry::add(env, sid, spec.language.as_str(), &now_rfc3339()).await?;
     let resp = forward(env, sid, &SessionOp::Create { spec }).await?;
     if resp.status_code() >= 500 && added {

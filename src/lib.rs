@@ -8,6 +8,7 @@
 pub mod core;
 pub mod entry;
 pub mod executor;
+pub mod mcp;
 pub mod ops;
 pub mod platform;
 pub mod registry;

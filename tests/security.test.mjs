@@ -66,7 +66,8 @@ test("with API_TOKEN, every route but /health refuses a missing or wrong token",
     ["POST", `/api/sessions/${REF}/setup`], ["POST", `/api/sessions/${REF}/duplicate`], ["GET", `/api/sessions/${REF}/files`],
     ["GET", `/api/sessions/${REF}/files/a.txt`], ["PUT", `/api/sessions/${REF}/files/a.txt`], ["DELETE", `/api/sessions/${REF}/files/a.txt`],
     ["POST", "/api/execute"], ["PATCH", `/api/sessions/${REF}`], ["GET", `/api/sessions/${REF}/code`], ["PUT", `/api/sessions/${REF}/code`],
-    ["GET", `/api/sessions/${REF}/runs/run_0123456789abcdef01234567`], ["DELETE", "/api/sessions"],
+    ["GET", `/api/sessions/${REF}/runs/run_0123456789abcdef01234567`], ["DELETE", "/api/sessions"], ["POST", "/mcp"], ["POST", "/mcp/v1"],
+    ["POST", `/api/sessions/${REF}/stream`], ["POST", `/api/sessions/${REF}/cancel`],
   ];
   for (const [m, p] of routes) {
     for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: TOKEN }, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${TOKEN}` }]) {

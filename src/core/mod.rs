@@ -6,6 +6,7 @@ pub mod error;
 pub mod ids;
 pub mod index;
 pub mod lifecycle;
+pub mod mcp;
 #[cfg(all(test, feature = "schema"))]
 mod openapi;
 pub mod plan;
@@ -13,4 +14,5 @@ pub mod request;
 pub mod route;
 pub mod shape;
 pub mod sse;
+pub mod tools;
 pub mod web;

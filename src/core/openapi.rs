@@ -85,6 +85,16 @@ fn era_event_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// An MCP message (JSON-RPC 2.0): described by the MCP specification, not here.
+fn mcp_message(_: &mut SchemaGenerator) -> Value {
+    json!({
+        "type": "object",
+        "required": ["jsonrpc"],
+        "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer"]}, "method": {"type": "string"}, "params": {"type": "object"}},
+        "description": "One JSON-RPC 2.0 message of the Model Context Protocol (a request, a notification or a response); the tools are listed by `tools/list` and in docs/mcp-tools.json."
+    })
+}
+
 /// What a route answers on success.
 enum Ok200 {
     Json(u16, fn(&mut SchemaGenerator) -> Value),
@@ -94,6 +104,8 @@ enum Ok200 {
     Document,
     /// Server-Sent Events only.
     Events(EventSet),
+    /// MCP: a JSON-RPC response (or events ending with one), or 202 for a notification.
+    Mcp,
 }
 
 /// One operation of the API.
@@ -161,6 +173,28 @@ fn table() -> Vec<Op> {
             body: Body::None,
             ok: Ok200::Document,
             errors: &[],
+        },
+        Op {
+            method: "post",
+            path: "/mcp",
+            id: "mcp",
+            summary: "Model Context Protocol (Streamable HTTP): edgerun's tools",
+            auth: true,
+            query: &[],
+            body: Json(mcp_message, true),
+            ok: Ok200::Mcp,
+            errors: &[413, 415],
+        },
+        Op {
+            method: "post",
+            path: "/mcp/v1",
+            id: "mcpEra",
+            summary: "Model Context Protocol: ERA's tools, for ERA's clients",
+            auth: true,
+            query: &[],
+            body: Json(mcp_message, true),
+            ok: Ok200::Mcp,
+            errors: &[413, 415],
         },
         Op {
             method: "post",
@@ -402,6 +436,8 @@ fn table() -> Vec<Op> {
 fn op_id(r: &Route) -> &'static str {
     match r {
         Route::Health => "health",
+        Route::Mcp(super::mcp::Flavor::Edgerun) => "mcp",
+        Route::Mcp(super::mcp::Flavor::Era) => "mcpEra",
         Route::OpenApi => "openapi",
         Route::Plugin => "plugin",
         Route::CreateSession => "createSession",
@@ -433,6 +469,8 @@ fn every_route() -> Vec<Route> {
     vec![
         Route::Health,
         Route::OpenApi,
+        Route::Mcp(super::mcp::Flavor::Edgerun),
+        Route::Mcp(super::mcp::Flavor::Era),
         Route::Plugin,
         Route::CreateSession,
         Route::ListSessions,
@@ -566,6 +604,17 @@ fn operation(op: &Op, out: &mut SchemaGenerator, inp: &mut SchemaGenerator) -> V
                 content["text/event-stream"] = sse_content(EventSet::Api, exit);
             }
             responses.insert(status.to_string(), json!({"description": desc, "content": content}));
+        }
+        Ok200::Mcp => {
+            let rpc = json!({"type": "object", "required": ["jsonrpc"], "properties": {"jsonrpc": {"const": "2.0"}}, "description": "A JSON-RPC 2.0 response: `result`, or `error` for a malformed message, an unknown method or an unknown tool."});
+            responses.insert(
+                "200".into(),
+                json!({"description": "The response to a request.", "content": {
+                    "application/json": {"schema": rpc},
+                    "text/event-stream": {"schema": {"type": "string", "description": "For a tools/call with a progressToken from a client that accepts events: `notifications/progress` messages carrying the run's output, then the response; each a `message` event."}}
+                }}),
+            );
+            responses.insert("202".into(), json!({"description": "A notification or a response was accepted; no body."}));
         }
         Ok200::Events(set) => {
             responses.insert(
@@ -870,5 +919,50 @@ fn the_committed_document_is_the_generated_one() {
             have.lines().nth(line).unwrap_or(""),
             want.lines().nth(line).unwrap_or("")
         );
+    }
+}
+
+/// The MCP tool list, generated from the tools' input types (`core::tools`), self-contained
+/// schemas (MCP clients resolve no `$ref`), committed as `docs/mcp-tools.json` and served by the
+/// Worker's MCP endpoints.
+fn mcp_tools() -> Value {
+    use super::mcp::Flavor;
+    use super::tools::{input_schema, table};
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+        s.meta_schema = None;
+    });
+    let mut doc = Map::new();
+    for (key, flavor) in [("edgerun", Flavor::Edgerun), ("era", Flavor::Era)] {
+        let tools: Vec<Value> = table(flavor)
+            .iter()
+            .map(|(name, action, description)| {
+                let mut g = SchemaGenerator::new(settings.clone());
+                let mut schema = input_schema(&mut g, *action).to_value();
+                if let Some(o) = schema.as_object_mut() {
+                    o.remove("title");
+                }
+                json!({"name": name, "description": description, "inputSchema": schema})
+            })
+            .collect();
+        doc.insert(key.into(), Value::Array(tools));
+    }
+    canonical(Value::Object(doc))
+}
+
+#[test]
+fn the_committed_mcp_tool_list_is_what_the_code_generates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mcp-tools.json");
+    let generated = serde_json::to_string_pretty(&mcp_tools()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == generated, "docs/mcp-tools.json is stale: run UPDATE_OPENAPI=1 cargo test -p edgerun --features schema");
+    // Every input is an object schema without references, as MCP clients expect.
+    let doc: Value = serde_json::from_str(&committed).unwrap();
+    for t in doc["edgerun"].as_array().unwrap().iter().chain(doc["era"].as_array().unwrap()) {
+        assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
+        assert!(!t["inputSchema"].to_string().contains("$ref"), "{} has a $ref", t["name"]);
     }
 }

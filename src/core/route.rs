@@ -8,6 +8,8 @@ use edgerun_protocol::ErrorCode;
 pub enum Route {
     Health,
     OpenApi,
+    /// The MCP endpoint: edgerun's tools at `/mcp`, ERA's at `/mcp/v1`.
+    Mcp(super::mcp::Flavor),
     Plugin,
     CreateSession,
     ListSessions,
@@ -85,6 +87,10 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
         "/openapi.json" => return if m == "GET" { Ok(Route::OpenApi) } else { Err(wrong_method("GET")) },
         "/" => return if m == "POST" { Ok(Route::Plugin) } else { Err(wrong_method("POST /?session=<id>")) },
         "/api/execute" => return if m == "POST" { Ok(Route::Execute) } else { Err(wrong_method("POST")) },
+        // No server-initiated stream (GET) and no MCP session to end (DELETE): 405, as the
+        // Streamable HTTP transport allows.
+        "/mcp" => return if m == "POST" { Ok(Route::Mcp(super::mcp::Flavor::Edgerun)) } else { Err(wrong_method("POST")) },
+        "/mcp/v1" => return if m == "POST" { Ok(Route::Mcp(super::mcp::Flavor::Era)) } else { Err(wrong_method("POST")) },
         "/api/sessions" | "/api/sessions/" => {
             return match m {
                 "POST" => Ok(Route::CreateSession),

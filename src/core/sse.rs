@@ -120,6 +120,36 @@ impl Utf8Chunks {
     }
 }
 
+/// Reads Server-Sent Events from text as it arrives: `(event name, data)` of each complete event
+/// (`message` when unnamed); comments are skipped.
+#[derive(Debug, Default)]
+pub struct Parser {
+    buf: String,
+}
+
+impl Parser {
+    pub fn push(&mut self, text: &str) -> Vec<(String, String)> {
+        self.buf.push_str(text);
+        let mut out = Vec::new();
+        while let Some(end) = self.buf.find("\n\n") {
+            let block: String = self.buf.drain(..end + 2).collect();
+            let mut name = "message".to_string();
+            let mut data: Vec<&str> = Vec::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = n.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            if !data.is_empty() {
+                out.push((name, data.join("\n")));
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +200,27 @@ mod tests {
         assert_eq!(u.push(&[0xff, b'a']), "\u{fffd}a", "invalid bytes are replaced, not held");
         assert_eq!(u.push(&[0xe2, 0x82]), "");
         assert_eq!(u.finish(), "\u{fffd}", "a stream that ends inside a character");
+    }
+
+    #[test]
+    fn our_own_events_read_back_across_any_cut() {
+        let text = format!(
+            "{}{}{}{}",
+            started(Form::Api, "run_1"),
+            KEEP_ALIVE,
+            output(Form::Api, Out::Stdout, "a\n"),
+            exit(Form::Api, &json!({"x": 1}))
+        );
+        for cut in 0..text.len() {
+            if !text.is_char_boundary(cut) {
+                continue;
+            }
+            let mut p = Parser::default();
+            let mut got = p.push(&text[..cut]);
+            got.extend(p.push(&text[cut..]));
+            let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["run", "stdout", "exit"], "cut at {cut}");
+            assert_eq!(serde_json::from_str::<Value>(&got[1].1).unwrap(), json!({"data": "a\n"}));
+        }
     }
 }
