@@ -134,6 +134,7 @@ export EDGERUN_NPM_CLI="$NPM_CLI"
 export EDGERUN_DENO="$DENO_BIN"
 export EDGERUN_GO="$GO_BIN"
 export EDGERUN_PYTHON="$PY_BIN"
+export EDGERUN_CLIENTS_PYTHON="$TOOLS/python-clients/bin/python"
 export EDGERUN_BASH="$(readlink -f "$(command -v bash)")"
 export WRANGLER_SEND_METRICS="false"
 export PATH="$(dirname "$NODE_BIN"):$root/node_modules/.bin:$TOOLS/bin:\$PATH"
@@ -142,9 +143,32 @@ EOT
   mv .state/env.tmp .state/env
 }
 
+# The client libraries' test tools: clients/typescript's npm packages (openapi-typescript and tsc,
+# exactly its lock) and a venv in $TOOLS with the Python client's httpx and pytest, pinned in
+# clients/python/requirements-test.txt (tests/clients.test.mjs installs the client itself there).
+client_deps() {
+  local want have venv="$TOOLS/python-clients"
+  want=$(sha256sum clients/typescript/package-lock.json | cut -c1-64)
+  have=$(cat clients/typescript/node_modules/.edgerun-lock 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    say "installing clients/typescript's npm packages (its package-lock.json changed)"
+    (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$want" > clients/typescript/node_modules/.edgerun-lock
+  fi
+  want=$({ cat clients/python/requirements-test.txt; echo "$PY_BIN"; } | sha256sum | cut -c1-64)
+  have=$(cat "$venv/.edgerun-lock" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    say "installing the Python client's test packages into $venv"
+    rm -rf "$venv"
+    "$PY_BIN" -m venv "$venv" >&2 || { apt-get update -qq && apt-get install -y -qq python3-venv >&2 && "$PY_BIN" -m venv "$venv" >&2; }
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r clients/python/requirements-test.txt >&2
+    echo "$want" > "$venv/.edgerun-lock"
+  fi
+}
+
 if [ "${EDGERUN_BOOTSTRAP_VERBOSE:-}" = 1 ]; then
-  step wasm_target; step cargo_tools; step npm_deps; step runtimes
+  step wasm_target; step cargo_tools; step npm_deps; step runtimes; step client_deps
 else
-  wasm_target; cargo_tools; npm_deps; runtimes
+  wasm_target; cargo_tools; npm_deps; runtimes; client_deps
 fi
 say "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
