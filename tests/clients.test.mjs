@@ -62,6 +62,40 @@ test("typescript: the declarations type-check with the generated types (tsc, str
   assert.equal(tsc.status, 0, `tsc:\n${tsc.stdout}${tsc.stderr}`);
 });
 
+test("typescript: the packed package installs by name; a TypeScript program using it runs under Node's type stripping and type-checks", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edgerun-tsclient-"));
+  try {
+    const npm = (args) => spawnSync(process.execPath, [process.env.EDGERUN_NPM_CLI, ...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, encoding: "utf8" });
+    const pack = npm(["pack", "--silent", "--pack-destination", dir, tsDir]);
+    assert.equal(pack.status, 0, pack.stderr);
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module", private: true }));
+    const install = npm(["install", "--offline", `./${pack.stdout.trim()}`]);
+    assert.equal(install.status, 0, install.stderr);
+    writeFileSync(
+      join(dir, "main.ts"),
+      `import { Edgerun, EdgerunError, type RunResponse } from "@edgerun/client";
+const client = new Edgerun({ baseUrl: process.env.EDGERUN_URL!, token: process.env.EDGERUN_TOKEN });
+const s = await client.sessions.create({ language: "bash" });
+const r: RunResponse = await s.run("echo from-typescript");
+let streamed = "";
+for await (const ev of s.stream("echo streamed")) if (ev.event === "stdout") streamed += ev.data.data;
+await s.delete();
+const e = await client.sessions.get(s.id).catch((e: unknown) => e);
+console.log(JSON.stringify({ out: r.stdout, streamed, gone: e instanceof EdgerunError ? e.code : null }));
+`,
+    );
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", lib: ["es2022", "dom"], types: [] }, files: ["main.ts", "env.d.ts"] }));
+    writeFileSync(join(dir, "env.d.ts"), "declare const process: { env: Record<string, string | undefined> };\n");
+    const tsc = spawnSync(process.execPath, [join(tsDir, "node_modules/typescript/bin/tsc"), "-p", "."], { cwd: dir, encoding: "utf8" });
+    assert.equal(tsc.status, 0, `tsc:\n${tsc.stdout}${tsc.stderr}`);
+    const run = spawnSync(process.execPath, ["main.ts"], { cwd: dir, encoding: "utf8", env: { ...process.env, EDGERUN_URL: h.stack.url, EDGERUN_TOKEN: TOKEN } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { out: "from-typescript\n", streamed: "streamed\n", gone: "not_found" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("typescript: create, run, a failed run, history, getRun, idempotency, delete", async () => {
   const c = client();
   const s = await c.sessions.create({ language: "python", id: uid("ts-run"), metadata: { owner: "ada" } });

@@ -80,6 +80,20 @@ def test_sync_stream_yields_events_as_the_program_writes(client):
     assert exit_ev.event == "exit" and exit_ev.data.stdout == "a\nb\n" and exit_ev.data.exit_code == 0
     assert exit_ev.data.run_id == events[0].data.run_id
     assert s.get_run(exit_ev.data.run_id) == exit_ev.data
+    # A consumer that stops early closes the stream; the run still ends and is kept.
+    stream = s.stream("import time\nprint('x', flush=True)\ntime.sleep(1)\nprint('y')")
+    run_id = next(stream).data.run_id
+    assert next(stream).event == "stdout"
+    stream.close()
+    kept = None
+    for _ in range(50):
+        try:
+            kept = s.get_run(run_id)
+            break
+        except EdgerunError as e:
+            assert e.status == 404
+            time.sleep(0.2)
+    assert kept is not None and kept.stdout == "x\ny\n"
     # Refusals before the stream begins raise at the first event.
     with pytest.raises(EdgerunError) as e:
         next(iter(client.sessions.session(sid("nobody")).stream("print(1)")))
