@@ -51,7 +51,7 @@ events.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 const text = `/**
  * Generated from docs/openapi.json by clients/typescript/scripts/generate.mjs
- * (openapi-typescript ${generatorVersion}); do not edit. \`npm run generate\` in clients/typescript
+ * (openapi-typescript ${generatorVersion}); do not edit. \`node clients/typescript/scripts/generate.mjs\`
  * rewrites it, and tests/clients.test.mjs fails when it is stale.
  */
 
@@ -72,7 +72,7 @@ if (check) {
     have = readFileSync(out, "utf8");
   } catch {}
   if (have !== text) {
-    console.error(`${relative(repo, out)} is stale: it is not what ${relative(repo, schemaPath)} generates. Run \`npm run generate\` in clients/typescript and commit it.`);
+    console.error(`${relative(repo, out)} is stale: it is not what ${relative(repo, schemaPath)} generates. Run \`node clients/typescript/scripts/generate.mjs\` (its packages come with scripts/bootstrap.sh) and commit it.`);
     process.exit(1);
   }
   console.log(`${relative(repo, out)} is up to date`);

@@ -1,6 +1,6 @@
 /**
  * Generated from docs/openapi.json by clients/typescript/scripts/generate.mjs
- * (openapi-typescript 7.13.0); do not edit. `npm run generate` in clients/typescript
+ * (openapi-typescript 7.13.0); do not edit. `node clients/typescript/scripts/generate.mjs`
  * rewrites it, and tests/clients.test.mjs fails when it is stale.
  */
 

@@ -12,7 +12,6 @@ from ._base import (
     DEFAULT_TIMEOUT,
     ENDINGS,
     UNSET,
-    EdgerunError,
     Event,
     EventStreamParser,
     Record,
