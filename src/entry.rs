@@ -242,6 +242,7 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             let spec = parse_run(&body, None, CodeSource::OrStored)?;
             forward(env, &sid, &SessionOp::Run { spec, idempotency, stream: Some(Form::Era) }).await
         }
+        Route::GetSetup(sid) => forward(env, &sid, &SessionOp::GetSetup { stream: stream_form(&req)? }).await,
         Route::Cancel(sid) => forward(env, &sid, &SessionOp::Cancel).await,
         Route::GetRun(sid, run_id) => forward(env, &sid, &SessionOp::GetRun { run_id }).await,
         Route::Runs(sid) => {

@@ -46,6 +46,8 @@ pub enum SessionOp {
     Runs { limit: u32 },
     /// Replace the session's setup and run it in the background.
     Setup { spec: SetupSpec },
+    /// The setup's state, or (`stream`) its output as events until it ends.
+    GetSetup { stream: Option<Form> },
     /// Source side of a duplicate: share this session's packs with `target`.
     Duplicate { target: String },
     /// Target side of a duplicate (object to object): become a copy of the bundle.

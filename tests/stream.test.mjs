@@ -136,3 +136,26 @@ test("cancel ends the running run within a second, keeps what it wrote, and is a
   assert.equal((await call(h.stack, "POST", `/api/sessions/${id}/cancel`)).status, 200);
   assert.equal((await slow).json.killed_by, "cancelled");
 });
+
+test("a setup's progress streams: installers' output, commands' output, then the session once it ended", async () => {
+  const id = uid("setup");
+  const c = await create({ id, language: "python", setup: { pip: ["six==1.16.0"], commands: ["echo step one", "sleep 1", "echo step two"] } });
+  assert.equal(c.status, 201, c.text);
+  const s = await stream(h.stack, "GET", `/api/sessions/${id}/setup`);
+  assert.equal(s.status, 200);
+  const named = s.events.filter((e) => e.event);
+  assert.match(named.filter((e) => e.event === "log").map((e) => e.data.data).join(""), /six/i, "pip's output streams as log events");
+  const one = named.find((e) => e.event === "stdout" && e.data.data.includes("step one"));
+  const two = named.find((e) => e.event === "stdout" && e.data.data.includes("step two"));
+  assert.ok(two.at - one.at >= 800, `${two.at - one.at} ms between the commands' lines`);
+  const exit = named.at(-1);
+  assert.equal(exit.event, "exit");
+  assert.equal(exit.data.setup_status, "completed");
+  assert.equal(exit.data.id, id);
+  // Without events, the same route answers the session; once over, events answer at once.
+  const plain = await call(h.stack, "GET", `/api/sessions/${id}/setup`);
+  assert.equal(plain.json.setup_status, "completed");
+  const after = await stream(h.stack, "GET", `/api/sessions/${id}/setup`);
+  assert.deepEqual(after.events.filter((e) => e.event).map((e) => e.event), ["exit"]);
+  assertError(assert, await call(h.stack, "GET", `/api/sessions/${uid("none")}/setup`), 404, "not_found");
+});

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use edgerun_protocol::{
     frame, record, split_frame, ApplyRequest, ErrorBody, ErrorCode, InjectRequest, RunRequest, Segment, SessionState, MAX_TIMEOUT_SECS,
-    MIN_TIMEOUT_SECS, RECORD_ANSWER, RECORD_ERROR, RECORD_STDERR, RECORD_STDOUT, SECRET_HEADER,
+    MIN_TIMEOUT_SECS, RECORD_ANSWER, RECORD_ERROR, RECORD_LOG, RECORD_STDERR, RECORD_STDOUT, SECRET_HEADER,
 };
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::sync::Arc;
@@ -125,8 +125,9 @@ async fn run_streamed(s: AppState, sid: String, req: RunRequest) -> AppResult<Re
     let output = stream::unfold(rx, |mut rx| async move {
         let (out, bytes) = rx.recv().await?;
         let tag = match out {
-            crate::sandbox::OutStream::Stdout => RECORD_STDOUT,
-            crate::sandbox::OutStream::Stderr => RECORD_STDERR,
+            crate::sandbox::Chunk::Stdout => RECORD_STDOUT,
+            crate::sandbox::Chunk::Stderr => RECORD_STDERR,
+            crate::sandbox::Chunk::Log => RECORD_LOG,
         };
         Some((Ok::<_, std::io::Error>(Bytes::from(record(tag, &bytes))), rx))
     });

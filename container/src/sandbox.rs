@@ -833,20 +833,45 @@ fn rand_u32() -> u32 {
     u32::from_ne_bytes(b)
 }
 
+/// What a streamed chunk is: the program's output, or an installer's (a log line of the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// Standard output of setup commands and code.
+    Stdout,
+    /// Standard error of setup commands and code.
+    Stderr,
+    /// Either stream of an installer.
+    Log,
+}
+
 /// Output chunks as they come, to whoever streams them (closed when the sender is dropped).
-pub type Chunks = tokio::sync::mpsc::UnboundedSender<(OutStream, Vec<u8>)>;
+pub type Chunks = tokio::sync::mpsc::UnboundedSender<(Chunk, Vec<u8>)>;
+
+/// Where a step's output is also sent as it comes: `log` for installers.
+#[derive(Debug, Clone)]
+pub struct Tap {
+    /// The stream's channel.
+    pub to: Chunks,
+    /// Send both streams as [`Chunk::Log`].
+    pub log: bool,
+}
 
 /// Collects the output for the answer and hands each chunk on as it comes.
 struct Tee {
     collect: Arc<Collect>,
-    to: Chunks,
+    tap: Tap,
 }
 
 impl OutputSink for Tee {
     fn chunk(&self, stream: OutStream, bytes: &[u8]) {
         self.collect.chunk(stream, bytes);
+        let kind = match (self.tap.log, stream) {
+            (true, _) => Chunk::Log,
+            (false, OutStream::Stdout) => Chunk::Stdout,
+            (false, OutStream::Stderr) => Chunk::Stderr,
+        };
         // A reader that went away does not stop the run.
-        let _ = self.to.send((stream, bytes.to_vec()));
+        let _ = self.tap.to.send((kind, bytes.to_vec()));
     }
 }
 
@@ -855,11 +880,11 @@ pub async fn run(spec: Spawn) -> std::io::Result<Outcome> {
     run_teed(spec, None).await
 }
 
-/// [`run`], and with `tee` every output chunk is also sent there as it comes.
-pub async fn run_teed(spec: Spawn, tee: Option<Chunks>) -> std::io::Result<Outcome> {
+/// [`run`], and with `tap` every output chunk is also sent there as it comes.
+pub async fn run_teed(spec: Spawn, tap: Option<Tap>) -> std::io::Result<Outcome> {
     let sink = Arc::new(Collect::default());
-    let to: Arc<dyn OutputSink> = match tee {
-        Some(to) => Arc::new(Tee { collect: sink.clone(), to }),
+    let to: Arc<dyn OutputSink> = match tap {
+        Some(tap) => Arc::new(Tee { collect: sink.clone(), tap }),
         None => sink.clone(),
     };
     let ended = spawn(spec, to)?.wait().await?;

@@ -635,7 +635,8 @@ impl Sessions {
         }
         let mut install_ok = true;
         for step in &plan.steps {
-            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private, None, None, Some(cancel.clone())).await?;
+            let tap = tee.clone().map(|to| sandbox::Tap { to, log: true });
+            let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private, None, tap, Some(cancel.clone())).await?;
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             logs.extend(text.lines().map(str::to_string));
             if out.exit_code != 0 || out.killed_by.is_some() {
@@ -690,7 +691,7 @@ impl Sessions {
                         identity,
                         &private,
                         net.clone(),
-                        tee.clone(),
+                        tee.clone().map(|to| sandbox::Tap { to, log: false }),
                         Some(cancel.clone()),
                     )
                     .await?;
@@ -764,7 +765,7 @@ impl Sessions {
         identity: Option<Identity>,
         private: &Option<sandbox::Private>,
         net: Option<Arc<sandbox::NetNs>>,
-        tee: Option<sandbox::Chunks>,
+        tap: Option<sandbox::Tap>,
         cancel: Option<Arc<tokio::sync::Notify>>,
     ) -> AppResult<sandbox::Outcome> {
         let mut full_env = env.to_vec();
@@ -786,7 +787,7 @@ impl Sessions {
             net,
             cancel,
         };
-        match sandbox::run_teed(spec, tee).await {
+        match sandbox::run_teed(spec, tap).await {
             Ok(o) => Ok(o),
             Err(e) => Ok(sandbox::Outcome {
                 exit_code: 127,

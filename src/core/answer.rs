@@ -368,7 +368,9 @@ impl Records {
             let tag = self.buf[at];
             let len = u32::from_be_bytes([self.buf[at + 1], self.buf[at + 2], self.buf[at + 3], self.buf[at + 4]]) as usize;
             let limit = match tag {
-                edgerun_protocol::RECORD_STDOUT | edgerun_protocol::RECORD_STDERR => MAX_STREAMED_OUTPUT - self.streamed,
+                edgerun_protocol::RECORD_STDOUT | edgerun_protocol::RECORD_STDERR | edgerun_protocol::RECORD_LOG => {
+                    MAX_STREAMED_OUTPUT - self.streamed
+                }
                 edgerun_protocol::RECORD_ANSWER => MAX_HEADER_BYTES,
                 edgerun_protocol::RECORD_ERROR => MAX_ERROR_BODY,
                 t => return Err(refused(format!("a streamed record of unknown kind {t}"))),
@@ -389,6 +391,10 @@ impl Records {
                 edgerun_protocol::RECORD_STDERR => {
                     self.streamed += len;
                     Record::Output(super::sse::Out::Stderr, bytes)
+                }
+                edgerun_protocol::RECORD_LOG => {
+                    self.streamed += len;
+                    Record::Output(super::sse::Out::Log, bytes)
                 }
                 edgerun_protocol::RECORD_ANSWER => {
                     self.answered = true;

@@ -49,6 +49,7 @@ fn streams(op_id: &str) -> Option<&'static str> {
     match op_id {
         "run" | "execute" => Some("RunResponse"),
         "plugin" => Some("PluginAnswer"),
+        "getSetup" => Some("Session"),
         _ => None,
     }
 }
@@ -57,7 +58,7 @@ fn sse_content(set: EventSet, exit: &str) -> Value {
     let r = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
     let events = match set {
         EventSet::Api => json!({
-            "run": r("RunStartedEvent"), "stdout": r("OutputEvent"), "stderr": r("OutputEvent"), "exit": r(exit), "error": r("Error")
+            "run": r("RunStartedEvent"), "stdout": r("OutputEvent"), "stderr": r("OutputEvent"), "log": r("OutputEvent"), "exit": r(exit), "error": r("Error")
         }),
         EventSet::Era => json!({"message": {"oneOf": [r("EraStartEvent"), r("EraOutputEvent"), r("EraDoneEvent"), r("EraErrorEvent")]}}),
     };
@@ -76,7 +77,7 @@ fn era_event_schemas() -> Vec<(&'static str, Value)> {
         ),
         (
             "EraOutputEvent",
-            json!({"type": "object", "required": ["type", "content"], "properties": {"type": {"enum": ["stdout", "stderr"]}, "content": {"type": "string"}}, "additionalProperties": false}),
+            json!({"type": "object", "required": ["type", "content"], "properties": {"type": {"enum": ["stdout", "stderr", "log"]}, "content": {"type": "string"}}, "additionalProperties": false}),
         ),
         (
             "EraErrorEvent",
@@ -363,6 +364,17 @@ fn table() -> Vec<Op> {
             errors: &[400, 404, 413, 415, 422, 500],
         },
         Op {
+            method: "get",
+            path: "/api/sessions/{id}/setup",
+            id: "getSetup",
+            summary: "The setup's status and log; with events, its output as it comes",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::Session>),
+            errors: &[400, 404, 500],
+        },
+        Op {
             method: "post",
             path: "/api/sessions/{id}/duplicate",
             id: "duplicate",
@@ -454,6 +466,7 @@ fn op_id(r: &Route) -> &'static str {
         Route::Cancel(_) => "cancel",
         Route::GetRun(..) => "getRun",
         Route::Setup(_) => "setup",
+        Route::GetSetup(_) => "getSetup",
         Route::Duplicate(_) => "duplicate",
         Route::ListFiles(_) => "listFiles",
         Route::GetFile(..) => "getFile",
@@ -486,6 +499,7 @@ fn every_route() -> Vec<Route> {
         Route::Cancel(s()),
         Route::GetRun(s(), "run_0123456789abcdef01234567".into()),
         Route::Setup(s()),
+        Route::GetSetup(s()),
         Route::Duplicate(s()),
         Route::ListFiles(s()),
         Route::GetFile(s(), f()),

@@ -26,6 +26,7 @@ pub enum Route {
     Runs(String),
     GetRun(String, String),
     Setup(String),
+    GetSetup(String),
     Duplicate(String),
     ListFiles(String),
     GetFile(String, String),
@@ -125,8 +126,10 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
         ("cancel", "POST") => Route::Cancel(id),
         ("runs", "GET") => Route::Runs(id),
         ("setup", "POST") => Route::Setup(id),
+        ("setup", "GET") => Route::GetSetup(id),
         ("duplicate", "POST") => Route::Duplicate(id),
-        ("run" | "stream" | "cancel" | "setup" | "duplicate", _) => return Err(wrong_method("POST")),
+        ("setup", _) => return Err(wrong_method("GET or POST")),
+        ("run" | "stream" | "cancel" | "duplicate", _) => return Err(wrong_method("POST")),
         ("runs", _) => return Err(wrong_method("GET")),
         (t, m) if t.starts_with("runs/") => {
             let run_id = percent_decode(&t["runs/".len()..])?;

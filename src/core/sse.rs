@@ -21,6 +21,8 @@ pub enum Form {
 pub enum Out {
     Stdout,
     Stderr,
+    /// An installer's output (it ends in the answer's logs).
+    Log,
 }
 
 impl Out {
@@ -28,6 +30,7 @@ impl Out {
         match self {
             Out::Stdout => "stdout",
             Out::Stderr => "stderr",
+            Out::Log => "log",
         }
     }
 }

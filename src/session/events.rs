@@ -1,10 +1,11 @@
-//! A streamed answer: Server-Sent Events written into a `TransformStream` whose readable side is
-//! the response body, while the run goes on in a task of its own.
+//! A streamed answer: Server-Sent Events written into `TransformStream`s whose readable sides are
+//! response bodies, while the run goes on in a task of its own. One run's events may have several
+//! readers (a setup followed by whoever asks to follow it) and none at all.
 //!
-//! Writes are queued without waiting for the client: everything a run streams is bounded by its
-//! output caps, and a client that reads slowly (or went away) must not slow the run. Once the
-//! client is gone, writes are dropped; the run still ends, is committed, and its answer is there
-//! by its run id. A keep-alive comment goes out every [`KEEP_ALIVE_MS`] until the stream closes.
+//! Writes are queued without waiting for the readers: everything a run streams is bounded by its
+//! output caps, and a reader that is slow (or went away) must not slow the run. A reader that is
+//! gone is dropped; the run still ends, is committed, and its answer is there by its run id. A
+//! keep-alive comment goes out every [`KEEP_ALIVE_MS`] while the events are open.
 use crate::core::error::{ApiError, ApiResult};
 use crate::core::sse::{self, Form, Out, Utf8Chunks};
 use edgerun_protocol::ErrorCode;
@@ -16,27 +17,31 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 /// Longest silence on a stream (the `SSE_KEEP_ALIVE_MS` var may shorten it, for tests).
 pub(crate) const KEEP_ALIVE_MS: u64 = 15_000;
 
+/// One reader's end.
+struct Reader {
+    writer: web_sys::WritableStreamDefaultWriter,
+    alive: Cell<bool>,
+}
+
 pub(crate) struct Events {
     form: Form,
-    writer: web_sys::WritableStreamDefaultWriter,
+    readers: RefCell<Vec<Rc<Reader>>>,
     open: Cell<bool>,
-    stdout: RefCell<Utf8Chunks>,
-    stderr: RefCell<Utf8Chunks>,
+    cutters: RefCell<[Utf8Chunks; 3]>,
+}
+
+fn slot(out: Out) -> usize {
+    match out {
+        Out::Stdout => 0,
+        Out::Stderr => 1,
+        Out::Log => 2,
+    }
 }
 
 impl Events {
-    /// A new stream and the body that reads it; the keep-alive ticker starts with it.
-    pub(crate) fn open(form: Form, keep_alive_ms: u64) -> ApiResult<(Rc<Events>, web_sys::ReadableStream)> {
-        let js_err = |e: JsValue| ApiError::new(ErrorCode::Internal, format!("event stream: {e:?}"));
-        let pipe = web_sys::TransformStream::new().map_err(js_err)?;
-        let writer = pipe.writable().get_writer().map_err(js_err)?;
-        let events = Rc::new(Events {
-            form,
-            writer,
-            open: Cell::new(true),
-            stdout: RefCell::new(Utf8Chunks::default()),
-            stderr: RefCell::new(Utf8Chunks::default()),
-        });
+    /// Events without a reader yet; the keep-alive ticker starts with them.
+    pub(crate) fn new(form: Form, keep_alive_ms: u64) -> Rc<Events> {
+        let events = Rc::new(Events { form, readers: RefCell::new(Vec::new()), open: Cell::new(true), cutters: RefCell::default() });
         let ticker = events.clone();
         spawn_local(async move {
             loop {
@@ -47,43 +52,59 @@ impl Events {
                 ticker.send(sse::KEEP_ALIVE);
             }
         });
-        Ok((events, pipe.readable()))
+        events
+    }
+
+    /// New events and the body of their first reader.
+    pub(crate) fn open(form: Form, keep_alive_ms: u64) -> ApiResult<(Rc<Events>, web_sys::ReadableStream)> {
+        let events = Events::new(form, keep_alive_ms);
+        let body = events.attach()?;
+        Ok((events, body))
+    }
+
+    /// A new reader, who sees the events from now on.
+    pub(crate) fn attach(&self) -> ApiResult<web_sys::ReadableStream> {
+        let js_err = |e: JsValue| ApiError::new(ErrorCode::Internal, format!("event stream: {e:?}"));
+        let pipe = web_sys::TransformStream::new().map_err(js_err)?;
+        let writer = pipe.writable().get_writer().map_err(js_err)?;
+        self.readers.borrow_mut().push(Rc::new(Reader { writer, alive: Cell::new(true) }));
+        Ok(pipe.readable())
     }
 
     pub(crate) fn form(&self) -> Form {
         self.form
     }
 
-    /// Queues `text`; a write the client can no longer take closes the stream for later ones.
-    pub(crate) fn send(self: &Rc<Self>, text: &str) {
+    /// Queues `text` for every reader still there.
+    pub(crate) fn send(&self, text: &str) {
         if !self.open.get() || text.is_empty() {
             return;
         }
-        let chunk = js_sys::Uint8Array::from(text.as_bytes());
-        let written = JsFuture::from(self.writer.write_with_chunk(&chunk));
-        let this = self.clone();
-        spawn_local(async move {
-            if written.await.is_err() {
-                this.open.set(false);
-            }
-        });
+        self.readers.borrow_mut().retain(|r| r.alive.get());
+        for r in self.readers.borrow().iter() {
+            let chunk = js_sys::Uint8Array::from(text.as_bytes());
+            let written = JsFuture::from(r.writer.write_with_chunk(&chunk));
+            let reader = r.clone();
+            spawn_local(async move {
+                if written.await.is_err() {
+                    reader.alive.set(false);
+                }
+            });
+        }
     }
 
     /// Output bytes as events, cut on character boundaries.
-    pub(crate) fn output(self: &Rc<Self>, out: Out, bytes: &[u8]) {
-        let text = match out {
-            Out::Stdout => self.stdout.borrow_mut().push(bytes),
-            Out::Stderr => self.stderr.borrow_mut().push(bytes),
-        };
+    pub(crate) fn output(&self, out: Out, bytes: &[u8]) {
+        let text = self.cutters.borrow_mut()[slot(out)].push(bytes);
         if !text.is_empty() {
             self.send(&sse::output(self.form, out, &text));
         }
     }
 
-    /// Ends the stream with the answer (or the error) of the run.
-    pub(crate) async fn finish(self: &Rc<Self>, outcome: Result<serde_json::Value, ApiError>) {
-        for (out, cutter) in [(Out::Stdout, &self.stdout), (Out::Stderr, &self.stderr)] {
-            let rest = cutter.borrow_mut().finish();
+    /// Ends the events with the answer (or the error), and closes every reader.
+    pub(crate) fn finish(&self, outcome: Result<serde_json::Value, ApiError>) {
+        for out in [Out::Stdout, Out::Stderr, Out::Log] {
+            let rest = self.cutters.borrow_mut()[slot(out)].finish();
             if !rest.is_empty() {
                 self.send(&sse::output(self.form, out, &rest));
             }
@@ -95,8 +116,13 @@ impl Events {
                 self.send(&sse::error(self.form, &body));
             }
         }
-        if self.open.replace(false) {
-            let _ = JsFuture::from(self.writer.close()).await;
+        self.open.set(false);
+        // A close completes once its reader has read everything: nothing here waits for readers.
+        for r in self.readers.borrow_mut().drain(..) {
+            let closed = JsFuture::from(r.writer.close());
+            spawn_local(async move {
+                let _ = closed.await;
+            });
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct Session {
     last_touch_ms: Cell<f64>,
     /// The run (its run id) or setup (`"setup"`) the executor is running now, for cancel.
     running: RefCell<Option<String>>,
+    /// The events of the pending or running setup, while someone may follow it.
+    setup_events: RefCell<Option<Rc<Events>>>,
 }
 
 /// A handler's answer: JSON with a status (built with [`Answer::json`] from a `core::api` type,
@@ -105,6 +107,7 @@ impl Session {
             swept: Cell::new(false),
             last_touch_ms: Cell::new(0.0),
             running: RefCell::new(None),
+            setup_events: RefCell::new(None),
         }
     }
 
@@ -132,6 +135,7 @@ impl Session {
             SessionOp::Cancel => self.handle_cancel(&sid).await,
             SessionOp::Runs { limit } => self.handle_runs(limit),
             SessionOp::Setup { spec } => self.handle_setup(spec).await,
+            SessionOp::GetSetup { stream } => self.handle_get_setup(stream).await,
             SessionOp::Duplicate { target } => self.handle_duplicate(&sid, target).await,
             SessionOp::Import { bundle } => self.handle_import(&sid, &bundle),
             SessionOp::ListFiles => self.handle_list_files(),
@@ -423,8 +427,7 @@ impl Session {
             }
             return Ok(Answer::Json(200, answer?));
         };
-        let keep_alive = self.env.var("SSE_KEEP_ALIVE_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(events::KEEP_ALIVE_MS);
-        let (events, body) = Events::open(form, keep_alive.clamp(10, events::KEEP_ALIVE_MS))?;
+        let (events, body) = Events::open(form, self.keep_alive_ms())?;
         let (this, sid) = (self.clone(), sid.to_string());
         wasm_bindgen_futures::spawn_local(async move {
             let mut answer = this.run_queued(&sid, spec, counted, Some(&events)).await;
@@ -433,8 +436,29 @@ impl Session {
                     answer = answer.and(Err(e));
                 }
             }
-            events.finish(answer).await;
+            events.finish(answer);
         });
+        Ok(Answer::Events(body))
+    }
+
+    /// The keep-alive interval of event streams.
+    fn keep_alive_ms(&self) -> u64 {
+        let set = self.env.var("SSE_KEEP_ALIVE_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(events::KEEP_ALIVE_MS);
+        set.clamp(10, events::KEEP_ALIVE_MS)
+    }
+
+    /// The session's setup: its status and log (the session object), or with events, its
+    /// installers' and commands' output as it comes, then the session object once it ended.
+    async fn handle_get_setup(&self, stream: Option<Form>) -> ApiResult<Answer> {
+        let row = self.session()?;
+        let Some(_) = stream else { return Ok(Answer::json(200, &self.session_object(&row)?)) };
+        if row.setup_status == "pending" || row.setup_status == "running" {
+            return Ok(Answer::Events(self.setup_events().attach()?));
+        }
+        // Over already: one event with how it ended.
+        let (events, body) = Events::open(Form::Api, self.keep_alive_ms())?;
+        let object = serde_json::to_value(self.session_object(&row)?).expect("serializes");
+        events.finish(Ok(object));
         Ok(Answer::Events(body))
     }
 

@@ -227,7 +227,9 @@ impl Session {
             stdin: String::new(),
             install: spec.install.clone(),
         };
-        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), None, None).await;
+        // Whoever follows the setup (GET …/setup with events) reads its output from these.
+        let events = self.setup_events();
+        let outcome = self.run_now(sid, &row, run, spec.commands.clone(), None, Some(&events)).await;
         self.setup_active.set(false);
         let (status, log) = match outcome {
             Ok(o) => {
@@ -246,7 +248,17 @@ impl Session {
             }
             Err(e) => ("failed", format!("setup could not run: {}", e.message)),
         };
-        self.with_store(|s| s.set_setup(status, Some(&tail(&log, SETUP_LOG_BYTES)), Some(None)))
+        let stored = self.with_store(|s| s.set_setup(status, Some(&tail(&log, SETUP_LOG_BYTES)), Some(None)));
+        let answer =
+            stored.clone().and_then(|()| self.session_object(&self.session()?)).map(|o| serde_json::to_value(o).expect("serializes"));
+        self.setup_events.borrow_mut().take();
+        events.finish(answer);
+        stored
+    }
+
+    /// The events of the session's setup, made when a setup runs or someone asks to follow one.
+    pub(crate) fn setup_events(&self) -> Rc<Events> {
+        self.setup_events.borrow_mut().get_or_insert_with(|| Events::new(crate::core::sse::Form::Api, self.keep_alive_ms())).clone()
     }
 
     /// Runs once the queue is held. `counted` runs go into `run_count` and the history.

@@ -485,7 +485,7 @@ pub struct SessionState {
 /// A streamed run's answer (`POST /v1/sessions/{sid}/run?stream=1`) is a sequence of records:
 /// a tag byte, a `u32` big-endian length, then that many bytes. [`RECORD_STDOUT`] and
 /// [`RECORD_STDERR`] records carry output as the process writes it (never more in all than the
-/// output caps); then one [`RECORD_ANSWER`] record carries the JSON [`RunAnswer`], and the delta's
+/// output caps), [`RECORD_LOG`] records the installers' output; then one [`RECORD_ANSWER`] record carries the JSON [`RunAnswer`], and the delta's
 /// tar (`tar_len` bytes) follows, unframed, to the end of the body.
 pub const RECORD_STDOUT: u8 = 1;
 /// See [`RECORD_STDOUT`].
@@ -495,6 +495,8 @@ pub const RECORD_ANSWER: u8 = 3;
 /// Ends a streamed answer instead of [`RECORD_ANSWER`] when the run failed after its output
 /// began: the bytes are an [`ErrorBody`].
 pub const RECORD_ERROR: u8 = 4;
+/// Installer output as it comes (it ends in the answer's `logs`, not in stdout or stderr).
+pub const RECORD_LOG: u8 = 5;
 
 /// One record of a streamed answer (see [`RECORD_STDOUT`]).
 pub fn record(tag: u8, bytes: &[u8]) -> Vec<u8> {
