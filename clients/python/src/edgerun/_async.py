@@ -85,7 +85,9 @@ class AsyncEdgerun:
         return record((await self.request(method, path, **kw)).json())
 
     async def events(self, path: str, body: Any, *, idempotency_key: Optional[str] = None) -> AsyncIterator[Event]:
-        """A POST answered as Server-Sent Events, as an async iterator."""
+        """A POST answered as Server-Sent Events, as an async iterator. To close the
+        connection as soon as you stop early, iterate inside ``contextlib.aclosing(...)``
+        (an async generator left by ``break`` is closed only when it is collected)."""
         h = headers_for(self.token, {**self.headers, "accept": "text/event-stream"}, idempotency_key)
         async with self._http.stream("POST", self.base_url + path, json=body, headers=h) as r:
             if r.status_code >= 300:

@@ -203,7 +203,8 @@ class Session:
 
     def stream(self, code: Optional[str] = None, *, timeout: Optional[int] = None, env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None, idempotency_key: Optional[str] = None) -> Iterator[Event]:
         """``POST …/run`` streamed: ``run``, ``stdout``/``stderr`` as written, then ``exit``
-        (the run answer) or ``error``."""
+        (the run answer) or ``error``. A generator: ``close()`` it (or leave its ``for`` loop
+        and let it go) to close the connection early; the run goes on and is kept either way."""
         return self.client.events(f"{self._path}/run", run_body(code, timeout, env, stdin), idempotency_key=idempotency_key)
 
     def cancel(self) -> Record:
