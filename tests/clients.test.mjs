@@ -177,7 +177,7 @@ test("typescript: files write, read, list and delete", async () => {
   await s.delete();
 });
 
-test("typescript: PATCH a setting, setup, stored code", async () => {
+test("typescript: PATCH a setting, setup (waited for, and followed as events), stored code", async () => {
   const s = await client().sessions.create({ language: "python", id: uid("ts-set") });
   const info = await s.patch({ default_timeout: 1, metadata: { team: "data" } });
   assert.equal(info.default_timeout, 1);
@@ -187,9 +187,22 @@ test("typescript: PATCH a setting, setup, stored code", async () => {
   assert.equal(slow.killed_by, "timeout", "the patched default_timeout applies");
   assert.equal((await s.patch({ default_timeout: null })).default_timeout, null);
 
-  const done = await s.setup({ commands: ["echo prepared > ready.txt"] }, { wait: true, pollMs: 200 });
+  const done = await s.setup({ commands: ["echo prepared > ready.txt"] }, { wait: true });
   assert.equal(done.setup_status, "completed", done.setup_log);
+  assert.equal(s.info, done);
   assert.equal(await s.files.readText("ready.txt"), "prepared\n");
+  await s.setup({ commands: ["echo step one", "sleep 1", "echo step two"] });
+  const seen = [];
+  for await (const ev of s.setupEvents()) seen.push({ ...ev, at: Date.now() });
+  const one = seen.find((e) => e.event === "stdout" && e.data.data.includes("step one"));
+  const two = seen.find((e) => e.event === "stdout" && e.data.data.includes("step two"));
+  assert.ok(two.at - one.at >= 800, `${two.at - one.at} ms between the setup's lines: its output streams as it comes`);
+  assert.equal(seen.at(-1).event, "exit");
+  assert.equal(seen.at(-1).data.setup_status, "completed");
+  assert.equal(seen.at(-1).data.id, s.id);
+  const after = [];
+  for await (const ev of s.setupEvents()) after.push(ev.event);
+  assert.deepEqual(after, ["exit"], "once over, the events answer at once");
 
   await rejects(() => s.run(), 422, "invalid_field");
   await rejects(() => s.getCode(), 404, "not_found");

@@ -128,9 +128,16 @@ def test_sync_patch_setup_and_stored_code(client):
     assert s.patch(default_timeout=None).default_timeout is None, "None unsets it"
     assert s.patch(allow_internet=True).metadata == {"team": "data"}, "a PATCH changes only what it gives"
 
-    done = s.setup(commands=["echo prepared > ready.txt"], wait=True, poll_interval=0.2)
-    assert done.setup_status == "completed", done.setup_log
+    done = s.setup(commands=["echo prepared > ready.txt"], wait=True)
+    assert done.setup_status == "completed" and s.info is done, done.setup_log
     assert s.files.read_text("ready.txt") == "prepared\n"
+    s.setup(commands=["echo step one", "sleep 1", "echo step two"])
+    seen = [(ev, time.monotonic()) for ev in s.setup_events()]
+    one = next(at for ev, at in seen if ev.event == "stdout" and "step one" in ev.data.data)
+    two = next(at for ev, at in seen if ev.event == "stdout" and "step two" in ev.data.data)
+    assert two - one >= 0.8, "the setup's output streams as it comes"
+    assert seen[-1][0].event == "exit" and seen[-1][0].data.setup_status == "completed" and seen[-1][0].data.id == s.id
+    assert [ev.event for ev in s.setup_events()] == ["exit"], "once over, at once"
 
     with pytest.raises(EdgerunError) as e:
         s.run()
@@ -224,7 +231,9 @@ def test_async_client_has_the_same_shape(url, token):
             assert (await s.patch(default_timeout=9)).default_timeout == 9
             await s.set_code("print('stored')")
             assert (await s.run()).stdout == "stored\n"
-            assert (await s.setup(commands=["true"], wait=True, poll_interval=0.2)).setup_status == "completed"
+            assert (await s.setup(commands=["echo set > up.txt"], wait=True)).setup_status == "completed"
+            assert await s.files.read_text("up.txt") == "set\n"
+            assert [ev.event async for ev in s.setup_events()] == ["exit"]
 
             cancelled, last, out = None, None, ""
             async for ev in s.stream(LONG_RUN):

@@ -47,6 +47,8 @@ export type StreamEvent<Op extends keyof operationEvents> = {
 }[keyof operationEvents[Op]];
 /** A streamed run's events (`POST …/run`, `POST /api/execute`). */
 export type RunEvent = StreamEvent<"run">;
+/** A setup's events (`GET …/setup` with events). */
+export type SetupEvent = StreamEvent<"getSetup">;
 
 /** Every error answer of the API, and streams that end badly. */
 export declare class EdgerunError extends Error {
@@ -106,7 +108,7 @@ export declare class Edgerun {
   /** One request whose answer is JSON. */
   json<T = unknown>(method: string, path: string, options?: FetchOptions): Promise<T>;
   /** A POST answered as Server-Sent Events. */
-  events<Op extends keyof operationEvents = "run">(path: string, json: unknown, options?: RequestOptions & { idempotencyKey?: string }): AsyncGenerator<StreamEvent<Op>, void, undefined>;
+  events<Op extends keyof operationEvents = "run">(path: string, json: unknown, options?: RequestOptions & { method?: string; idempotencyKey?: string }): AsyncGenerator<StreamEvent<Op>, void, undefined>;
   /** `POST /api/execute`: runs code once in a throwaway session. */
   execute(request: ExecuteRequest, options?: RequestOptions): Promise<RunResponse>;
   /** `POST /api/execute`, streamed. */
@@ -152,7 +154,11 @@ export declare class Session {
   /** `GET …/runs/{run_id}`. */
   getRun(runId: string, options?: RequestOptions): Promise<StoredAnswer>;
   /** `POST …/setup`; with `wait`, answers once the setup is `completed` or `failed`. */
-  setup(setup: Setup, options?: RequestOptions & { wait?: boolean; pollMs?: number }): Promise<SessionInfo>;
+  setup(setup: Setup, options?: RequestOptions & { wait?: boolean }): Promise<SessionInfo>;
+  /** `GET …/setup` streamed: `log` (installers), `stdout`/`stderr` (commands), then `exit` with the session. */
+  setupEvents(options?: RequestOptions): AsyncGenerator<SetupEvent, void, undefined>;
+  /** Follows the setup to its end and answers the session then (an `error` event throws). */
+  waitForSetup(options?: RequestOptions): Promise<SessionInfo>;
   /** `PATCH /api/sessions/{id}`. */
   patch(changes: PatchSessionRequest, options?: RequestOptions): Promise<SessionInfo>;
   /** `PUT …/code`. */

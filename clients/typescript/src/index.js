@@ -148,8 +148,8 @@ export class Edgerun {
    * A request answered as Server-Sent Events: yields `{event, data}` as they arrive. A refusal
    * before the stream begins (a 4xx/5xx JSON answer) throws EdgerunError.
    */
-  async *events(path, json, { idempotencyKey, signal } = {}) {
-    const res = await this.fetch("POST", path, { json, idempotencyKey, signal, headers: { accept: "text/event-stream" } });
+  async *events(path, json, { method = "POST", idempotencyKey, signal } = {}) {
+    const res = await this.fetch(method, path, { json, idempotencyKey, signal, headers: { accept: "text/event-stream" } });
     const type = res.headers.get("content-type") ?? "";
     if (!type.startsWith("text/event-stream")) {
       await res.body?.cancel();
@@ -292,14 +292,28 @@ export class Session {
   }
 
   /**
-   * `POST …/setup`: replaces the session's setup and starts it. With `wait`, polls the session
-   * until the setup is `completed` or `failed` (every `pollMs`, 500 by default) and answers it.
+   * `POST …/setup`: replaces the session's setup and starts it. With `wait`, follows the setup
+   * (`setupEvents`) until it is `completed` or `failed` and answers the session then.
    */
-  async setup(setup, { wait = false, pollMs = 500, signal } = {}) {
+  async setup(setup, { wait = false, signal } = {}) {
     this.info = await this.client.json("POST", `${this._path}/setup`, { json: { setup }, signal });
-    while (wait && (this.info.setup_status === "pending" || this.info.setup_status === "running")) {
-      await new Promise((r) => setTimeout(r, pollMs));
-      await this.refresh({ signal });
+    return wait ? this.waitForSetup({ signal }) : this.info;
+  }
+
+  /**
+   * `GET …/setup` with events: the setup's progress as it comes (installers' output as `log`,
+   * commands' `stdout`/`stderr`), then `exit` with the session once the setup ended (at once
+   * when none is pending or running).
+   */
+  setupEvents({ signal } = {}) {
+    return this.client.events(`${this._path}/setup`, undefined, { method: "GET", signal });
+  }
+
+  /** Follows the setup to its end; answers the session then (also kept as `info`). */
+  async waitForSetup({ signal } = {}) {
+    for await (const ev of this.setupEvents({ signal })) {
+      if (ev.event === "exit") this.info = ev.data;
+      else if (ev.event === "error") throw new EdgerunError(ev.data.error, { status: 200, code: ev.data.code, body: ev.data });
     }
     return this.info;
   }

@@ -280,7 +280,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The setup's status and log; with events, its output as it comes
+         * @description See docs/api.md for `GET /api/sessions/{id}/setup`.
+         */
+        get: operations["getSetup"];
         put?: never;
         /**
          * Replace the session's setup and run it in the background
@@ -513,7 +517,7 @@ export interface components {
         EraOutputEvent: {
             content: string;
             /** @enum {unknown} */
-            type: "stdout" | "stderr";
+            type: "stdout" | "stderr" | "log";
         };
         EraStartEvent: {
             run_id: string;
@@ -1715,6 +1719,35 @@ export interface operations {
             500: components["responses"]["Error500"];
         };
     };
+    getSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
     setup: {
         parameters: {
             query?: never;
@@ -1939,6 +1972,15 @@ export interface operationEvents {
     execute: {
         "error": components["schemas"]["Error"];
         "exit": components["schemas"]["RunResponse"];
+        "log": components["schemas"]["OutputEvent"];
+        "run": components["schemas"]["RunStartedEvent"];
+        "stderr": components["schemas"]["OutputEvent"];
+        "stdout": components["schemas"]["OutputEvent"];
+    };
+    getSetup: {
+        "error": components["schemas"]["Error"];
+        "exit": components["schemas"]["Session"];
+        "log": components["schemas"]["OutputEvent"];
         "run": components["schemas"]["RunStartedEvent"];
         "stderr": components["schemas"]["OutputEvent"];
         "stdout": components["schemas"]["OutputEvent"];
@@ -1946,6 +1988,7 @@ export interface operationEvents {
     plugin: {
         "error": components["schemas"]["Error"];
         "exit": components["schemas"]["PluginAnswer"];
+        "log": components["schemas"]["OutputEvent"];
         "run": components["schemas"]["RunStartedEvent"];
         "stderr": components["schemas"]["OutputEvent"];
         "stdout": components["schemas"]["OutputEvent"];
@@ -1953,6 +1996,7 @@ export interface operationEvents {
     run: {
         "error": components["schemas"]["Error"];
         "exit": components["schemas"]["RunResponse"];
+        "log": components["schemas"]["OutputEvent"];
         "run": components["schemas"]["RunStartedEvent"];
         "stderr": components["schemas"]["OutputEvent"];
         "stdout": components["schemas"]["OutputEvent"];

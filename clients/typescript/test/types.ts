@@ -43,6 +43,10 @@ export async function usage(): Promise<void> {
   const info: SessionInfo = await s.patch({ default_timeout: 10, allow_internet: false });
   info.default_timeout satisfies number | null;
   await s.setup({ pip: ["six"], commands: ["true"] }, { wait: true });
+  for await (const ev of s.setupEvents()) {
+    if (ev.event === "log") ev.data.data satisfies string;
+    if (ev.event === "exit") ev.data.setup_status satisfies "none" | "pending" | "running" | "completed" | "failed";
+  }
   await s.setCode("print(3)", { description: "three" });
   (await s.getCode()).code_length satisfies number;
   const runs = await s.runs({ limit: 5 });

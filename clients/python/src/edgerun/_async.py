@@ -3,7 +3,6 @@ async iterators."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, AsyncIterable, AsyncIterator, Dict, Iterable, Mapping, Optional, Union
 
 import httpx
@@ -13,6 +12,7 @@ from ._base import (
     DEFAULT_TIMEOUT,
     ENDINGS,
     UNSET,
+    EdgerunError,
     Event,
     EventStreamParser,
     Record,
@@ -84,12 +84,13 @@ class AsyncEdgerun:
     async def json(self, method: str, path: str, **kw: Any) -> Any:
         return record((await self.request(method, path, **kw)).json())
 
-    async def events(self, path: str, body: Any, *, idempotency_key: Optional[str] = None) -> AsyncIterator[Event]:
+    async def events(self, path: str, body: Any = UNSET, *, method: str = "POST", idempotency_key: Optional[str] = None) -> AsyncIterator[Event]:
         """A POST answered as Server-Sent Events, as an async iterator. To close the
         connection as soon as you stop early, iterate inside ``contextlib.aclosing(...)``
         (an async generator left by ``break`` is closed only when it is collected)."""
         h = headers_for(self.token, {**self.headers, "accept": "text/event-stream"}, idempotency_key)
-        async with self._http.stream("POST", self.base_url + path, json=body, headers=h) as r:
+        kw = {} if body is UNSET else {"json": body}
+        async with self._http.stream(method, self.base_url + path, headers=h, **kw) as r:
             if r.status_code >= 300:
                 await r.aread()
                 raise error_of(r)
@@ -197,11 +198,19 @@ class AsyncSession:
     async def get_run(self, run_id: str) -> Record:
         return await self.client.json("GET", f"{self._path}/runs/{file_path(run_id)}")
 
-    async def setup(self, *, pip: Any = None, npm: Any = None, go: Any = None, commands: Any = None, wait: bool = False, poll_interval: float = 0.5) -> Record:
+    async def setup(self, *, pip: Any = None, npm: Any = None, go: Any = None, commands: Any = None, wait: bool = False) -> Record:
         self.info = await self.client.json("POST", f"{self._path}/setup", json=setup_body(pip, npm, go, commands))
-        while wait and self.info["setup_status"] in ("pending", "running"):
-            await asyncio.sleep(poll_interval)
-            await self.refresh()
+        return (await self.wait_for_setup()) if wait else self.info
+
+    def setup_events(self) -> AsyncIterator[Event]:
+        return self.client.events(f"{self._path}/setup", method="GET")
+
+    async def wait_for_setup(self) -> Record:
+        async for ev in self.setup_events():
+            if ev.event == "exit":
+                self.info = ev.data
+            elif ev.event == "error":
+                raise EdgerunError(ev.data["error"], status=200, code=ev.data["code"], body=ev.data)
         return self.info
 
     async def patch(self, *, default_timeout: Any = UNSET, metadata: Optional[Mapping[str, Any]] = None, allow_internet: Optional[bool] = None) -> Record:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Union
 
 import httpx
@@ -12,6 +11,7 @@ from ._base import (
     DEFAULT_TIMEOUT,
     ENDINGS,
     UNSET,
+    EdgerunError,
     Event,
     EventStreamParser,
     Record,
@@ -88,11 +88,12 @@ class Edgerun:
         """One request whose answer is JSON, as records."""
         return record(self.request(method, path, **kw).json())
 
-    def events(self, path: str, body: Any, *, idempotency_key: Optional[str] = None) -> Iterator[Event]:
-        """A POST answered as Server-Sent Events: the events as they arrive. A refusal before
-        the stream began raises EdgerunError (at the first ``next``)."""
+    def events(self, path: str, body: Any = UNSET, *, method: str = "POST", idempotency_key: Optional[str] = None) -> Iterator[Event]:
+        """A request answered as Server-Sent Events: the events as they arrive. A refusal
+        before the stream began raises EdgerunError (at the first ``next``)."""
         h = headers_for(self.token, {**self.headers, "accept": "text/event-stream"}, idempotency_key)
-        with self._http.stream("POST", self.base_url + path, json=body, headers=h) as r:
+        kw = {} if body is UNSET else {"json": body}
+        with self._http.stream(method, self.base_url + path, headers=h, **kw) as r:
             if r.status_code >= 300:
                 r.read()
                 raise error_of(r)
@@ -218,12 +219,23 @@ class Session:
         """``GET …/runs/{run_id}``: one of the last 20 runs' answers."""
         return self.client.json("GET", f"{self._path}/runs/{file_path(run_id)}")
 
-    def setup(self, *, pip: Any = None, npm: Any = None, go: Any = None, commands: Any = None, wait: bool = False, poll_interval: float = 0.5) -> Record:
+    def setup(self, *, pip: Any = None, npm: Any = None, go: Any = None, commands: Any = None, wait: bool = False) -> Record:
         """``POST …/setup``; with ``wait``, answers once the setup is ``completed`` or ``failed``."""
         self.info = self.client.json("POST", f"{self._path}/setup", json=setup_body(pip, npm, go, commands))
-        while wait and self.info["setup_status"] in ("pending", "running"):
-            time.sleep(poll_interval)
-            self.refresh()
+        return self.wait_for_setup() if wait else self.info
+
+    def setup_events(self) -> Iterator[Event]:
+        """``GET …/setup`` streamed: installers' output as ``log``, commands' ``stdout`` and
+        ``stderr``, then ``exit`` with the session once the setup ended (at once when none runs)."""
+        return self.client.events(f"{self._path}/setup", method="GET")
+
+    def wait_for_setup(self) -> Record:
+        """Follows the setup to its end; the session then (an ``error`` event raises)."""
+        for ev in self.setup_events():
+            if ev.event == "exit":
+                self.info = ev.data
+            elif ev.event == "error":
+                raise EdgerunError(ev.data["error"], status=200, code=ev.data["code"], body=ev.data)
         return self.info
 
     def patch(self, *, default_timeout: Any = UNSET, metadata: Optional[Mapping[str, Any]] = None, allow_internet: Optional[bool] = None) -> Record:
