@@ -8,7 +8,7 @@ use crate::core::request::{
     language, parse_create, parse_duplicate, parse_limit, parse_object, parse_patch, parse_plugin, parse_run, parse_setup,
     parse_stored_code, req_str, CodeSource,
 };
-use crate::core::route::{parse as parse_route, Route};
+use crate::core::route::{parse as parse_route, Asset, Route};
 use crate::core::sse::Form;
 use crate::core::web::{check_json_type, check_origin, refuses_every_coding};
 use crate::ops::{Claim, Done, RegistryOp, SessionOp};
@@ -149,11 +149,12 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
     match route {
         Route::Health => return json_response(200, &Health::ok()).map_err(internal),
         Route::OpenApi => return openapi_response().map_err(internal),
+        Route::Playground(asset) => return playground(asset).map_err(internal),
         _ => {}
     }
     check_auth(&req, env)?;
     match route {
-        Route::Health | Route::OpenApi => unreachable!("answered above"),
+        Route::Health | Route::OpenApi | Route::Playground(_) => unreachable!("answered above"),
         Route::Plugin => {
             let sid =
                 query(&req, "session")?.ok_or_else(|| ApiError::bad("the `session` query parameter is required: POST /?session=<id>"))?;
@@ -309,6 +310,27 @@ pub(crate) async fn create_session(env: &Env, sid: &str, spec: crate::core::requ
     if resp.status_code() >= 500 && added {
         let _ = registry::remove(env, sid).await;
     }
+    Ok(resp)
+}
+
+/// The playground: a static page and its script and style, served without a token (they hold
+/// no secret; every call the page makes needs the token like any client's). Scripts run only from
+/// this origin, and the page cannot be framed.
+fn playground(asset: Asset) -> Result<Response> {
+    let (body, content_type) = match asset {
+        Asset::Page => (include_str!("playground/index.html"), "text/html; charset=utf-8"),
+        Asset::Script => (include_str!("playground/playground.js"), "text/javascript; charset=utf-8"),
+        Asset::Style => (include_str!("playground/playground.css"), "text/css; charset=utf-8"),
+    };
+    let resp = Response::ok(body)?;
+    let h = resp.headers();
+    h.set("content-type", content_type)?;
+    h.set("x-content-type-options", "nosniff")?;
+    h.set(
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    )?;
+    h.set("cache-control", "no-cache")?;
     Ok(resp)
 }
 

@@ -107,6 +107,8 @@ enum Ok200 {
     Events(EventSet),
     /// MCP: a JSON-RPC response (or events ending with one), or 202 for a notification.
     Mcp,
+    /// A static file of this media type.
+    Static(&'static str),
 }
 
 /// One operation of the API.
@@ -173,6 +175,39 @@ fn table() -> Vec<Op> {
             query: &[],
             body: Body::None,
             ok: Ok200::Document,
+            errors: &[],
+        },
+        Op {
+            method: "get",
+            path: "/",
+            id: "playground",
+            summary: "The playground page (static; its calls need the token like any client's)",
+            auth: false,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Static("text/html"),
+            errors: &[],
+        },
+        Op {
+            method: "get",
+            path: "/playground.js",
+            id: "playgroundScript",
+            summary: "The playground's script",
+            auth: false,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Static("text/javascript"),
+            errors: &[],
+        },
+        Op {
+            method: "get",
+            path: "/playground.css",
+            id: "playgroundStyle",
+            summary: "The playground's style",
+            auth: false,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Static("text/css"),
             errors: &[],
         },
         Op {
@@ -448,6 +483,9 @@ fn table() -> Vec<Op> {
 fn op_id(r: &Route) -> &'static str {
     match r {
         Route::Health => "health",
+        Route::Playground(super::route::Asset::Page) => "playground",
+        Route::Playground(super::route::Asset::Script) => "playgroundScript",
+        Route::Playground(super::route::Asset::Style) => "playgroundStyle",
         Route::Mcp(super::mcp::Flavor::Edgerun) => "mcp",
         Route::Mcp(super::mcp::Flavor::Era) => "mcpEra",
         Route::OpenApi => "openapi",
@@ -482,6 +520,9 @@ fn every_route() -> Vec<Route> {
     vec![
         Route::Health,
         Route::OpenApi,
+        Route::Playground(super::route::Asset::Page),
+        Route::Playground(super::route::Asset::Script),
+        Route::Playground(super::route::Asset::Style),
         Route::Mcp(super::mcp::Flavor::Edgerun),
         Route::Mcp(super::mcp::Flavor::Era),
         Route::Plugin,
@@ -629,6 +670,11 @@ fn operation(op: &Op, out: &mut SchemaGenerator, inp: &mut SchemaGenerator) -> V
                 }}),
             );
             responses.insert("202".into(), json!({"description": "A notification or a response was accepted; no body."}));
+        }
+        Ok200::Static(media) => {
+            let mut content = Map::new();
+            content.insert(media.to_string(), json!({"schema": {"type": "string"}}));
+            responses.insert("200".into(), json!({"description": "The file.", "content": content}));
         }
         Ok200::Events(set) => {
             responses.insert(
@@ -807,7 +853,12 @@ fn the_table_covers_every_route_and_reaches_it() {
         let path = op.path.replace("{id}", "s1").replace("{path}", "dir/a.txt").replace("{run_id}", "run_0123456789abcdef01234567");
         let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
-        assert_eq!(op.auth, !matches!(route, Route::Health | Route::OpenApi), "{}: only /health and /openapi.json are open", op.id);
+        assert_eq!(
+            op.auth,
+            !matches!(route, Route::Health | Route::OpenApi | Route::Playground(_)),
+            "{}: only /health, /openapi.json and the playground's files are open",
+            op.id
+        );
     }
     let mut ids: Vec<&str> = table.iter().map(|op| op.id).collect();
     ids.sort_unstable();

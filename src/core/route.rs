@@ -8,6 +8,8 @@ use edgerun_protocol::ErrorCode;
 pub enum Route {
     Health,
     OpenApi,
+    /// The playground page and its two assets (static, open like `/health`).
+    Playground(Asset),
     /// The MCP endpoint: edgerun's tools at `/mcp`, ERA's at `/mcp/v1`.
     Mcp(super::mcp::Flavor),
     Plugin,
@@ -33,6 +35,14 @@ pub enum Route {
     PutFile(String, String),
     DeleteFile(String, String),
     Execute,
+}
+
+/// A file of the playground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asset {
+    Page,
+    Script,
+    Style,
 }
 
 /// Decodes `%XX` escapes once; the result must be UTF-8.
@@ -86,7 +96,15 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
     match path {
         "/health" => return if m == "GET" { Ok(Route::Health) } else { Err(wrong_method("GET")) },
         "/openapi.json" => return if m == "GET" { Ok(Route::OpenApi) } else { Err(wrong_method("GET")) },
-        "/" => return if m == "POST" { Ok(Route::Plugin) } else { Err(wrong_method("POST /?session=<id>")) },
+        "/" => {
+            return match m {
+                "POST" => Ok(Route::Plugin),
+                "GET" => Ok(Route::Playground(Asset::Page)),
+                _ => Err(wrong_method("POST /?session=<id>, or GET for the playground")),
+            }
+        }
+        "/playground.js" => return if m == "GET" { Ok(Route::Playground(Asset::Script)) } else { Err(wrong_method("GET")) },
+        "/playground.css" => return if m == "GET" { Ok(Route::Playground(Asset::Style)) } else { Err(wrong_method("GET")) },
         "/api/execute" => return if m == "POST" { Ok(Route::Execute) } else { Err(wrong_method("POST")) },
         // No server-initiated stream (GET) and no MCP session to end (DELETE): 405, as the
         // Streamable HTTP transport allows.
