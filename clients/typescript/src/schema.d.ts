@@ -12,7 +12,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The playground page (static; its calls need the token like any client's)
+         * @description See docs/api.md for `GET /`.
+         */
+        get: operations["playground"];
         put?: never;
         /**
          * Seed-compatible plugin run (creates the session on first use)
@@ -389,6 +393,46 @@ export interface paths {
          * @description See docs/api.md for `GET /openapi.json`.
          */
         get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/playground.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The playground's style
+         * @description See docs/api.md for `GET /playground.css`.
+         */
+        get: operations["playgroundStyle"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/playground.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The playground's script
+         * @description See docs/api.md for `GET /playground.js`.
+         */
+        get: operations["playgroundScript"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1111,6 +1155,26 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    playground: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
     plugin: {
         parameters: {
             query: {
@@ -1957,6 +2021,46 @@ export interface operations {
                         servers?: unknown[];
                         "x-unrouted"?: Record<string, never>;
                     };
+                };
+            };
+        };
+    };
+    playgroundStyle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/css": string;
+                };
+            };
+        };
+    };
+    playgroundScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
                 };
             };
         };
