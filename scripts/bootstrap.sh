@@ -135,6 +135,7 @@ export EDGERUN_DENO="$DENO_BIN"
 export EDGERUN_GO="$GO_BIN"
 export EDGERUN_PYTHON="$PY_BIN"
 export EDGERUN_CLIENTS_PYTHON="$TOOLS/python-clients/bin/python"
+export EDGERUN_MCP_PYTHON="$TOOLS/python-mcp/bin/python"
 export EDGERUN_BASH="$(readlink -f "$(command -v bash)")"
 export WRANGLER_SEND_METRICS="false"
 export PATH="$(dirname "$NODE_BIN"):$root/node_modules/.bin:$TOOLS/bin:\$PATH"
@@ -166,9 +167,29 @@ client_deps() {
   fi
 }
 
+# What the tests drive the stack with besides the clients: headless Chromium (Debian's package,
+# for tests/playground.test.mjs, root only) and the official MCP Python SDK in a venv of its own
+# (tests/mcp.test.mjs), pinned in tests/mcp/requirements.txt.
+test_tools() {
+  if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then
+    say "installing chromium from Debian packages (the browser test)"
+    { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } >&2
+  fi
+  local want have venv="$TOOLS/python-mcp"
+  want=$({ cat tests/mcp/requirements.txt; echo "$PY_BIN"; } | sha256sum | cut -c1-64)
+  have=$(cat "$venv/.edgerun-lock" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    say "installing the MCP Python SDK into $venv"
+    rm -rf "$venv"
+    "$PY_BIN" -m venv "$venv" >&2 || { apt-get update -qq && apt-get install -y -qq python3-venv >&2 && "$PY_BIN" -m venv "$venv" >&2; }
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/mcp/requirements.txt >&2
+    echo "$want" > "$venv/.edgerun-lock"
+  fi
+}
+
 if [ "${EDGERUN_BOOTSTRAP_VERBOSE:-}" = 1 ]; then
-  step wasm_target; step cargo_tools; step npm_deps; step runtimes; step client_deps
+  step wasm_target; step cargo_tools; step npm_deps; step runtimes; step client_deps; step test_tools
 else
-  wasm_target; cargo_tools; npm_deps; runtimes; client_deps
+  wasm_target; cargo_tools; npm_deps; runtimes; client_deps; test_tools
 fi
 say "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms"

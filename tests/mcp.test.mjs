@@ -128,3 +128,23 @@ test("ERA's MCP at /mcp/v1 answers as ERA's test-mcp.sh expects", async () => {
   assert.equal((await rpc("tools/call", { name: "era_read_file", arguments: { session_id: sid, path: "a.txt" } })).content[0].text, "era");
   assert.equal((await rpc("tools/call", { name: "era_delete_session", arguments: { session_id: sid } })).isError, false);
 });
+
+test("the official Python SDK (mcp on PyPI) lists the tools, keeps the workspace, sees isError and progress", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const py = process.env.EDGERUN_MCP_PYTHON;
+  assert.ok(py, "scripts/bootstrap.sh installs the MCP Python SDK and names it in .state/env");
+  const r = spawnSync(py, [new URL("./mcp/python_client.py", import.meta.url).pathname, `${h.stack.url}/mcp`], { encoding: "utf8", timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr.slice(-3000));
+  const seen = JSON.parse(r.stdout.trim().split("\n").at(-1));
+  assert.equal(seen.server, "edgerun");
+  assert.ok(seen.tools.includes("run_code") && seen.tools.includes("read_file"), seen.tools.join());
+  assert.deepEqual(seen.runs, ["set\n", "42\n"]);
+  assert.equal(seen.read, "from python");
+  assert.equal(seen.failed.isError, true);
+  assert.match(seen.failed.text, /exit_code: 5/);
+  assert.equal(seen.streamed, "a\nb\n");
+  const a = seen.progress.find((p) => p.message.includes("a"));
+  assert.ok(a && a.before_end_ms >= 1000, `the first output arrived before the sleep ended: ${JSON.stringify(seen.progress)}`);
+  assert.deepEqual(seen.progress.map((p) => p.progress), seen.progress.map((_, i) => i + 1));
+  assert.equal((await call(h.stack, "GET", `/api/sessions/${seen.session}`)).status, 200);
+});
