@@ -144,6 +144,21 @@ impl Active {
     }
 }
 
+/// Longest `result` text answered (longer ones are cut, marked with `…`).
+const MAX_RESULT_BYTES: usize = 1 << 20;
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when it was cut.
+fn cut(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -324,8 +339,20 @@ impl Live {
         match parsed {
             Some(r) => {
                 result.exit_code = r.exit_code;
-                result.result = r.result;
-                result.outputs = r.outputs;
+                result.result = r.result.map(|t| cut(t, MAX_RESULT_BYTES));
+                // Rich outputs within the bounds the Worker checks: 64 of them, 16 MiB in all.
+                let mut room = MAX_RESULT_BYTES * 16;
+                for o in r.outputs.into_iter().take(64) {
+                    if o.data.len() > room || o.mime.is_empty() || o.mime.len() > 128 || !o.mime.bytes().all(|b| b.is_ascii_graphic()) {
+                        stderr.push_str(&format!(
+                            "\n[edgerun] a rich output ({}) was left out: over the bounds of an answer\n",
+                            o.mime.chars().take(40).collect::<String>()
+                        ));
+                        continue;
+                    }
+                    room -= o.data.len();
+                    result.outputs.push(o);
+                }
                 if r.interrupted {
                     result.signal = Some("SIGINT".into());
                     result.exit_code = 130;
