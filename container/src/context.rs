@@ -223,7 +223,7 @@ struct Reply {
 
 impl Live {
     async fn start(start: Start, language: Language) -> std::io::Result<Live> {
-        let mut resident = sandbox::spawn_resident(start.spawn)?;
+        let mut resident = sandbox::spawn_resident(&start.spawn)?;
         let requests = resident.child.stdin.take().expect("piped");
         let stdout = resident.child.stdout.take().expect("piped");
         let stderr = resident.child.stderr.take().expect("piped");

@@ -1100,7 +1100,7 @@ pub struct Resident {
 
 /// Starts `spec` as a live context's interpreter (see [`Resident`]); `spec.timeout`,
 /// `spec.stdin` and `spec.cancel` do not apply (the caller times and feeds each run).
-pub fn spawn_resident(spec: Spawn) -> std::io::Result<Resident> {
+pub fn spawn_resident(spec: &Spawn) -> std::io::Result<Resident> {
     let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
     let limits = spec.limits;
     let group = match &spec.kill_mode {
