@@ -168,3 +168,26 @@ test("bounds: 8 contexts per session, none in non-persistent sessions, unknown i
   const r = await call(h.stack, "POST", `/api/sessions/${np}/run`, { code: "print('x' in dir())" });
   assert.equal(r.json.stdout, "False\n");
 });
+
+test("a context outlives plain runs (and the daemons they leave) and injects of the workspace", async () => {
+  const id = uid("ctx-live");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  const js = (await newContext(id, "node")).json.id;
+  assert.equal((await run(id, { context: ctx, code: "import os\nx = 1\npid = os.getpid()" })).json.exit_code, 0);
+  assert.equal((await run(id, { context: js, code: "var m = 'node'" })).json.exit_code, 0);
+  // A plain run that leaves a daemon behind: the end-of-run kill takes the daemon, not the contexts.
+  const plain = await run(id, { code: "import subprocess\nsubprocess.Popen(['sleep', '30'], start_new_session=True)\nprint('plain')" });
+  assert.equal(plain.json.stdout, "plain\n");
+  const alive = await run(id, { context: ctx, code: "x += 1\n(x, os.getpid() == pid)" });
+  assert.equal(alive.json.result, "(2, True)", "the same interpreter, state kept");
+  assert.equal((await run(id, { context: js, code: "m" })).json.result, "'node'");
+  // An upload over 8 MiB is not applied to the live executor: the next run injects the workspace.
+  const big = new Uint8Array(9 * 1024 * 1024).fill(65);
+  assert.equal((await call(h.stack, "PUT", `/api/sessions/${id}/files/big.bin`, big, { "content-type": "application/octet-stream" })).status, 200);
+  const injected = await run(id, { context: ctx, code: "(x, os.getpid() == pid, open('big.bin', 'rb').read(3), 'big.bin' in os.listdir('.'))" });
+  assert.equal(injected.json.result, "(2, True, b'AAA', True)", injected.json.stderr);
+  const bash = await run(id, { code: "ls", language: "bash" });
+  assert.equal(bash.status, 200);
+  assert.equal((await run(id, { context: js, code: "require('node:fs').statSync('big.bin').size" })).json.result, String(9 * 1024 * 1024));
+});

@@ -55,8 +55,10 @@ impl Session {
 
     /// The context a plugin call runs in: the session's default context of `lang` (made on
     /// first use, counted in the bound), or none (a fresh process).
-    pub(super) fn plugin_context(&self, lang: Language, fresh: bool) -> ApiResult<Option<String>> {
+    pub(super) fn plugin_context(&self, lang: Language, fresh: bool, stdin: &str) -> ApiResult<Option<String>> {
         let row = self.session()?;
+        // A Node context has no standard input to give: such a call runs fresh, as before.
+        let fresh = fresh || (lang == Language::Node && !stdin.is_empty());
         if !plugin_uses_context(lang, row.persistent != 0, fresh) {
             return Ok(None);
         }

@@ -381,7 +381,7 @@ impl Session {
             })?;
         }
         // Python and Node keep their memory: the session's default context of the language.
-        spec.context = self.plugin_context(lang, spec.fresh)?;
+        spec.context = self.plugin_context(lang, spec.fresh, &spec.stdin)?;
         self.answer_run(sid, spec, Counted { shape: Shape::Plugin, idempotency }, stream, false).await
     }
 
