@@ -42,6 +42,12 @@ const MAX_REPLY_BYTES: usize = 64 << 20;
 const INTERRUPT_GRACE: Duration = Duration::from_millis(500);
 /// How long a new interpreter has to say it is ready.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest checkpoint written: `EDGERUN_CHECKPOINT_MB` (default 64 MiB); a larger state is not
+/// checkpointed and the previous checkpoint stays. It counts toward the workspace limit.
+pub fn checkpoint_max() -> u64 {
+    std::env::var("EDGERUN_CHECKPOINT_MB").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(64) << 20
+}
+
 /// A context without a run for this long is stopped.
 pub const IDLE_STOP: Duration = Duration::from_secs(600);
 
@@ -71,6 +77,33 @@ pub struct ContextRun<'a> {
     pub cancel: Arc<Notify>,
     /// The output cap per stream.
     pub output_bytes: usize,
+    /// Where the context's state is checkpointed after the run and restored from when a new
+    /// interpreter starts (workspace-relative; Python contexts only).
+    pub checkpoint: Option<String>,
+    /// Largest checkpoint written.
+    pub checkpoint_max: u64,
+}
+
+/// The checkpoint part of a run's reply.
+#[derive(serde::Deserialize, Default)]
+struct CheckpointReply {
+    written: bool,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    largest: Vec<(String, u64)>,
+    #[serde(default)]
+    lost: Vec<String>,
+}
+
+/// The reply to a restore.
+#[derive(serde::Deserialize, Default)]
+struct RestoreReply {
+    restored: Option<bool>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    lost: Vec<String>,
 }
 
 /// The executor's live contexts, keyed by (session id, context id).
@@ -159,6 +192,14 @@ fn cut(text: String, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// A request frame: `u32` big-endian length, then the JSON.
+fn framed(req: &serde_json::Value) -> Vec<u8> {
+    let body = serde_json::to_vec(req).expect("requests serialize");
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -219,6 +260,8 @@ struct Reply {
     outputs: Vec<RichOutput>,
     #[serde(default)]
     interrupted: bool,
+    #[serde(default)]
+    checkpoint: Option<CheckpointReply>,
 }
 
 impl Live {
@@ -243,6 +286,24 @@ impl Live {
         Ok(Live { resident, requests, replies, capture, marked, language, offline: start.offline, runs: 0, last_used: Instant::now() })
     }
 
+    /// Loads the checkpoint at `path` into the new interpreter (inside the sandbox, as the
+    /// session's user: the executor never reads it); `None` when there is none or the
+    /// interpreter did not answer in time.
+    async fn restore(&mut self, path: &str, deadline: tokio::time::Instant) -> Option<RestoreReply> {
+        let req = serde_json::json!({"op": "restore", "checkpoint": path});
+        self.requests.write_all(&framed(&req)).await.ok()?;
+        let reply = tokio::time::timeout_at(deadline, self.replies.recv()).await.ok()??;
+        match serde_json::from_slice::<RestoreReply>(&reply) {
+            Ok(r) if r.restored.is_some() => Some(r),
+            Ok(_) => None,
+            Err(e) => Some(RestoreReply {
+                restored: Some(false),
+                reason: Some(format!("the restore's answer was malformed: {e}")),
+                lost: Vec::new(),
+            }),
+        }
+    }
+
     /// Runs one request; answers the result and whether the interpreter lives on.
     async fn run(&mut self, run: ContextRun<'_>) -> (RunResult, bool) {
         let started = Instant::now();
@@ -261,10 +322,11 @@ impl Live {
                 tee: run.tee.clone(),
             }),
         };
-        let req = serde_json::json!({"op": "run", "n": self.runs, "code": run.code, "env": run.env, "stdin": run.stdin, "nonce": nonce});
-        let body = serde_json::to_vec(&req).expect("requests serialize");
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&body);
+        let req = serde_json::json!({
+            "op": "run", "n": self.runs, "code": run.code, "env": run.env, "stdin": run.stdin, "nonce": nonce,
+            "checkpoint": run.checkpoint, "checkpoint_max": run.checkpoint_max,
+        });
+        let frame = framed(&req);
         let mut killed_by = None;
         let mut alive = true;
         let reply: Option<Vec<u8>> = if self.requests.write_all(&frame).await.is_err() {
@@ -339,6 +401,20 @@ impl Live {
         match parsed {
             Some(r) => {
                 result.exit_code = r.exit_code;
+                match r.checkpoint {
+                    Some(c) if c.written => result.lost = c.lost,
+                    Some(c) => {
+                        result.lost = c.lost;
+                        let largest: Vec<String> =
+                            c.largest.iter().take(5).map(|(k, n)| format!("{} ({n} bytes)", cut(k.clone(), 80))).collect();
+                        stderr.push_str(&format!(
+                            "\n[edgerun] the context's state was not checkpointed ({}){}; the previous checkpoint stays\n",
+                            cut(c.reason.unwrap_or_default(), 400),
+                            if largest.is_empty() { String::new() } else { format!("; the largest variables: {}", largest.join(", ")) }
+                        ));
+                    }
+                    None => {}
+                }
                 result.result = r.result.map(|t| cut(t, MAX_RESULT_BYTES));
                 // Rich outputs within the bounds the Worker checks: 64 of them, 16 MiB in all.
                 let mut room = MAX_RESULT_BYTES * 16;
@@ -421,16 +497,31 @@ impl Contexts {
             }
             None => None,
         };
+        let mut restored = None;
         let mut live = match live {
             Some(l) => l,
             None => match Live::start(start, language).await {
-                Ok(l) => l,
+                Ok(mut l) => {
+                    if let Some(path) = &run.checkpoint {
+                        restored = l.restore(path, run.deadline).await;
+                    }
+                    l
+                }
                 Err(e) => {
                     return Ok(RunResult { exit_code: 127, stderr: format!("[edgerun] {e}\n"), ..Default::default() });
                 }
             },
         };
         let (mut result, alive) = live.run(run).await;
+        if let Some(r) = restored {
+            result.restored = r.restored;
+            result.restore_error = r.reason.map(|t| cut(t, 2000));
+            let mut lost = r.lost;
+            lost.extend(std::mem::take(&mut result.lost));
+            lost.sort();
+            lost.dedup();
+            result.lost = lost;
+        }
         if let Some(n) = note {
             result.stderr = format!("{n}{}", result.stderr);
         }

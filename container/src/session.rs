@@ -766,9 +766,15 @@ impl Sessions {
         cancel: Arc<tokio::sync::Notify>,
     ) -> AppResult<RunResult> {
         let (program, args) = match c.language {
-            Language::Python => {
-                (self.config.runtimes.python.clone(), vec!["-P".to_string(), "-c".into(), crate::context::PYTHON_DRIVER.into()])
-            }
+            Language::Python => (
+                self.config.runtimes.python.clone(),
+                vec![
+                    "-P".to_string(),
+                    "-c".into(),
+                    crate::context::PYTHON_DRIVER.into(),
+                    self.config.runtimes.py_context_lib.display().to_string(),
+                ],
+            ),
             Language::Node => (self.config.runtimes.node.clone(), vec!["-e".to_string(), crate::context::NODE_DRIVER.into()]),
             other => return Err(AppError::new(ErrorCode::BadRequest, format!("contexts run python or node, not {other}"))),
         };
@@ -806,6 +812,9 @@ impl Sessions {
             tee,
             cancel,
             output_bytes: self.config.limits.output_bytes,
+            checkpoint: (c.language == Language::Python)
+                .then(|| format!("{}/contexts/{}/state.pickle", edgerun_protocol::SANDBOX_DIR, c.id)),
+            checkpoint_max: crate::context::checkpoint_max(),
         };
         Ok(self.contexts.run(sid, &c.id, c.language, start, run).await?)
     }

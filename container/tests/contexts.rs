@@ -52,12 +52,20 @@ async fn walk(mode: KillSetting) {
     let r = in_ctx(&f, sid, PY, Language::Python, "x + y", 10).await;
     assert_eq!(r.result.as_deref(), Some("43"), "{r:?}");
 
-    // One that ignores SIGINT is killed 0.5 s later; the next run starts fresh.
-    let r =
-        in_ctx(&f, sid, PY, Language::Python, "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(30)", 1).await;
+    // One that ignores SIGINT is killed 0.5 s later; the next run starts a new interpreter
+    // over the last checkpoint (the state after the last run that ended).
+    let r = in_ctx(
+        &f,
+        sid,
+        PY,
+        Language::Python,
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nz = 1\ntime.sleep(30)",
+        1,
+    )
+    .await;
     assert_eq!((r.killed_by, r.signal.as_deref()), (Some(KilledBy::Timeout), Some("SIGKILL")), "{r:?}");
-    let r = in_ctx(&f, sid, PY, Language::Python, "'x' in dir()", 10).await;
-    assert_eq!(r.result.as_deref(), Some("False"), "{r:?}");
+    let r = in_ctx(&f, sid, PY, Language::Python, "('x' in dir(), 'z' in dir())", 10).await;
+    assert_eq!((r.restored, r.result.as_deref()), (Some(true), Some("(True, False)")), "{r:?}");
 
     // Node: top-level let, const and function declarations stay, the completion value is answered.
     let r = in_ctx(&f, sid, JS, Language::Node, "let a = 1; const b = 2; function add(p, q) { return p + q }\nconsole.log('js')", 10).await;
@@ -88,4 +96,37 @@ async fn contexts_keep_state_and_survive_plain_runs_in_every_mode() {
     for m in modes {
         walk(*m).await;
     }
+    checkpoints().await;
+}
+
+/// A context whose interpreter is gone starts over its checkpoint: plain data, functions and
+/// classes defined in it, modules by name; what cannot be pickled is named; a corrupt
+/// checkpoint gives a fresh interpreter and the reason.
+async fn checkpoints() {
+    let f = common::fixture();
+    let sid = "ckpt";
+    let code = "import json, socket\nclass P:\n    def __init__(self, v): self.v = v\ndef twice(v):\n    return 2 * v\ndata = {'k': [1, 2, 3]}\np = P(5)\ngen = (i for i in range(3))\nsock = socket.socket()";
+    let r = in_ctx(&f, sid, PY, Language::Python, code, 20).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    assert_eq!(r.lost, vec!["gen".to_string(), "sock".to_string()], "what the checkpoint cannot hold is named: {r:?}");
+    let file = f.dir.path().join(sid).join("ws/.sandbox/contexts").join(PY).join("state.pickle");
+    assert!(file.is_file(), "the checkpoint is in the workspace");
+    assert!(f.sessions.stop_context(sid, PY));
+    let r = in_ctx(&f, sid, PY, Language::Python, "(twice(p.v), json.dumps(data), 'gen' in dir())", 20).await;
+    assert_eq!(r.restored, Some(true), "{r:?}");
+    assert_eq!(r.lost, vec!["gen".to_string(), "sock".to_string()], "{r:?}");
+    assert_eq!(r.result.as_deref(), Some("(10, '{\"k\": [1, 2, 3]}', False)"), "{r:?}");
+    let r = in_ctx(&f, sid, PY, Language::Python, "p.v", 20).await;
+    assert_eq!((r.restored, r.result.as_deref()), (None, Some("5")), "a live context restores nothing: {r:?}");
+    // A checkpoint over the limit is not written; the answer names the largest variables.
+    std::env::set_var("EDGERUN_CHECKPOINT_MB", "1");
+    let r = in_ctx(&f, sid, PY, Language::Python, "big = b'x' * (3 << 20)", 20).await;
+    std::env::remove_var("EDGERUN_CHECKPOINT_MB");
+    assert!(r.stderr.contains("not checkpointed") && r.stderr.contains("big ("), "{}", r.stderr);
+    // A corrupt checkpoint: a fresh interpreter, the reason, never a failed run.
+    std::fs::write(&file, b"not a pickle").unwrap();
+    assert!(f.sessions.stop_context(sid, PY));
+    let r = in_ctx(&f, sid, PY, Language::Python, "'data' in dir()", 20).await;
+    assert_eq!((r.exit_code, r.restored, r.result.as_deref()), (0, Some(false), Some("False")), "{r:?}");
+    assert!(r.restore_error.as_deref().is_some_and(|e| e.contains("could not be read")), "{r:?}");
 }

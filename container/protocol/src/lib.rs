@@ -384,6 +384,17 @@ pub struct RunResult {
     /// A context run only: rich forms of that value and figures the run drew.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<RichOutput>,
+    /// A context run that started a new interpreter over a checkpoint: whether the checkpoint
+    /// was loaded (`false`: it could not be read, and the context starts empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<bool>,
+    /// Why the checkpoint could not be loaded (with `restored: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_error: Option<String>,
+    /// A context run: names of the context's variables its checkpoint does not hold (they
+    /// could not be pickled), or, after a restore, that were not restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
 }
 
 /// Kind of a workspace entry.

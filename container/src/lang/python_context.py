@@ -11,9 +11,28 @@
 # `result`, with rich forms (`_repr_html_`, `_repr_png_`, `_repr_svg_`) and the figures
 # matplotlib holds as `outputs`. `sys.exit(n)` ends the run with exit code n and keeps the
 # interpreter. SIGINT interrupts a run (KeyboardInterrupt) and is ignored between runs.
+#
+# Checkpoints: after a run the driver saves the namespace into the workspace (the request's
+# `checkpoint` path, under `.sandbox/`): each variable pickled on its own with cloudpickle (so
+# functions and classes defined here travel by value), modules as their names (re-imported),
+# and the names of what could not be pickled. A `restore` request loads such a file into a
+# fresh interpreter; nothing of the user's code runs again. cloudpickle is loaded from the
+# runtime's directory (argv[1]) under a private name: a user's own install cannot shadow it.
 def _edgerun_context():
-    import ast, base64, importlib, io, json, linecache, os, signal, struct, sys, traceback
+    import ast, base64, importlib, importlib.util, io, json, linecache, os, pickle, signal, struct, sys, traceback, types
 
+    def private_cloudpickle(libdir):
+        init = os.path.join(libdir, "cloudpickle", "__init__.py")
+        spec = importlib.util.spec_from_file_location("_edgerun_cloudpickle", init, submodule_search_locations=[os.path.dirname(init)])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["_edgerun_cloudpickle"] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    try:
+        cloudpickle = private_cloudpickle(sys.argv[1])
+    except Exception as e:
+        cloudpickle = None
+        serializer_error = f"cloudpickle could not be loaded from {sys.argv[1] if len(sys.argv) > 1 else '(none)'}: {e}"
     requests = os.dup(0)
     replies = os.dup(3)
     os.close(3)
@@ -150,6 +169,68 @@ def _edgerun_context():
         out["outputs"] = out.get("outputs", []) + figures()
         return out
 
+    def user_names():
+        return [k for k in ns if not (k.startswith("__") and k.endswith("__"))]
+
+    def checkpoint(path, limit):
+        if cloudpickle is None:
+            return {"written": False, "reason": serializer_error}
+        modules, values, lost, sizes = {}, {}, [], []
+        for k in user_names():
+            v = ns[k]
+            if isinstance(v, types.ModuleType):
+                modules[k] = v.__name__
+                continue
+            try:
+                b = cloudpickle.dumps(v)
+            except BaseException:
+                lost.append(k)
+                continue
+            values[k] = b
+            sizes.append((len(b), k))
+        total = sum(n for n, _ in sizes)
+        if total > limit:
+            largest = [[k, n] for n, k in sorted(sizes, reverse=True)[:5]]
+            return {"written": False, "reason": f"the state is {total} bytes pickled, over the checkpoint limit of {limit}", "largest": largest, "lost": lost}
+        data = pickle.dumps({"format": 1, "modules": modules, "values": values, "lost": lost})
+        full = os.path.join(home, path)
+        try:
+            with open(full, "rb") as f:
+                if f.read() == data:
+                    return {"written": True, "bytes": len(data), "lost": lost, "unchanged": True}
+        except OSError:
+            pass
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        tmp = full + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, full)
+        return {"written": True, "bytes": len(data), "lost": lost}
+
+    def restore(path):
+        full = os.path.join(home, path)
+        if not os.path.exists(full):
+            return {"restored": None}
+        try:
+            with open(full, "rb") as f:
+                state = pickle.loads(f.read())
+            if not isinstance(state, dict) or state.get("format") != 1:
+                raise ValueError("not a checkpoint of this runtime")
+            modules, values, lost = dict(state["modules"]), dict(state["values"]), list(state["lost"])
+        except Exception as e:
+            return {"restored": False, "reason": f"the checkpoint could not be read ({type(e).__name__}: {e}); the context starts empty"}
+        for k, name in modules.items():
+            try:
+                ns[k] = importlib.import_module(name)
+            except Exception:
+                lost.append(k)
+        for k, b in values.items():
+            try:
+                ns[k] = pickle.loads(b)
+            except Exception:
+                lost.append(k)
+        return {"restored": True, "lost": sorted(set(lost))}
+
     reply({"ready": True, "pid": os.getpid()})
     while True:
         try:
@@ -159,10 +240,21 @@ def _edgerun_context():
             os._exit(0)
         except KeyboardInterrupt:
             continue
+        if req.get("op") == "restore":
+            try:
+                reply(restore(req["checkpoint"]))
+            except BaseException as e:
+                reply({"restored": False, "reason": f"restoring failed: {type(e).__name__}: {e}"})
+            continue
         if req.get("op") != "run":
             reply({"error": f"unknown operation {req.get('op')!r}"})
             continue
         out = run(req)
+        if req.get("checkpoint"):
+            try:
+                out["checkpoint"] = checkpoint(req["checkpoint"], req.get("checkpoint_max", 64 << 20))
+            except BaseException as e:
+                out["checkpoint"] = {"written": False, "reason": f"{type(e).__name__}: {e}"}
         end = ("\x1e" + req["nonce"] + "\x1e").encode()
         for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
             try:
