@@ -10,4 +10,7 @@ curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux
 npm install -g "deno@${DENO_VERSION}"
 ln -sf "$(npm root -g)/deno/deno" /usr/local/bin/deno
 curl -fsSL "https://go.dev/dl/go${GO_VERSION}.linux-amd64.tar.gz" | tar -xz -C /usr/local
+# The context driver's serializer, apart from every user's sys.path (EDGERUN_PY_CONTEXT_LIB).
+"python${PYTHON_VERSION}" -m pip install --no-deps --target "/usr/local/lib/edgerun/python-${CLOUDPICKLE_VERSION}" "cloudpickle==${CLOUDPICKLE_VERSION}"
+ln -s "/usr/local/lib/edgerun/python-${CLOUDPICKLE_VERSION}" /usr/local/lib/edgerun/python
 apt-get purge -y curl xz-utils && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*

@@ -122,6 +122,14 @@ runtimes() {
     { apt-get install -y -qq nftables || { apt-get update -qq && apt-get install -y -qq nftables; }; } >&2
   fi
   "$PY_BIN" -m pip --version >/dev/null 2>&1 || { say "installing pip for $PY_BIN"; apt-get update -qq && apt-get install -y -qq python3-pip >&2; }
+  # The context driver's serializer, in a directory of its own that sandbox users can read
+  # (never on a user's sys.path): world-readable under /usr/local as root, else with the tools.
+  if [ "$(id -u)" = 0 ]; then PY_CTX_LIB="/usr/local/lib/edgerun/python-$CLOUDPICKLE_VERSION"; else PY_CTX_LIB="$TOOLS/python-$CLOUDPICKLE_VERSION"; fi
+  if [ ! -f "$PY_CTX_LIB/cloudpickle/__init__.py" ]; then
+    say "installing cloudpickle $CLOUDPICKLE_VERSION for context checkpoints"
+    "$PY_BIN" -m pip install --quiet --no-deps --disable-pip-version-check --target "$PY_CTX_LIB.tmp" "cloudpickle==$CLOUDPICKLE_VERSION" >&2
+    chmod -R a+rX "$PY_CTX_LIB.tmp" && mv "$PY_CTX_LIB.tmp" "$PY_CTX_LIB"
+  fi
   ESBUILD=$(ls "$root"/node_modules/@esbuild/*/bin/esbuild | head -n 1)
   cat > .state/env.tmp <<EOT
 # Written by scripts/bootstrap.sh; do not edit.
@@ -136,6 +144,7 @@ export EDGERUN_GO="$GO_BIN"
 export EDGERUN_PYTHON="$PY_BIN"
 export EDGERUN_CLIENTS_PYTHON="$TOOLS/python-clients/bin/python"
 export EDGERUN_MCP_PYTHON="$TOOLS/python-mcp/bin/python"
+export EDGERUN_PY_CONTEXT_LIB="$PY_CTX_LIB"
 export EDGERUN_BASH="$(readlink -f "$(command -v bash)")"
 export WRANGLER_SEND_METRICS="false"
 export PATH="$(dirname "$NODE_BIN"):$root/node_modules/.bin:$TOOLS/bin:\$PATH"

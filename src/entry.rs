@@ -245,6 +245,13 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         }
         Route::GetSetup(sid) => forward(env, &sid, &SessionOp::GetSetup { stream: stream_form(&req)? }).await,
         Route::Cancel(sid) => forward(env, &sid, &SessionOp::Cancel).await,
+        Route::CreateContext(sid) => {
+            let body = read_json(&mut req).await?;
+            let language = crate::core::contexts::parse_create(&body)?;
+            forward(env, &sid, &SessionOp::CreateContext { language }).await
+        }
+        Route::ListContexts(sid) => forward(env, &sid, &SessionOp::ListContexts).await,
+        Route::DeleteContext(sid, ctx) => forward(env, &sid, &SessionOp::DeleteContext { ctx }).await,
         Route::GetRun(sid, run_id) => forward(env, &sid, &SessionOp::GetRun { run_id }).await,
         Route::Runs(sid) => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;

@@ -132,6 +132,11 @@ impl Executor {
         self.send(Method::Post, &session_path(sid, "/snapshot"), Some(body), "application/json", limit).await
     }
 
+    /// `DELETE /v1/sessions/{sid}/contexts/{ctx}`: the context's interpreter is stopped.
+    pub async fn stop_context(&self, sid: &str, ctx: &str) -> ApiResult<Answer> {
+        self.send(Method::Delete, &session_path(sid, &format!("/contexts/{ctx}")), None, "application/json", SMALL_ANSWER).await
+    }
+
     /// `DELETE /v1/sessions/{sid}`: the session's files, user and groups are removed.
     pub async fn delete(&self, sid: &str) -> ApiResult<Answer> {
         self.send(Method::Delete, &session_path(sid, ""), None, "application/json", SMALL_ANSWER).await

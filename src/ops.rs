@@ -62,6 +62,12 @@ pub enum SessionOp {
     PutFile { path: String, length: u64 },
     /// Delete one file (a link itself, not its target).
     DeleteFile { path: String },
+    /// Make a live interpreter context (`python` or `node`).
+    CreateContext { language: edgerun_protocol::Language },
+    /// The session's contexts.
+    ListContexts,
+    /// End one context.
+    DeleteContext { ctx: String },
 }
 
 /// Everything a duplicate carries to its new object.

@@ -40,6 +40,10 @@ const MIGRATIONS: &[&str] = &[
         seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL, created_ms REAL NOT NULL,
         idem_key TEXT UNIQUE, idem_hash TEXT);
      CREATE TABLE IF NOT EXISTS answer_parts (run_id TEXT NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (run_id, n));",
+    // 5: live interpreter contexts (the executor holds their processes; this is their list)
+    "CREATE TABLE IF NOT EXISTS contexts (
+        id TEXT PRIMARY KEY, language TEXT NOT NULL, created_at TEXT NOT NULL,
+        run_count INTEGER NOT NULL DEFAULT 0, is_default INTEGER NOT NULL DEFAULT 0);",
 ];
 
 /// Answers kept by run id (older ones stay only behind a live idempotency key).
@@ -499,6 +503,55 @@ impl Store {
             .exec("SELECT key, seq, size, shared FROM packs WHERE key NOT IN (SELECT DISTINCT pack FROM files WHERE pack != '')", None)
             .and_then(|c| c.to_array())
             .map_err(sql_err)
+    }
+
+    /// The session's contexts, oldest first.
+    pub fn contexts(&self) -> ApiResult<Vec<crate::core::contexts::ContextRow>> {
+        self.sql.exec("SELECT * FROM contexts ORDER BY created_at, id", None).and_then(|c| c.to_array()).map_err(sql_err)
+    }
+
+    /// One context by id.
+    pub fn context(&self, id: &str) -> ApiResult<Option<crate::core::contexts::ContextRow>> {
+        let rows: Vec<crate::core::contexts::ContextRow> =
+            self.sql.exec("SELECT * FROM contexts WHERE id = ?", vec![V::String(id.into())]).and_then(|c| c.to_array()).map_err(sql_err)?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The default context of a language, if the session has one.
+    pub fn default_context(&self, language: &str) -> ApiResult<Option<crate::core::contexts::ContextRow>> {
+        let rows: Vec<crate::core::contexts::ContextRow> = self
+            .sql
+            .exec("SELECT * FROM contexts WHERE language = ? AND is_default = 1", vec![V::String(language.into())])
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub fn insert_context(&self, row: &crate::core::contexts::ContextRow) -> ApiResult<()> {
+        self.sql
+            .exec(
+                "INSERT INTO contexts (id, language, created_at, run_count, is_default) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    V::String(row.id.clone()),
+                    V::String(row.language.clone()),
+                    V::String(row.created_at.clone()),
+                    V::Integer(row.run_count),
+                    V::Integer(row.is_default),
+                ],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    pub fn delete_context(&self, id: &str) -> ApiResult<()> {
+        self.sql.exec("DELETE FROM contexts WHERE id = ?", vec![V::String(id.into())]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Counts one more run of a context.
+    pub fn count_context_run(&self, id: &str) -> ApiResult<()> {
+        self.sql.exec("UPDATE contexts SET run_count = run_count + 1 WHERE id = ?", vec![V::String(id.into())]).map_err(sql_err)?;
+        Ok(())
     }
 
     pub fn forget_packs(&self, keys: &[String]) -> ApiResult<()> {

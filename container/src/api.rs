@@ -5,6 +5,7 @@
 //! - `POST /v1/sessions/{sid}/run` (JSON [`RunRequest`]) → framed [`RunAnswer`] + delta tar; with
 //!   `?stream=1`, records of output as it comes, then the answer and the tar (`edgerun_protocol::RECORD_STDOUT`)
 //! - `POST /v1/sessions/{sid}/cancel` → ends the session's running run (404 when none runs)
+//! - `DELETE /v1/sessions/{sid}/contexts/{ctx}` → stops a live context's interpreter (`{"stopped": bool}`)
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
 //! - `POST /v1/sessions/{sid}/apply` (framed [`ApplyRequest`] + file contents) → the new state
 //! - `POST /v1/sessions/{sid}/snapshot` (`{"version"}`) → framed full `Delta` + tar of that version
@@ -42,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions/{sid}", get(handle_state).delete(handle_delete))
         .route("/v1/sessions/{sid}/run", post(handle_run))
         .route("/v1/sessions/{sid}/cancel", post(handle_cancel))
+        .route("/v1/sessions/{sid}/contexts/{ctx}", axum::routing::delete(handle_stop_context))
         .route("/v1/sessions/{sid}/inject", post(handle_inject))
         .route("/v1/sessions/{sid}/snapshot", post(handle_snapshot))
         .route("/v1/sessions/{sid}/apply", post(handle_apply))
@@ -160,6 +162,16 @@ async fn handle_cancel(State(s): State<AppState>, Path(sid): Path<String>) -> Ap
     } else {
         Err(AppError::new(ErrorCode::NotFound, "nothing is running in this session"))
     }
+}
+
+async fn handle_stop_context(State(s): State<AppState>, Path((sid, ctx)): Path<(String, String)>) -> AppResult<Json<serde_json::Value>> {
+    check_sid(&sid)?;
+    if !edgerun_protocol::valid_context_id(&ctx) {
+        return Err(AppError::new(ErrorCode::BadRequest, "context ids are `ctx_` and 24 hex digits"));
+    }
+    // Off the async threads: the kill sweeps /proc.
+    let stopped = tokio::task::spawn_blocking(move || s.stop_context(&sid, &ctx)).await.map_err(AppError::internal)?;
+    Ok(Json(serde_json::json!({"stopped": stopped})))
 }
 
 async fn handle_snapshot(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {

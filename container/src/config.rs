@@ -18,6 +18,9 @@ pub struct Runtimes {
     pub go: PathBuf,
     /// `bash` (`EDGERUN_BASH`, else `PATH`, else `/bin/bash`); runs bash code and setup commands.
     pub bash: PathBuf,
+    /// The directory holding the Python contexts' serializer, cloudpickle (`EDGERUN_PY_CONTEXT_LIB`,
+    /// else `/usr/local/lib/edgerun/python`): on no user's `sys.path`, readable by sandbox users.
+    pub py_context_lib: PathBuf,
 }
 
 /// Everything the executor is configured with, read once by [`Config::from_env`].
@@ -116,6 +119,8 @@ impl Runtimes {
             deno: tool("EDGERUN_DENO", "deno", "/usr/local/bin/deno"),
             go: tool("EDGERUN_GO", "go", "/usr/local/go/bin/go"),
             bash: tool("EDGERUN_BASH", "bash", "/bin/bash"),
+            py_context_lib: std::env::var_os("EDGERUN_PY_CONTEXT_LIB")
+                .map_or_else(|| PathBuf::from("/usr/local/lib/edgerun/python"), PathBuf::from),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cgroup;
 pub mod config;
 pub mod confine;
+pub mod context;
 pub mod error;
 pub mod firewall;
 pub mod lang;

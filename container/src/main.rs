@@ -65,6 +65,21 @@ async fn serve() {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let firewall = sessions.close_to_sandboxes(port);
     let sessions = Arc::new(sessions);
+    {
+        // Contexts without a run for 10 minutes are stopped (checked every minute).
+        let sessions = Arc::downgrade(&sessions);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let Some(s) = sessions.upgrade() else { return };
+                let stopped = tokio::task::spawn_blocking(move || s.stop_idle_contexts()).await.unwrap_or(0);
+                if stopped > 0 {
+                    tracing::info!(stopped, "idle contexts stopped");
+                }
+            }
+        });
+    }
     tracing::info!(isolation = %sessions.isolation(), network = %sessions.network(), "runs contained");
     // One line on stdout so that whoever started us knows where we listen.
     println!("edgerun-executor listening on http://{addr}");

@@ -543,6 +543,15 @@ pub mod reaper {
         Ok(child)
     }
 
+    /// Spawns a live context's interpreter under the same lock, recording it as spared (never
+    /// in flight: it must not hold back the sweeps of runs, and no sweep may take it).
+    pub fn spawn_spared(cmd: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        let _live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn()?;
+        super::SPARED.lock().unwrap_or_else(|e| e.into_inner()).push(child.id().unwrap_or(0) as i32);
+        Ok(child)
+    }
+
     /// Removes a run from the in-flight list when it is dropped (the run's end, or its failure).
     pub struct InFlight(pub i32);
 
@@ -593,6 +602,10 @@ pub mod reaper {
             let mut alive = 0;
             while let Some(p) = stack.pop() {
                 for &(c, zombie) in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+                    if super::is_spared(c) {
+                        // A live context's interpreter, and everything it started, is not a leftover.
+                        continue;
+                    }
                     stack.push(c);
                     if c == main {
                         continue;
@@ -645,6 +658,21 @@ pub fn kill_tagged(tag: &str) {
 /// until none is left (up to 2 s): the next run must not find the last one's processes.
 pub fn kill_uid(id: Identity) {
     let until = Instant::now() + Duration::from_secs(2);
+    if spared_of_uid(id.uid) {
+        // The session has live contexts: every other process of the uid is killed one by one
+        // (a `kill(-1)` would take the contexts too), until none is left.
+        loop {
+            let pids = pids_of_uid(id.uid);
+            if pids.is_empty() || Instant::now() > until {
+                return;
+            }
+            for pid in pids {
+                // SAFETY: kill(2) on a pid just read from /proc; harmless if it is gone.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
     loop {
         let mut cmd = std::process::Command::new("/bin/true");
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
@@ -665,15 +693,46 @@ pub fn kill_uid(id: Identity) {
     }
 }
 
+/// Pids of live context interpreters ([`spawn_resident`]): the end-of-run kills of plain runs
+/// spare them (the uid mode's kill and watcher, the tag mode's sweep); cgroup mode needs no
+/// list, each context having groups of its own.
+static SPARED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `pid` is a live context's interpreter.
+fn is_spared(pid: i32) -> bool {
+    SPARED.lock().unwrap_or_else(|e| e.into_inner()).contains(&pid)
+}
+
+/// The uid owning `pid`, from /proc.
+fn uid_of(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok())
+}
+
+/// Whether some live context runs as `uid`.
+fn spared_of_uid(uid: u32) -> bool {
+    let spared = SPARED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    spared.into_iter().any(|p| uid_of(p) == Some(uid))
+}
+
+/// Processes of `uid` that are not live contexts' interpreters.
+fn pids_of_uid(uid: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|&pid| !is_spared(pid) && uid_of(pid) == Some(uid))
+        .collect()
+}
+
 /// Processes of `uid` (zombies included: they hold their slot until reaped) and their summed
-/// resident memory, read from /proc.
+/// resident memory, read from /proc; live contexts' interpreters are not counted.
 pub fn usage_of_uid(uid: u32) -> (u64, u64) {
     let (mut count, mut rss) = (0u64, 0u64);
     let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
     for e in dir.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
+        if !name.bytes().all(|b| b.is_ascii_digit()) || name.parse().is_ok_and(is_spared) {
             continue;
         }
         let Ok(status) = std::fs::read_to_string(format!("/proc/{name}/status")) else { continue };
@@ -1045,6 +1104,108 @@ impl Running {
             _ => None,
         });
         Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete })
+    }
+}
+
+/// A live context's interpreter: a long-lived process started like a run's (its own groups in
+/// cgroup mode, session, mounts, namespace, limits, uid), whose standard input, output and error
+/// and reply pipe (its descriptor 3) the caller drives. It is spared by the end-of-run kills of
+/// plain runs, and killed (its group, process group and tag) by [`Resident::kill`] or when
+/// dropped.
+pub struct Resident {
+    /// The interpreter; its stdin, stdout and stderr are piped.
+    pub child: tokio::process::Child,
+    /// Its pid, which is also its process group's id.
+    pub pid: i32,
+    /// Read end of its reply pipe (descriptor 3 in the interpreter).
+    pub replies: Option<std::fs::File>,
+    group: Option<RunGroup>,
+    tag: String,
+}
+
+/// Starts `spec` as a live context's interpreter (see [`Resident`]); `spec.timeout`,
+/// `spec.stdin` and `spec.cancel` do not apply (the caller times and feeds each run).
+pub fn spawn_resident(spec: &Spawn) -> std::io::Result<Resident> {
+    let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
+    let limits = spec.limits;
+    let group = match &spec.kill_mode {
+        KillMode::Cgroup(cg) => Some(cg.create(&format!("ctx-{tag}"), limits.memory_bytes, limits.max_processes)?),
+        _ => None,
+    };
+    let prepared = Prepared {
+        cwd: cstring(&spec.cwd)?,
+        binds: match &spec.private {
+            Some(p) => p.binds.iter().map(|(src, at)| Ok((cstring(src)?, cstring(at)?))).collect::<std::io::Result<_>>()?,
+            None => Vec::new(),
+        },
+        net: spec.net.clone(),
+        identity: spec.identity,
+        umask: spec.umask,
+        limits,
+        group_fds: group.as_ref().map(RunGroup::join_fds).unwrap_or_default(),
+    };
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 into a two-element array.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, "pipe2")?;
+    // SAFETY: both descriptors were just made and are owned here alone.
+    let (read, write) = unsafe { (std::fs::File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let w = write.as_raw_fd();
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(RUN_TAG_VAR, &tag)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: `enter` and dup2/fcntl are async-signal-safe; the reply pipe becomes descriptor 3
+    // after `enter` marked every inherited descriptor close-on-exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            prepared.enter()?;
+            if w == 3 {
+                check(libc::fcntl(3, libc::F_SETFD, 0), "fcntl(3)")
+            } else {
+                check(if libc::dup2(w, 3) == 3 { 0 } else { -1 }, "dup2 of the reply pipe")
+            }
+        });
+    }
+    let child = reaper::spawn_spared(&mut cmd)?;
+    drop(write);
+    let pid = child.id().unwrap_or(0) as i32;
+    Ok(Resident { child, pid, replies: Some(read), group, tag })
+}
+
+impl Resident {
+    /// Sends SIGINT to the interpreter alone (Python raises `KeyboardInterrupt`, Node breaks
+    /// the running script): the run is interrupted and the interpreter lives on.
+    pub fn interrupt(&self) {
+        // SAFETY: kill(2) on our child's pid.
+        unsafe { libc::kill(self.pid, libc::SIGINT) };
+    }
+
+    /// The limit of its groups that was hit, if one was (cgroup mode).
+    pub fn tripped(&self) -> Option<KilledBy> {
+        self.group.as_ref().and_then(RunGroup::tripped)
+    }
+
+    /// Kills the interpreter and everything it started (its groups, process group and tag);
+    /// it is no longer spared.
+    pub fn kill(&self) {
+        SPARED.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.pid);
+        // SAFETY: kill(2) on our child's process group.
+        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        if let Some(g) = &self.group {
+            g.kill();
+        }
+        kill_tagged(&self.tag);
+    }
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

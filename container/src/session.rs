@@ -169,6 +169,8 @@ pub struct Sessions {
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     /// The running run of each session, notified by `cancel`.
     cancels: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// Live interpreter contexts, by session and context id.
+    contexts: crate::context::Contexts,
     uids: UidCounter,
     is_root: bool,
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
@@ -255,6 +257,7 @@ impl Sessions {
             config,
             slots: Mutex::new(HashMap::new()),
             cancels: Mutex::new(HashMap::new()),
+            contexts: crate::context::Contexts::default(),
             uids,
             is_root,
             private_mounts,
@@ -661,6 +664,13 @@ impl Sessions {
             }
             // 2. Setup commands (each a script only the session's user can read, never a
             // command line another process could see), then the code.
+            if let Some(c) = &req.context {
+                // 2'. A live context: the code goes to its interpreter, no process is started
+                // (but its first, or the first after it was lost).
+                let mut r = self.run_in_context(sid, c, ws, &env, identity, &private, net.clone(), req, deadline, tee, cancel).await?;
+                r.logs = std::mem::take(&mut logs);
+                return self.finish(r, started, data_note, req, data_path, identity).await;
+            }
             let mut steps = Vec::new();
             for (i, c) in req.commands.iter().enumerate() {
                 let name = format!("setup-{i}.sh");
@@ -707,11 +717,24 @@ impl Sessions {
             combined.stdout = stdout;
             combined.stderr = stderr;
         }
-        // Installer output is capped by the output limit; its lines are capped too (the newest kept).
-        if logs.len() > MAX_LOG_LINES {
-            logs.drain(..logs.len() - MAX_LOG_LINES);
-        }
         combined.logs = logs;
+        self.finish(combined, started, data_note, req, data_path, identity).await
+    }
+
+    /// The end of every run: its log lines capped, its duration, its data read back.
+    async fn finish(
+        &self,
+        mut combined: RunResult,
+        started: std::time::Instant,
+        data_note: Option<String>,
+        req: &RunRequest,
+        data_path: PathBuf,
+        identity: Option<Identity>,
+    ) -> AppResult<RunResult> {
+        // Installer output is capped by the output limit; its lines are capped too (the newest kept).
+        if combined.logs.len() > MAX_LOG_LINES {
+            combined.logs.drain(..combined.logs.len() - MAX_LOG_LINES);
+        }
         combined.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         if let Some(note) = data_note {
             combined.stderr.push_str(&note);
@@ -724,6 +747,92 @@ impl Sessions {
             }
         }
         Ok(combined)
+    }
+
+    /// Runs the request's code in its live context ([`crate::context`]), starting the
+    /// context's interpreter as a run's process would be started when it has none.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_in_context(
+        &self,
+        sid: &str,
+        c: &edgerun_protocol::ContextRef,
+        ws: &Path,
+        env: &[(String, String)],
+        identity: Option<Identity>,
+        private: &Option<sandbox::Private>,
+        net: Option<Arc<sandbox::NetNs>>,
+        req: &RunRequest,
+        deadline: tokio::time::Instant,
+        tee: Option<sandbox::Chunks>,
+        cancel: Arc<tokio::sync::Notify>,
+    ) -> AppResult<RunResult> {
+        let (program, args) = match c.language {
+            Language::Python => (
+                self.config.runtimes.python.clone(),
+                vec![
+                    "-P".to_string(),
+                    "-c".into(),
+                    crate::context::PYTHON_DRIVER.into(),
+                    self.config.runtimes.py_context_lib.display().to_string(),
+                ],
+            ),
+            Language::Node => (self.config.runtimes.node.clone(), vec!["-e".to_string(), crate::context::NODE_DRIVER.into()]),
+            other => return Err(AppError::new(ErrorCode::BadRequest, format!("contexts run python or node, not {other}"))),
+        };
+        if !edgerun_protocol::valid_context_id(&c.id) {
+            return Err(AppError::new(ErrorCode::BadRequest, "context ids are `ctx_` and 24 hex digits"));
+        }
+        let offline = net.is_some();
+        let start = || {
+            let mut env = env.to_vec();
+            env.push(("MPLBACKEND".into(), "Agg".into()));
+            Ok(crate::context::Start {
+                spawn: Spawn {
+                    program,
+                    args,
+                    cwd: ws.to_path_buf(),
+                    env,
+                    stdin: Vec::new(),
+                    timeout: Duration::from_secs(edgerun_protocol::MAX_TIMEOUT_SECS),
+                    limits: self.config.limits,
+                    identity,
+                    umask: 0o022,
+                    kill_mode: self.kill_mode.clone(),
+                    private: private.clone(),
+                    net,
+                    cancel: None,
+                },
+                offline,
+            })
+        };
+        let run = crate::context::ContextRun {
+            code: &req.code,
+            env: &req.env,
+            stdin: &req.stdin,
+            deadline,
+            tee,
+            cancel,
+            output_bytes: self.config.limits.output_bytes,
+            checkpoint: (c.language == Language::Python)
+                .then(|| format!("{}/contexts/{}/state.pickle", edgerun_protocol::SANDBOX_DIR, c.id)),
+            checkpoint_max: crate::context::checkpoint_max(),
+        };
+        Ok(self.contexts.run(sid, &c.id, c.language, start, run).await?)
+    }
+
+    /// Stops a context's interpreter (`DELETE …/contexts/{ctx}`); false when it had none.
+    pub fn stop_context(&self, sid: &str, ctx: &str) -> bool {
+        self.contexts.stop(sid, ctx)
+    }
+
+    /// The session's contexts that have a live interpreter.
+    pub fn live_contexts(&self, sid: &str) -> Vec<String> {
+        self.contexts.live_ids(sid)
+    }
+
+    /// Stops the contexts idle for [`crate::context::IDLE_STOP`] (called every minute).
+    pub fn stop_idle_contexts(&self) -> usize {
+        self.contexts.stop_idle(crate::context::IDLE_STOP)
     }
 
     fn base_env(&self, root: &Path) -> Vec<(String, String)> {
@@ -931,6 +1040,7 @@ impl Sessions {
     pub async fn delete(&self, sid: &str) -> AppResult<()> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
+        self.contexts.stop_session(sid);
         if let Some(id) = slot.identity {
             sandbox::kill_uid(id);
         }

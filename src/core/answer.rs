@@ -266,6 +266,16 @@ pub fn check_result(r: &RunResult) -> ApiResult<()> {
             return Err(refused(format!("{name} of {} bytes, over {MAX_TEXT_BYTES}", text.len())));
         }
     }
+    if r.result.as_ref().is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
+        return Err(refused(format!("a result over {MAX_TEXT_BYTES} bytes")));
+    }
+    let output_bytes: usize = r.outputs.iter().map(|o| o.data.len()).sum();
+    if r.outputs.len() > 64 || output_bytes > MAX_TEXT_BYTES {
+        return Err(refused(format!("{} rich outputs of {output_bytes} bytes", r.outputs.len())));
+    }
+    if let Some(o) = r.outputs.iter().find(|o| o.mime.is_empty() || o.mime.len() > 128 || !o.mime.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(refused(format!("a rich output of type {}", shown(&o.mime))));
+    }
     let log_bytes: usize = r.logs.iter().map(String::len).sum();
     if r.logs.len() > MAX_LOG_LINES || log_bytes > MAX_TEXT_BYTES {
         return Err(refused(format!("{} log lines of {log_bytes} bytes", r.logs.len())));

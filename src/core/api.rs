@@ -215,6 +215,18 @@ pub struct RunResponse {
     /// This run's id: `GET /api/sessions/{id}/runs/{run_id}` answers this answer again.
     #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^run_[0-9a-f]{24}$")))]
     pub run_id: String,
+    /// A context run only: the id of the context it ran in.
+    #[cfg_attr(feature = "schema", schemars(with = "String", extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// A context run only: the text form of the value of the code's final expression (Python's
+    /// `repr`, Node's `util.inspect`); absent when it had none.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// A context run only: rich forms of that value and the figures the run drew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<RichOutput>,
 }
 
 /// The answer of the seed-compatible plugin endpoint `POST /?session=`.
@@ -247,6 +259,18 @@ pub struct PluginAnswer {
     /// This run's id, as in the run answer.
     #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^run_[0-9a-f]{24}$")))]
     pub run_id: String,
+    /// A context run only: the id of the context it ran in.
+    #[cfg_attr(feature = "schema", schemars(with = "String", extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// A context run only: the text form of the value of the code's final expression (Python's
+    /// `repr`, Node's `util.inspect`); absent when it had none.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// A context run only: rich forms of that value and the figures the run drew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<RichOutput>,
 }
 
 /// `GET /api/sessions/{id}/runs/{run_id}`: the answer the run gave, as its route gave it.
@@ -505,6 +529,10 @@ pub struct PluginPayload {
     pub env: Option<BTreeMap<String, String>>,
     /// Fed to the program's standard input.
     pub stdin: Option<String>,
+    /// `true`: a fresh process, as before contexts; otherwise `python` and `node` run in the
+    /// session's default context of that language (created on first use), so that variables
+    /// stay from one call to the next. Other plugins always run fresh.
+    pub fresh: Option<bool>,
 }
 
 /// `POST /api/sessions/{id}/run` body (the session's language is used).
@@ -522,6 +550,10 @@ pub struct RunRequest {
     pub env: Option<BTreeMap<String, String>>,
     /// Fed to the program's standard input.
     pub stdin: Option<String>,
+    /// Run in this live context of the session (`POST …/contexts` made it; 404 unknown): the
+    /// code runs in the context's interpreter, whose variables stay for its next run.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
+    pub context: Option<String>,
 }
 
 /// `POST /api/execute` body: a one-shot run in a throwaway session.
@@ -791,9 +823,16 @@ mod tests {
             truncated: true,
             session_id: None,
             run_id: "run_0123456789abcdef01234567".into(),
+            context: None,
+            result: None,
+            outputs: Vec::new(),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("session_id").is_none());
+        assert!(
+            v.get("context").is_none() && v.get("result").is_none() && v.get("outputs").is_none(),
+            "plain runs carry no context fields"
+        );
         assert_eq!(v["signal"], Value::Null);
         assert_eq!(v["killed_by"], "output");
         // unknown fields are refused when read back
@@ -802,4 +841,60 @@ mod tests {
         assert!(serde_json::from_value::<RunResponse>(extra).is_err());
         assert_eq!(serde_json::from_value::<RunResponse>(v).unwrap(), r);
     }
+}
+
+/// A rich value of a context run (a figure, an HTML table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RichOutput {
+    /// Its media type: `image/png`, `text/html`, `image/svg+xml`.
+    pub mime: String,
+    /// Base64 for `image/png`; the text itself for text types.
+    pub data: String,
+}
+
+/// `POST /api/sessions/{id}/contexts` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct CreateContextRequest {
+    /// The interpreter: `python` or `node` (or an alias of either).
+    pub language: String,
+}
+
+/// A live interpreter context of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContextInfo {
+    /// `ctx_` and 24 hex digits; runs name it in `context`.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
+    pub id: String,
+    /// `python` or `node`.
+    pub language: String,
+    /// When it was made (RFC 3339).
+    #[cfg_attr(feature = "schema", schemars(extend("format" = "date-time")))]
+    pub created_at: String,
+    /// Runs it answered.
+    pub run_count: u64,
+    /// Whether it is the session's default context of its language (the plugin endpoint's).
+    pub default: bool,
+}
+
+/// `GET /api/sessions/{id}/contexts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContextList {
+    /// Oldest first.
+    pub contexts: Vec<ContextInfo>,
+}
+
+/// `DELETE /api/sessions/{id}/contexts/{ctx}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContextDeleted {
+    /// The id of the context that was ended.
+    pub deleted: String,
 }

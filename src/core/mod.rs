@@ -2,6 +2,7 @@
 //! arithmetic. Nothing here imports `worker`; `cargo test` runs it natively.
 pub mod answer;
 pub mod api;
+pub mod contexts;
 pub mod error;
 pub mod ids;
 pub mod index;

@@ -466,6 +466,39 @@ fn table() -> Vec<Op> {
         },
         Op {
             method: "post",
+            path: "/api/sessions/{id}/contexts",
+            id: "createContext",
+            summary: "Make a live interpreter context (python or node) whose variables outlive each run",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::CreateContextRequest>, true),
+            ok: Ok200::Json(201, answer::<api::ContextInfo>),
+            errors: &[400, 404, 409, 413, 415, 422, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/contexts",
+            id: "listContexts",
+            summary: "The session's contexts",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ContextList>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "delete",
+            path: "/api/sessions/{id}/contexts/{ctx}",
+            id: "deleteContext",
+            summary: "End a context and its interpreter",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ContextDeleted>),
+            errors: &[400, 404, 500],
+        },
+        Op {
+            method: "post",
             path: "/api/execute",
             id: "execute",
             summary: "One-shot run; nothing is kept",
@@ -510,6 +543,9 @@ fn op_id(r: &Route) -> &'static str {
         Route::GetFile(..) => "getFile",
         Route::PutFile(..) => "putFile",
         Route::DeleteFile(..) => "deleteFile",
+        Route::CreateContext(_) => "createContext",
+        Route::ListContexts(_) => "listContexts",
+        Route::DeleteContext(..) => "deleteContext",
         Route::Execute => "execute",
     }
 }
@@ -547,6 +583,9 @@ fn every_route() -> Vec<Route> {
         Route::PutFile(s(), f()),
         Route::DeleteFile(s(), f()),
         Route::Execute,
+        Route::CreateContext(s()),
+        Route::ListContexts(s()),
+        Route::DeleteContext(s(), "ctx_0123456789abcdef01234567".into()),
     ]
 }
 
@@ -607,6 +646,9 @@ fn path_params(path: &str) -> Vec<Value> {
     }
     if path.contains("{run_id}") {
         out.push(json!({"$ref": "#/components/parameters/RunId"}));
+    }
+    if path.contains("{ctx}") {
+        out.push(json!({"$ref": "#/components/parameters/ContextId"}));
     }
     out
 }
@@ -823,6 +865,11 @@ fn document() -> Value {
                     "name": "run_id", "in": "path", "required": true,
                     "description": "A run id from a run answer (`run_id`).",
                     "schema": {"type": "string", "pattern": "^run_[0-9a-f]{24}$"}
+                },
+                "ContextId": {
+                    "name": "ctx", "in": "path", "required": true,
+                    "description": "A context id from `POST …/contexts` (`id`).",
+                    "schema": {"type": "string", "pattern": "^ctx_[0-9a-f]{24}$"}
                 }
             },
             "securitySchemes": {
@@ -850,7 +897,12 @@ fn the_table_covers_every_route_and_reaches_it() {
         assert!(table.iter().any(|op| op.id == op_id(&r)), "{r:?} is not in the table");
     }
     for op in &table {
-        let path = op.path.replace("{id}", "s1").replace("{path}", "dir/a.txt").replace("{run_id}", "run_0123456789abcdef01234567");
+        let path = op
+            .path
+            .replace("{id}", "s1")
+            .replace("{path}", "dir/a.txt")
+            .replace("{run_id}", "run_0123456789abcdef01234567")
+            .replace("{ctx}", "ctx_0123456789abcdef01234567");
         let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
         assert_eq!(
@@ -916,13 +968,22 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "DeletedAll",
         "StoredCode",
         "Error",
+        "ContextInfo",
+        "ContextList",
+        "ContextDeleted",
+        "RichOutput",
     ] {
         let s = &schemas[name];
         assert_eq!(s["additionalProperties"], json!(false), "{name}");
         let props: Vec<&String> = s["properties"].as_object().unwrap().keys().collect();
         let required: Vec<&str> = s["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
         for p in props {
-            let optional = matches!((name, p.as_str()), ("RunResponse", "session_id") | ("PluginAnswer", "error"));
+            let optional = matches!(
+                (name, p.as_str()),
+                ("RunResponse", "session_id")
+                    | ("PluginAnswer", "error")
+                    | ("RunResponse" | "PluginAnswer", "context" | "result" | "outputs")
+            );
             assert_eq!(required.contains(&p.as_str()), !optional, "{name}.{p}");
         }
     }

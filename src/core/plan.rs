@@ -57,6 +57,8 @@ pub fn plan_run(session: SessionFacts<'_>, spec: RunSpec, commands: Vec<String>,
         expect_version: session.version.map(str::to_string),
         restore_after: !session.persistent && counted,
         allow_internet: session.allow_internet,
+        // Resolved by the session object, which knows its contexts.
+        context: None,
     };
     RunPlan { request, data, language }
 }
@@ -102,6 +104,8 @@ mod tests {
             env: BTreeMap::new(),
             stdin: String::new(),
             install: Install::default(),
+            context: None,
+            fresh: false,
         }
     }
 

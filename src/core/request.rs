@@ -139,6 +139,24 @@ pub struct RunSpec {
     pub env: BTreeMap<String, String>,
     pub stdin: String,
     pub install: Install,
+    /// `POST …/run`'s `context`: run in that live context (`ctx_…`).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The plugin payload's `fresh`: a fresh process rather than the session's default context.
+    #[serde(default)]
+    pub fresh: bool,
+}
+
+/// A run body's `context`: a context id (`ctx_` and 24 hex digits), or `None`.
+fn context(m: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let Some(c) = opt_str(m, "context")? else { return Ok(None) };
+    if !edgerun_protocol::valid_context_id(c) {
+        return Err(ApiError::bad(format!(
+            "invalid context id {:?}: context ids are `ctx_` and 24 hex digits",
+            super::ids::truncate(c, 80)
+        )));
+    }
+    Ok(Some(c.to_string()))
 }
 
 /// Packages named for a language's installer.
@@ -170,6 +188,8 @@ pub fn parse_plugin(body: &[u8]) -> ApiResult<RunSpec> {
         env: env(payload)?,
         stdin: opt_str(payload, "stdin")?.unwrap_or_default().to_string(),
         install: install_for(lang, reqs)?,
+        context: None,
+        fresh: opt_bool(payload, "fresh")?.unwrap_or(false),
     })
 }
 
@@ -196,6 +216,11 @@ pub fn parse_run(body: &[u8], lang: Option<Language>, source: CodeSource) -> Api
         env: env(&m)?,
         stdin: opt_str(&m, "stdin")?.unwrap_or_default().to_string(),
         install: Install::default(),
+        context: match source {
+            CodeSource::Required => None,
+            CodeSource::OrStored => context(&m)?,
+        },
+        fresh: false,
     })
 }
 

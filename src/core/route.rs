@@ -35,6 +35,9 @@ pub enum Route {
     PutFile(String, String),
     DeleteFile(String, String),
     Execute,
+    CreateContext(String),
+    ListContexts(String),
+    DeleteContext(String, String),
 }
 
 /// A file of the playground.
@@ -162,6 +165,22 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
                 _ => return Err(wrong_method("GET")),
             }
         }
+        ("contexts", "POST") => Route::CreateContext(id),
+        ("contexts", "GET") => Route::ListContexts(id),
+        ("contexts", _) => return Err(wrong_method("GET or POST")),
+        (t, m) if t.starts_with("contexts/") => {
+            let ctx = percent_decode(&t["contexts/".len()..])?;
+            if !edgerun_protocol::valid_context_id(&ctx) {
+                return Err(ApiError::bad(format!(
+                    "invalid context id {:?}: context ids are `ctx_` and 24 hex digits",
+                    super::ids::truncate(&ctx, 80)
+                )));
+            }
+            match m {
+                "DELETE" => Route::DeleteContext(id, ctx),
+                _ => return Err(wrong_method("DELETE")),
+            }
+        }
         ("files" | "files/", "GET") => Route::ListFiles(id),
         ("files" | "files/", _) => return Err(wrong_method("GET")),
         (t, _) if t.starts_with("files/") => {
@@ -210,6 +229,19 @@ mod tests {
             Route::PutFile("abc".into(), "data/résumé.txt".into())
         );
         assert_eq!(parse("GET", "/api/sessions/abc/files/a%2Fb").unwrap(), Route::GetFile("abc".into(), "a/b".into()));
+    }
+
+    #[test]
+    fn context_routes_parse() {
+        let ctx = "ctx_0123456789abcdef01234567";
+        assert_eq!(parse("POST", "/api/sessions/abc/contexts").unwrap(), Route::CreateContext("abc".into()));
+        assert_eq!(parse("GET", "/api/sessions/abc/contexts").unwrap(), Route::ListContexts("abc".into()));
+        assert_eq!(parse("DELETE", &format!("/api/sessions/abc/contexts/{ctx}")).unwrap(), Route::DeleteContext("abc".into(), ctx.into()));
+        assert_eq!(parse("PUT", "/api/sessions/abc/contexts").unwrap_err().status(), 405);
+        assert_eq!(parse("GET", &format!("/api/sessions/abc/contexts/{ctx}")).unwrap_err().status(), 405);
+        for bad in ["ctx_x", "ctx_0123456789ABCDEF01234567", "0123456789abcdef01234567", "ctx_0123456789abcdef01234567/x"] {
+            assert_eq!(parse("DELETE", &format!("/api/sessions/abc/contexts/{bad}")).unwrap_err().status(), 400, "{bad}");
+        }
     }
 
     #[test]

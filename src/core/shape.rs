@@ -44,6 +44,9 @@ pub fn plugin_answer(r: &RunResult, run_id: &str) -> PluginAnswer {
         duration_ms: r.duration_ms,
         error,
         run_id: run_id.to_string(),
+        context: None,
+        result: r.result.clone(),
+        outputs: outputs(r),
     }
 }
 
@@ -66,7 +69,15 @@ pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &JsonObject, ru
         truncated: r.truncated,
         session_id: session_id.map(String::from),
         run_id: run_id.to_string(),
+        context: None,
+        result: r.result.clone(),
+        outputs: outputs(r),
     }
+}
+
+/// A context run's rich outputs, as the API shows them.
+fn outputs(r: &RunResult) -> Vec<super::api::RichOutput> {
+    r.outputs.iter().map(|o| super::api::RichOutput { mime: o.mime.clone(), data: o.data.clone() }).collect()
 }
 
 /// Cuts `text` into parts of at most `max` bytes, each ending on a character boundary (a run's

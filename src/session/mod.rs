@@ -5,6 +5,7 @@
 //! the object's private fields); this file
 //! dispatches operations and holds the session lifecycle (create, get, setup, duplicate, delete).
 
+mod contexts;
 mod events;
 mod files;
 mod run;
@@ -143,6 +144,9 @@ impl Session {
             SessionOp::GetFile { path } => self.handle_get_file(&path).await,
             SessionOp::PutFile { path, length } => self.handle_put_file(&sid, &path, length, req).await,
             SessionOp::DeleteFile { path } => self.handle_delete_file(&sid, &path).await,
+            SessionOp::CreateContext { language } => self.handle_create_context(language),
+            SessionOp::ListContexts => self.handle_list_contexts(),
+            SessionOp::DeleteContext { ctx } => self.handle_delete_context(&sid, &ctx).await,
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
@@ -364,7 +368,7 @@ impl Session {
     async fn handle_plugin(
         self: &Rc<Self>,
         sid: &str,
-        spec: RunSpec,
+        mut spec: RunSpec,
         idempotency: Option<Idempotency>,
         stream: Option<Form>,
     ) -> ApiResult<Answer> {
@@ -380,6 +384,8 @@ impl Session {
                 Ok(())
             })?;
         }
+        // Python and Node keep their memory: the session's default context of the language.
+        spec.context = self.plugin_context(lang, spec.fresh, &spec.stdin)?;
         self.answer_run(sid, spec, Counted { shape: Shape::Plugin, idempotency }, stream, false).await
     }
 

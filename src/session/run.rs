@@ -51,10 +51,14 @@ pub(crate) enum Shape {
 }
 
 impl Shape {
-    fn answer(&self, result: &RunResult, data: &Value, run_id: &str) -> Value {
+    fn answer(&self, result: &RunResult, data: &Value, run_id: &str, context: Option<&str>) -> Value {
+        let context = context.map(String::from);
         let v = match self {
-            Shape::Run { session_id } => serde_json::to_value(run_answer(result, session_id.as_deref(), &super::data_object(data), run_id)),
-            Shape::Plugin => serde_json::to_value(plugin_answer(result, run_id)),
+            Shape::Run { session_id } => serde_json::to_value(crate::core::api::RunResponse {
+                context,
+                ..run_answer(result, session_id.as_deref(), &super::data_object(data), run_id)
+            }),
+            Shape::Plugin => serde_json::to_value(crate::core::api::PluginAnswer { context, ..plugin_answer(result, run_id) }),
         };
         v.expect("answers serialize")
     }
@@ -226,6 +230,8 @@ impl Session {
             env: Default::default(),
             stdin: String::new(),
             install: spec.install.clone(),
+            context: None,
+            fresh: false,
         };
         // Whoever follows the setup (GET …/setup with events) reads its output from these.
         let events = self.setup_events();
@@ -285,7 +291,21 @@ impl Session {
             default_timeout: row.default_timeout.map(|t| t as u64),
             allow_internet: row.allow_internet != 0,
         };
-        let plan = plan_run(facts, spec, commands, counted.is_some());
+        let context = spec.context.clone();
+        let mut plan = plan_run(facts, spec, commands, counted.is_some());
+        if let Some(id) = &context {
+            // A context run: the context's interpreter, whatever the session's language.
+            let c = self.with_store(|s| s.context(id))?.ok_or_else(|| ApiError::not_found(format!("no context {id} in this session")))?;
+            let lang = Language::parse(&c.language).ok_or_else(|| ApiError::new(ErrorCode::Internal, "a stored context's language"))?;
+            if lang == Language::Node && !plan.request.stdin.is_empty() {
+                return Err(ApiError::bad(
+                    "`stdin` cannot be given to a Node context (its interpreter's standard input is the runtime's); run without `context`",
+                ));
+            }
+            plan.request.language = Some(lang);
+            plan.request.context = Some(edgerun_protocol::ContextRef { id: id.clone(), language: lang });
+            plan.language = c.language;
+        }
         let exec = self.executor()?;
         exec.ensure_ready().await?;
         if let (Some(ev), Some(id)) = (events, run_id.as_deref()) {
@@ -298,8 +318,9 @@ impl Session {
         let notice = (counted.is_some() && row.setup_status == "failed")
             .then_some("[edgerun] the session's setup failed (see setup_log); this run proceeded without it");
         answer.result = with_notice(answer.result, notice);
-        let public =
-            counted.zip(run_id.as_deref()).map(|(c, id)| (c, id, c.shape.answer(&answer.result, &answer_data(&answer.result, &plan), id)));
+        let public = counted
+            .zip(run_id.as_deref())
+            .map(|(c, id)| (c, id, c.shape.answer(&answer.result, &answer_data(&answer.result, &plan), id, context.as_deref())));
         let commit = plan_commit(&answer.delta, row.version.as_deref());
         let pack = if commit.needs_pack { Some(self.store_pack(sid, &answer.delta, tar).await?) } else { None };
         let now = now_rfc3339();
@@ -315,6 +336,9 @@ impl Session {
             (run, text.to_string(), c.idempotency.as_ref())
         });
         self.commit_answer(&answer, &commit, pack.as_ref(), history.as_ref().map(|(r, t, i)| (r, t.as_str(), *i)), &now)?;
+        if let Some(id) = &context {
+            self.with_store(|s| s.count_context_run(id))?;
+        }
         self.after_commit(sid, &exec, row, &answer.delta, &commit, counted.is_some(), now).await;
         Ok(RunOutcome { answer: public.map(|(_, _, v)| v), result: answer.result })
     }

@@ -149,6 +149,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{id}/contexts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's contexts
+         * @description See docs/api.md for `GET /api/sessions/{id}/contexts`.
+         */
+        get: operations["listContexts"];
+        put?: never;
+        /**
+         * Make a live interpreter context (python or node) whose variables outlive each run
+         * @description See docs/api.md for `POST /api/sessions/{id}/contexts`.
+         */
+        post: operations["createContext"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/contexts/{ctx}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a context and its interpreter
+         * @description See docs/api.md for `DELETE /api/sessions/{id}/contexts/{ctx}`.
+         */
+        delete: operations["deleteContext"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/{id}/duplicate": {
         parameters: {
             query?: never;
@@ -450,6 +494,40 @@ export interface components {
             /** @description The run id of the run that was ended, or `"setup"`. */
             cancelled: string;
         };
+        /** @description `DELETE /api/sessions/{id}/contexts/{ctx}`. */
+        ContextDeleted: {
+            /** @description The id of the context that was ended. */
+            deleted: string;
+        };
+        /** @description A live interpreter context of a session. */
+        ContextInfo: {
+            /**
+             * Format: date-time
+             * @description When it was made (RFC 3339).
+             */
+            created_at: string;
+            /** @description Whether it is the session's default context of its language (the plugin endpoint's). */
+            default: boolean;
+            /** @description `ctx_` and 24 hex digits; runs name it in `context`. */
+            id: string;
+            /** @description `python` or `node`. */
+            language: string;
+            /**
+             * Format: uint64
+             * @description Runs it answered.
+             */
+            run_count: number;
+        };
+        /** @description `GET /api/sessions/{id}/contexts`. */
+        ContextList: {
+            /** @description Oldest first. */
+            contexts: components["schemas"]["ContextInfo"][];
+        };
+        /** @description `POST /api/sessions/{id}/contexts` body. */
+        CreateContextRequest: {
+            /** @description The interpreter: `python` or `node` (or an alias of either). */
+            language: string;
+        };
         /** @description `POST /api/sessions` body. */
         CreateSessionRequest: {
             /** @description ERA's name for `allow_internet` (both given must agree). */
@@ -513,6 +591,8 @@ export interface components {
         };
         /** @description ERA's last event: the run answer's fields, with `"type": "done"`. */
         EraDoneEvent: {
+            /** @description A context run only: the id of the context it ran in. */
+            context?: string;
             /** @description The session's data after the run. */
             data: {
                 [key: string]: unknown;
@@ -532,6 +612,13 @@ export interface components {
             exit_code: number;
             /** @description The limit that ended the run; `null` if none did. */
             killed_by: components["schemas"]["Limit"] | null;
+            /** @description A context run only: rich forms of that value and the figures the run drew. */
+            outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * @description A context run only: the text form of the value of the code's final expression (Python's
+             *     `repr`, Node's `util.inspect`); absent when it had none.
+             */
+            result?: string;
             /** @description This run's id: `GET /api/sessions/{id}/runs/{run_id}` answers this answer again. */
             run_id: string;
             /** @description The session's id; absent on `/api/execute`. */
@@ -678,6 +765,8 @@ export interface components {
         };
         /** @description The answer of the seed-compatible plugin endpoint `POST /?session=`. */
         PluginAnswer: {
+            /** @description A context run only: the id of the context it ran in. */
+            context?: string;
             /**
              * Format: double
              * @description As in the run answer.
@@ -696,6 +785,13 @@ export interface components {
             logs: string[];
             /** @description stdout. */
             output: string;
+            /** @description A context run only: rich forms of that value and the figures the run drew. */
+            outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * @description A context run only: the text form of the value of the code's final expression (Python's
+             *     `repr`, Node's `util.inspect`); absent when it had none.
+             */
+            result?: string;
             /** @description This run's id, as in the run answer. */
             run_id: string;
             /** @description As in the run answer. */
@@ -715,6 +811,12 @@ export interface components {
             env?: {
                 [key: string]: string;
             } | null;
+            /**
+             * @description `true`: a fresh process, as before contexts; otherwise `python` and `node` run in the
+             *     session's default context of that language (created on first use), so that variables
+             *     stay from one call to the next. Other plugins always run fresh.
+             */
+            fresh?: boolean | null;
             /** @description Packages installed with the plugin's installer first (none for bash: 400). */
             requirements?: string[] | null;
             /** @description Fed to the program's standard input. */
@@ -734,6 +836,13 @@ export interface components {
              * @enum {string}
              */
             plugin: "bash" | "deno" | "go" | "golang" | "javascript" | "js" | "node" | "py" | "python" | "python3" | "sh" | "shell" | "ts" | "typescript";
+        };
+        /** @description A rich value of a context run (a figure, an HTML table). */
+        RichOutput: {
+            /** @description Base64 for `image/png`; the text itself for text types. */
+            data: string;
+            /** @description Its media type: `image/png`, `text/html`, `image/svg+xml`. */
+            mime: string;
         };
         /** @description One entry of a session's run history. */
         RunEntry: {
@@ -782,6 +891,11 @@ export interface components {
              *     has none).
              */
             code?: string | null;
+            /**
+             * @description Run in this live context of the session (`POST …/contexts` made it; 404 unknown): the
+             *     code runs in the context's interpreter, whose variables stay for its next run.
+             */
+            context?: string | null;
             /** @description Environment variables added last (names non-empty without `=` or NUL, values strings). */
             env?: {
                 [key: string]: string;
@@ -797,6 +911,8 @@ export interface components {
         };
         /** @description The run answer of `POST /api/sessions/{id}/run` and `POST /api/execute` (ERA-compatible). */
         RunResponse: {
+            /** @description A context run only: the id of the context it ran in. */
+            context?: string;
             /** @description The session's data after the run. */
             data: {
                 [key: string]: unknown;
@@ -816,6 +932,13 @@ export interface components {
             exit_code: number;
             /** @description The limit that ended the run; `null` if none did. */
             killed_by: components["schemas"]["Limit"] | null;
+            /** @description A context run only: rich forms of that value and the figures the run drew. */
+            outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * @description A context run only: the text form of the value of the code's final expression (Python's
+             *     `repr`, Node's `util.inspect`); absent when it had none.
+             */
+            result?: string;
             /** @description This run's id: `GET /api/sessions/{id}/runs/{run_id}` answers this answer again. */
             run_id: string;
             /** @description The session's id; absent on `/api/execute`. */
@@ -1142,6 +1265,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description A context id from `POST …/contexts` (`id`). */
+        ContextId: string;
         /** @description The rest of the URL after `/files/`: a relative, `/`-separated path, percent-decoded once (`a%2Fb` is `a/b`). It may span several segments. */
         FilePath: string;
         /** @description A run id from a run answer (`run_id`). */
@@ -1517,6 +1642,100 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    listContexts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextList"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    createContext: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateContextRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextInfo"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    deleteContext: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description A context id from `POST …/contexts` (`id`). */
+                ctx: components["parameters"]["ContextId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextDeleted"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             500: components["responses"]["Error500"];
         };
     };

@@ -238,6 +238,37 @@ pub struct RunRequest {
     /// does not send it keeps the machine's network.
     #[serde(default = "default_allow_internet")]
     pub allow_internet: bool,
+    /// Run `code` in this live interpreter context of the session instead of a fresh process
+    /// (`None`: a fresh process, as always). The executor starts the context's interpreter on
+    /// its first run (and again after it was lost); `commands` are not run with a context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextRef>,
+}
+
+/// A live interpreter context a run goes to ([`RunRequest::context`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextRef {
+    /// The context's id, `ctx_` and 24 lower-case hex digits ([`valid_context_id`]).
+    pub id: String,
+    /// Its interpreter: [`Language::Python`] or [`Language::Node`].
+    pub language: Language,
+}
+
+/// Whether `id` is a context id: `ctx_` and 24 lower-case hex digits.
+pub fn valid_context_id(id: &str) -> bool {
+    id.strip_prefix("ctx_").is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Most live contexts one session holds, its default contexts included.
+pub const MAX_CONTEXTS: usize = 8;
+
+/// A rich value a context run's final expression produced (a figure, an HTML table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RichOutput {
+    /// Its media type: `image/png`, `text/html`, `image/svg+xml`, …
+    pub mime: String,
+    /// The value: base64 for binary types (`image/png`), the text itself for text types.
+    pub data: String,
 }
 
 fn default_timeout() -> u64 {
@@ -263,6 +294,7 @@ impl Default for RunRequest {
             expect_version: None,
             restore_after: false,
             allow_internet: true,
+            context: None,
         }
     }
 }
@@ -345,6 +377,24 @@ pub struct RunResult {
     /// Whether an install step failed (the code was then not run).
     #[serde(default)]
     pub install_failed: bool,
+    /// A context run only: the text form of the value of the code's final expression (Python's
+    /// `repr`, Node's `util.inspect`), when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// A context run only: rich forms of that value and figures the run drew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<RichOutput>,
+    /// A context run that started a new interpreter over a checkpoint: whether the checkpoint
+    /// was loaded (`false`: it could not be read, and the context starts empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<bool>,
+    /// Why the checkpoint could not be loaded (with `restored: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_error: Option<String>,
+    /// A context run: names of the context's variables its checkpoint does not hold (they
+    /// could not be pickled), or, after a restore, that were not restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
 }
 
 /// Kind of a workspace entry.

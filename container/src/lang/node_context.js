@@ -1,0 +1,154 @@
+// The driver of a live Node context, run with `node -e` (on nobody's module path). The
+// executor speaks to it in frames (a u32 big-endian length, then that much JSON): requests on
+// its standard input, replies on descriptor 3. The user's output goes to the real stdout and
+// stderr (synchronous pipes on Linux); after each run the driver writes the run's end marker
+// (a nonce from the request) on both, so that the executor knows it has all of the run's output.
+//
+// A run is compiled as a script and run in the main context, as Node's REPL does: top-level
+// `var`, `let`, `const`, `function` and `class` declarations stay for the next run, and the
+// completion value is answered as `result` (util.inspect); a completion value that is a promise
+// is awaited first. `process.exit(n)` ends the run with exit code n and keeps the interpreter.
+// SIGINT breaks a running script (and a promise being awaited); between runs it is ignored.
+(() => {
+  "use strict";
+  const fs = require("node:fs");
+  const vm = require("node:vm");
+  const util = require("node:util");
+  const path = require("node:path");
+  const { createRequire } = require("node:module");
+  const cwd = process.cwd();
+  globalThis.require = createRequire(path.join(cwd, "main.js"));
+  globalThis.__filename = "main.js";
+  globalThis.__dirname = ".";
+  process.argv.splice(1, process.argv.length - 1, "main.js");
+
+  class Exit {
+    constructor(code) {
+      this.code = code;
+    }
+  }
+  const realExit = process.exit.bind(process);
+  let running = false;
+  let interrupt = null;
+  process.exit = (code) => {
+    if (!running) realExit(code);
+    throw new Exit(code === undefined ? (process.exitCode ?? 0) : Number(code) & 0xff);
+  };
+  process.on("SIGINT", () => {
+    if (interrupt) interrupt();
+  });
+  // Errors thrown later by callbacks of earlier runs are reported, never fatal.
+  process.on("uncaughtException", (e) => {
+    if (e instanceof Exit) return;
+    process.stderr.write(`${e && e.stack ? e.stack : String(e)}\n`);
+  });
+  process.on("unhandledRejection", (e) => {
+    process.stderr.write(`Unhandled rejection: ${e && e.stack ? e.stack : String(e)}\n`);
+  });
+
+  const reply = (obj) => {
+    const data = Buffer.from(JSON.stringify(obj));
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    fs.writeSync(3, Buffer.concat([head, data]));
+  };
+  const report = (e) => {
+    const text = e && e.stack ? e.stack : `Uncaught ${util.inspect(e)}`;
+    // The driver's own frames say nothing about the user's code.
+    const lines = String(text).split("\n").filter((l) => !/\[eval\]|node:vm|node:internal/.test(l));
+    process.stderr.write(lines.join("\n") + "\n");
+  };
+  const rich = (v) => {
+    const outs = [];
+    if (v !== null && (typeof v === "object" || typeof v === "function")) {
+      for (const [m, mime] of [["_repr_html_", "text/html"], ["_repr_svg_", "image/svg+xml"]]) {
+        try {
+          if (typeof v[m] === "function") {
+            const d = v[m]();
+            if (d != null) outs.push({ mime, data: String(d) });
+          }
+        } catch {}
+      }
+    }
+    return outs;
+  };
+
+  async function run(req) {
+    const name = `<cell ${req.n}>`;
+    const env = req.env || {};
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    const out = { exit_code: 0, outputs: [] };
+    // Each run starts in the workspace, entered by its path (an inject may have put a new
+    // directory there since the last run).
+    process.chdir(cwd);
+    try {
+      let script;
+      try {
+        script = new vm.Script(req.code, { filename: name });
+      } catch (e) {
+        report(e);
+        out.exit_code = 1;
+        return out;
+      }
+      running = true;
+      let value = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
+      if (value && typeof value.then === "function") {
+        value = await new Promise((resolve, reject) => {
+          interrupt = () => reject(new Error("Script execution was interrupted by `SIGINT`"));
+          value.then(resolve, reject);
+        });
+      }
+      if (value !== undefined) {
+        globalThis._ = value;
+        out.result = typeof value === "string" ? util.inspect(value) : util.inspect(value, { depth: 4 });
+        out.outputs = rich(value);
+      }
+    } catch (e) {
+      if (e instanceof Exit) {
+        out.exit_code = e.code;
+      } else if (e && /interrupted by `SIGINT`/.test(e.message || "")) {
+        process.stderr.write("KeyboardInterrupt: the run was interrupted\n");
+        out.exit_code = 130;
+        out.interrupted = true;
+      } else {
+        report(e);
+        out.exit_code = 1;
+      }
+    } finally {
+      running = false;
+      interrupt = null;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      process.exitCode = undefined;
+    }
+    return out;
+  }
+
+  let buf = Buffer.alloc(0);
+  let busy = Promise.resolve();
+  const take = () => {
+    while (buf.length >= 4) {
+      const n = buf.readUInt32BE(0);
+      if (buf.length < 4 + n) return;
+      const req = JSON.parse(buf.subarray(4, 4 + n).toString());
+      buf = buf.subarray(4 + n);
+      busy = busy.then(async () => {
+        if (req.op !== "run") return reply({ error: `unknown operation ${req.op}` });
+        const out = await run(req);
+        const end = `\x1e${req.nonce}\x1e`;
+        fs.writeSync(1, end);
+        fs.writeSync(2, end);
+        reply(out);
+      });
+    }
+  };
+  process.stdin.on("data", (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    take();
+  });
+  process.stdin.on("end", () => realExit(0));
+  reply({ ready: true, pid: process.pid });
+})();

@@ -1,0 +1,132 @@
+//! Live interpreter contexts in the executor: state kept from run to run, final values, exits
+//! and interrupts that keep the interpreter, and contexts surviving plain runs in every
+//! containment mode. One test per mode runs in its own process state (the tag mode makes the
+//! executor a subreaper), so the modes are walked in one test, one after the other.
+mod common;
+use edgerun_executor::config::KillSetting;
+use edgerun_protocol::{ContextRef, KilledBy, Language, RunRequest, RunResult};
+use std::time::{Duration, Instant};
+
+const PY: &str = "ctx_00000000000000000000000a";
+const JS: &str = "ctx_00000000000000000000000b";
+
+async fn in_ctx(f: &common::Fixture, sid: &str, ctx: &str, lang: Language, code: &str, timeout: u64) -> RunResult {
+    let req = RunRequest {
+        language: Some(lang),
+        code: code.into(),
+        timeout_secs: timeout,
+        expect_version: f.sessions.version(sid).await,
+        context: Some(ContextRef { id: ctx.into(), language: lang }),
+        ..Default::default()
+    };
+    f.sessions.run(sid, req).await.expect("run accepted").0.result
+}
+
+async fn walk(mode: KillSetting) {
+    let f = common::fixture_with(|c| c.kill_mode = mode);
+    let sid = "ctx-session";
+    let r = in_ctx(&f, sid, PY, Language::Python, "import json\nx = 41\ndef inc(v):\n    return v + 1\nprint('hi')", 10).await;
+    assert_eq!((r.exit_code, r.stdout.as_str(), r.result.as_deref()), (0, "hi\n", None), "{r:?}");
+    let r = in_ctx(&f, sid, PY, Language::Python, "x = inc(x)\njson.dumps({'x': x})", 10).await;
+    assert_eq!(r.result.as_deref(), Some("'{\"x\": 42}'"), "variables, imports and functions stay: {r:?}");
+
+    // A plain run between two context runs leaves the context alive.
+    let plain = f.run(sid, Language::Bash, "echo plain; sleep 0.2 &", |_| {}).await;
+    assert_eq!(plain.stdout, "plain\n");
+    assert_eq!(f.sessions.live_contexts(sid), vec![PY.to_string()], "{mode:?}: the context outlived the plain run");
+    let r = in_ctx(&f, sid, PY, Language::Python, "x", 10).await;
+    assert_eq!(r.result.as_deref(), Some("42"), "{mode:?}: state after a plain run: {r:?}");
+
+    // sys.exit ends the run, not the interpreter; env is the run's only.
+    let r = in_ctx(&f, sid, PY, Language::Python, "import os, sys\nprint(os.environ.get('ONLY'))\nsys.exit(3)", 10).await;
+    assert_eq!(r.exit_code, 3, "{r:?}");
+    let r = in_ctx(&f, sid, PY, Language::Python, "import os\nprint(os.environ.get('ONLY'), x)", 10).await;
+    assert_eq!(r.stdout, "None 42\n", "{r:?}");
+
+    // A timeout interrupts; the state survives.
+    let t = Instant::now();
+    let r = in_ctx(&f, sid, PY, Language::Python, "import time\ny = 1\nwhile True: time.sleep(0.01)", 1).await;
+    assert_eq!((r.killed_by, r.timed_out, r.signal.as_deref()), (Some(KilledBy::Timeout), true, Some("SIGINT")), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(r.stderr.contains("KeyboardInterrupt"), "{}", r.stderr);
+    let r = in_ctx(&f, sid, PY, Language::Python, "x + y", 10).await;
+    assert_eq!(r.result.as_deref(), Some("43"), "{r:?}");
+
+    // One that ignores SIGINT is killed 0.5 s later; the next run starts a new interpreter
+    // over the last checkpoint (the state after the last run that ended).
+    let r = in_ctx(
+        &f,
+        sid,
+        PY,
+        Language::Python,
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nz = 1\ntime.sleep(30)",
+        1,
+    )
+    .await;
+    assert_eq!((r.killed_by, r.signal.as_deref()), (Some(KilledBy::Timeout), Some("SIGKILL")), "{r:?}");
+    let r = in_ctx(&f, sid, PY, Language::Python, "('x' in dir(), 'z' in dir())", 10).await;
+    assert_eq!((r.restored, r.result.as_deref()), (Some(true), Some("(True, False)")), "{r:?}");
+
+    // Node: top-level let, const and function declarations stay, the completion value is answered.
+    let r = in_ctx(&f, sid, JS, Language::Node, "let a = 1; const b = 2; function add(p, q) { return p + q }\nconsole.log('js')", 10).await;
+    assert_eq!((r.exit_code, r.stdout.as_str()), (0, "js\n"), "{r:?}");
+    let r = in_ctx(&f, sid, JS, Language::Node, "a = add(a, b); ({ a, list: [1, 2] })", 10).await;
+    assert_eq!(r.result.as_deref(), Some("{ a: 3, list: [ 1, 2 ] }"), "{r:?}");
+    let r = in_ctx(&f, sid, JS, Language::Node, "process.exit(4)", 10).await;
+    assert_eq!(r.exit_code, 4, "{r:?}");
+    let r = in_ctx(&f, sid, JS, Language::Node, "Promise.resolve(a * 10)", 10).await;
+    assert_eq!(r.result.as_deref(), Some("30"), "promises are awaited: {r:?}");
+    let r = in_ctx(&f, sid, JS, Language::Node, "while (true) {}", 1).await;
+    assert_eq!((r.killed_by, r.signal.as_deref()), (Some(KilledBy::Timeout), Some("SIGINT")), "{r:?}");
+    let r = in_ctx(&f, sid, JS, Language::Node, "a", 10).await;
+    assert_eq!(r.result.as_deref(), Some("3"), "{r:?}");
+
+    let plain = f.run(sid, Language::Python, "print('plain')", |_| {}).await;
+    assert_eq!(plain.stdout, "plain\n");
+    assert_eq!(f.sessions.live_contexts(sid).len(), 2, "{mode:?}: both contexts outlived the plain run");
+    f.sessions.delete(sid).await.expect("delete");
+    assert!(f.sessions.live_contexts(sid).is_empty());
+}
+
+#[tokio::test]
+async fn contexts_keep_state_and_survive_plain_runs_in_every_mode() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let modes: &[KillSetting] = if root { &[KillSetting::Auto, KillSetting::Uid, KillSetting::Tag] } else { &[KillSetting::Tag] };
+    for m in modes {
+        walk(*m).await;
+    }
+    checkpoints().await;
+}
+
+/// A context whose interpreter is gone starts over its checkpoint: plain data, functions and
+/// classes defined in it, modules by name; what cannot be pickled is named; a corrupt
+/// checkpoint gives a fresh interpreter and the reason.
+async fn checkpoints() {
+    let f = common::fixture();
+    let sid = "ckpt";
+    let code = "import json, socket\nclass P:\n    def __init__(self, v): self.v = v\ndef twice(v):\n    return 2 * v\ndata = {'k': [1, 2, 3]}\np = P(5)\ngen = (i for i in range(3))\nsock = socket.socket()";
+    let r = in_ctx(&f, sid, PY, Language::Python, code, 20).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    assert_eq!(r.lost, vec!["gen".to_string(), "sock".to_string()], "what the checkpoint cannot hold is named: {r:?}");
+    let file = f.dir.path().join(sid).join("ws/.sandbox/contexts").join(PY).join("state.pickle");
+    assert!(file.is_file(), "the checkpoint is in the workspace");
+    assert!(f.sessions.stop_context(sid, PY));
+    let r = in_ctx(&f, sid, PY, Language::Python, "(twice(p.v), json.dumps(data), 'gen' in dir())", 20).await;
+    assert_eq!(r.restored, Some(true), "{r:?}");
+    assert_eq!(r.lost, vec!["gen".to_string(), "sock".to_string()], "{r:?}");
+    assert_eq!(r.result.as_deref(), Some("(10, '{\"k\": [1, 2, 3]}', False)"), "{r:?}");
+    let r = in_ctx(&f, sid, PY, Language::Python, "p.v", 20).await;
+    assert_eq!((r.restored, r.result.as_deref()), (None, Some("5")), "a live context restores nothing: {r:?}");
+    // A checkpoint over the limit is not written; the answer names the largest variables.
+    std::env::set_var("EDGERUN_CHECKPOINT_MB", "1");
+    let r = in_ctx(&f, sid, PY, Language::Python, "big = b'x' * (3 << 20)", 20).await;
+    std::env::remove_var("EDGERUN_CHECKPOINT_MB");
+    assert!(r.stderr.contains("not checkpointed") && r.stderr.contains("big ("), "{}", r.stderr);
+    // A corrupt checkpoint: a fresh interpreter, the reason, never a failed run.
+    std::fs::write(&file, b"not a pickle").unwrap();
+    assert!(f.sessions.stop_context(sid, PY));
+    let r = in_ctx(&f, sid, PY, Language::Python, "'data' in dir()", 20).await;
+    assert_eq!((r.exit_code, r.restored, r.result.as_deref()), (0, Some(false), Some("False")), "{r:?}");
+    assert!(r.restore_error.as_deref().is_some_and(|e| e.contains("could not be read")), "{r:?}");
+}

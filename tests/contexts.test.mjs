@@ -1,0 +1,193 @@
+// Live interpreter contexts (#14): variables, imports and definitions that outlive each run, in
+// Python and Node; final values and rich outputs; exits, timeouts and cancels that keep the
+// interpreter; the plugin endpoint's memory; the bounds; contexts surviving plain runs.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { assertError, call, plugin, stream, uid, useStack } from "./helpers.mjs";
+
+const h = useStack();
+const create = (body) => call(h.stack, "POST", "/api/sessions", body);
+const newContext = (id, language) => call(h.stack, "POST", `/api/sessions/${id}/contexts`, { language });
+const run = (id, body) => call(h.stack, "POST", `/api/sessions/${id}/run`, body);
+
+test("a Python context keeps variables, imports and functions; the final expression is the result", async () => {
+  const id = uid("ctx-py");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const c = await newContext(id, "python");
+  assert.equal(c.status, 201);
+  assert.match(c.json.id, /^ctx_[0-9a-f]{24}$/);
+  assert.equal(c.json.language, "python");
+  assert.equal(c.json.run_count, 0);
+  const ctx = c.json.id;
+
+  const first = await run(id, { context: ctx, code: "import json\nx = 41\ndef inc(v):\n    return v + 1\nprint('set')" });
+  assert.equal(first.status, 200);
+  assert.equal(first.json.stdout, "set\n");
+  assert.equal(first.json.context, ctx);
+  assert.equal(first.json.result, undefined, "no final expression, no result");
+  const second = await run(id, { context: ctx, code: "x = inc(x)\nopen('kept.txt', 'w').write(str(x))\njson.dumps({'x': x})" });
+  assert.equal(second.json.exit_code, 0, second.json.stderr);
+  assert.equal(second.json.result, `'{"x": 42}'`);
+  // The workspace delta of a context run is committed like any run's.
+  const file = await call(h.stack, "GET", `/api/sessions/${id}/files/kept.txt`);
+  assert.equal(file.status, 200);
+  assert.equal(file.text, "42");
+  // Rich values: _repr_html_ becomes text/html.
+  const html = await run(id, { context: ctx, code: "class T:\n    def _repr_html_(self):\n        return '<b>x</b>'\nT()" });
+  assert.deepEqual(html.json.outputs, [{ mime: "text/html", data: "<b>x</b>" }]);
+  assert.match(html.json.result, /T object at/);
+  // sys.exit ends the run with its code and keeps the interpreter; env is the run's only.
+  const exit = await run(id, { context: ctx, env: { ONLY: "here" }, code: "import os, sys\nprint(os.environ['ONLY'])\nsys.exit(3)" });
+  assert.equal(exit.json.exit_code, 3);
+  assert.equal(exit.json.stdout, "here\n");
+  const after = await run(id, { context: ctx, code: "import os\nprint(os.environ.get('ONLY'), x)" });
+  assert.equal(after.json.stdout, "None 42\n");
+  // A plain run (no context) is a fresh process beside it.
+  const plain = await run(id, { code: "print('x' in dir())" });
+  assert.equal(plain.json.stdout, "False\n");
+  assert.equal(plain.json.context, undefined);
+  const still = await run(id, { context: ctx, code: "x" });
+  assert.equal(still.json.result, "42", "a plain run between two context runs leaves the context alive");
+  const list = await call(h.stack, "GET", `/api/sessions/${id}/contexts`);
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.json.contexts.map((c) => [c.id, c.run_count, c.default]), [[ctx, 6, false]]);
+});
+
+test("a Node context keeps top-level let, const and function declarations, as the REPL does", async () => {
+  const id = uid("ctx-js");
+  assert.equal((await create({ id, language: "node" })).status, 201);
+  const ctx = (await newContext(id, "node")).json.id;
+  const a = await run(id, { context: ctx, code: "let n = 1; const step = 2; function add(p, q) { return p + q }\nconsole.log('ok')" });
+  assert.equal(a.json.stdout, "ok\n", a.json.stderr);
+  const b = await run(id, { context: ctx, code: "n = add(n, step); ({ n, s: 'str' })" });
+  assert.equal(b.json.result, "{ n: 3, s: 'str' }");
+  const c = await run(id, { context: ctx, code: "const fs = require('node:fs'); fs.writeFileSync('n.txt', String(n)); Promise.resolve(n * 10)" });
+  assert.equal(c.json.result, "30", "a promise completion value is awaited");
+  assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/files/n.txt`)).text, "3");
+  const exit = await run(id, { context: ctx, code: "process.exit(5)" });
+  assert.equal(exit.json.exit_code, 5);
+  const err = await run(id, { context: ctx, code: "throw new Error('boom')" });
+  assert.equal(err.json.exit_code, 1);
+  assert.match(err.json.stderr, /Error: boom/);
+  assert.equal((await run(id, { context: ctx, code: "n" })).json.result, "3");
+});
+
+test("a timeout interrupts the run and keeps the state; one that ignores SIGINT is killed and starts fresh", async () => {
+  const id = uid("ctx-to");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  await run(id, { context: ctx, code: "y = 7" });
+  const t0 = Date.now();
+  const t = await run(id, { context: ctx, timeout: 1, code: "import time\nwhile True: time.sleep(0.01)" });
+  assert.ok(Date.now() - t0 < 4000, `${Date.now() - t0} ms`);
+  assert.equal(t.json.killed_by, "timeout");
+  assert.equal(t.json.timed_out, true);
+  assert.equal(t.json.signal, "SIGINT");
+  assert.match(t.json.stderr, /KeyboardInterrupt/);
+  assert.equal((await run(id, { context: ctx, code: "y" })).json.result, "7");
+  const k = await run(id, { context: ctx, timeout: 1, code: "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(20)" });
+  assert.equal(k.json.killed_by, "timeout");
+  assert.equal(k.json.signal, "SIGKILL");
+  assert.equal((await run(id, { context: ctx, code: "'y' in dir()" })).json.result, "False", "a fresh interpreter");
+});
+
+test("cancel in a context interrupts the run and the interpreter lives on", async () => {
+  const id = uid("ctx-cancel");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  await run(id, { context: ctx, code: "z = 'kept'" });
+  const s = stream(h.stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: "import time\nprint('go', flush=True)\ntime.sleep(30)" });
+  let cancelled;
+  for (let i = 0; i < 100 && !cancelled; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const c = await call(h.stack, "POST", `/api/sessions/${id}/cancel`);
+    if (c.status === 200) cancelled = c;
+  }
+  assert.ok(cancelled, "the run was cancelled");
+  const exit = (await s).events.at(-1);
+  assert.equal(exit.event, "exit");
+  assert.equal(exit.data.killed_by, "cancelled");
+  assert.equal(exit.data.signal, "SIGINT");
+  assert.equal(exit.data.stdout, "go\n");
+  assert.equal((await run(id, { context: ctx, code: "z" })).json.result, "'kept'");
+});
+
+test("the plugin endpoint keeps memory in the session's default context; fresh: true runs a new process", async () => {
+  const id = uid("ctx-plug");
+  const set = await plugin(h.stack, id, "python", { code: "x = 42" });
+  assert.equal(set.json.success, true, JSON.stringify(set.json));
+  const got = await plugin(h.stack, id, "python", { code: "print(x)" });
+  assert.equal(got.json.output, "42\n");
+  assert.match(got.json.context, /^ctx_/);
+  const fresh = await plugin(h.stack, id, "python", { code: "print('x' in dir())", fresh: true });
+  assert.equal(fresh.json.output, "False\n");
+  assert.equal(fresh.json.context, undefined);
+  const js1 = await plugin(h.stack, id, "node", { code: "let k = 'node kept'" });
+  assert.equal(js1.json.success, true, JSON.stringify(js1.json));
+  assert.equal((await plugin(h.stack, id, "node", { code: "console.log(k)" })).json.output, "node kept\n");
+  const bash = await plugin(h.stack, id, "bash", { code: "echo plain" });
+  assert.equal(bash.json.output, "plain\n");
+  assert.equal(bash.json.context, undefined, "other plugins run as before");
+  const list = (await call(h.stack, "GET", `/api/sessions/${id}/contexts`)).json.contexts;
+  assert.deepEqual(list.map((c) => [c.language, c.default, c.run_count]), [["python", true, 2], ["node", true, 2]]);
+});
+
+test("bounds: 8 contexts per session, none in non-persistent sessions, unknown ids 404, bad input changes nothing", async () => {
+  const id = uid("ctx-bounds");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const made = [];
+  for (let i = 0; i < 8; i++) {
+    const c = await newContext(id, i % 2 ? "node" : "python");
+    assert.equal(c.status, 201);
+    made.push(c.json.id);
+  }
+  assertError(assert, await newContext(id, "python"), 409, "conflict");
+  // The plugin's default context counts too.
+  assertError(assert, await plugin(h.stack, id, "python", { code: "1" }), 409, "conflict");
+  assert.equal((await plugin(h.stack, id, "python", { code: "print(1)", fresh: true })).json.output, "1\n");
+  assertError(assert, await newContext(id, "go"), 400, "bad_request");
+  assertError(assert, await newContext(id, "cobol"), 400, "bad_request");
+  assertError(assert, await call(h.stack, "POST", `/api/sessions/${id}/contexts`, {}), 422, "invalid_field");
+  assertError(assert, await newContext(uid("nobody"), "python"), 404, "not_found");
+  const del = await call(h.stack, "DELETE", `/api/sessions/${id}/contexts/${made[0]}`);
+  assert.equal(del.status, 200);
+  assert.equal(del.json.deleted, made[0]);
+  assertError(assert, await call(h.stack, "DELETE", `/api/sessions/${id}/contexts/${made[0]}`), 404, "not_found");
+  assertError(assert, await run(id, { context: made[0], code: "1" }), 404, "not_found");
+  assertError(assert, await run(id, { context: "ctx_nope", code: "1" }), 400, "bad_request");
+  assertError(assert, await run(id, { context: 5, code: "1" }), 422, "invalid_field");
+  assertError(assert, await call(h.stack, "DELETE", `/api/sessions/${id}/contexts/ctx_bad`), 400, "bad_request");
+  assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/contexts`)).json.contexts.length, 7);
+  const session = await call(h.stack, "GET", `/api/sessions/${id}`);
+  assert.equal(session.json.run_count, 1, "refused runs were not counted");
+
+  const np = uid("ctx-np");
+  assert.equal((await create({ id: np, language: "python", persistent: false })).status, 201);
+  assertError(assert, await newContext(np, "python"), 409, "conflict");
+  await call(h.stack, "POST", `/api/sessions/${np}/run`, { code: "x = 1" });
+  const r = await call(h.stack, "POST", `/api/sessions/${np}/run`, { code: "print('x' in dir())" });
+  assert.equal(r.json.stdout, "False\n");
+});
+
+test("a context outlives plain runs (and the daemons they leave) and injects of the workspace", async () => {
+  const id = uid("ctx-live");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  const js = (await newContext(id, "node")).json.id;
+  assert.equal((await run(id, { context: ctx, code: "import os\nx = 1\npid = os.getpid()" })).json.exit_code, 0);
+  assert.equal((await run(id, { context: js, code: "var m = 'node'" })).json.exit_code, 0);
+  // A plain run that leaves a daemon behind: the end-of-run kill takes the daemon, not the contexts.
+  const plain = await run(id, { code: "import subprocess\nsubprocess.Popen(['sleep', '30'], start_new_session=True)\nprint('plain')" });
+  assert.equal(plain.json.stdout, "plain\n");
+  const alive = await run(id, { context: ctx, code: "x += 1\n(x, os.getpid() == pid)" });
+  assert.equal(alive.json.result, "(2, True)", "the same interpreter, state kept");
+  assert.equal((await run(id, { context: js, code: "m" })).json.result, "'node'");
+  // An upload over 8 MiB is not applied to the live executor: the next run injects the workspace.
+  const big = new Uint8Array(9 * 1024 * 1024).fill(65);
+  assert.equal((await call(h.stack, "PUT", `/api/sessions/${id}/files/big.bin`, big, { "content-type": "application/octet-stream" })).status, 200);
+  const injected = await run(id, { context: ctx, code: "(x, os.getpid() == pid, open('big.bin', 'rb').read(3), 'big.bin' in os.listdir('.'))" });
+  assert.equal(injected.json.result, "(2, True, b'AAA', True)", injected.json.stderr);
+  const bash = await run(id, { code: "ls", language: "bash" });
+  assert.equal(bash.status, 200);
+  assert.equal((await run(id, { context: js, code: "require('node:fs').statSync('big.bin').size" })).json.result, String(9 * 1024 * 1024));
+});
