@@ -110,7 +110,18 @@ fn run_op(act: Action, args: &Map<String, Value>, stream: Option<Form>) -> ApiRe
     match act {
         Action::RunCode => {
             let sid = session_arg(args)?;
-            let spec = parse_run(&body_without(args, &["session_id"]), None, CodeSource::Required)?;
+            let fresh = match args.get("fresh") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(ApiError::invalid_field("`fresh` must be a boolean")),
+            };
+            let mut spec = parse_run(&body_without(args, &["session_id", "fresh"]), None, CodeSource::OrStored)?;
+            if spec.code.is_none() {
+                return Err(ApiError::invalid_field("`code` is required"));
+            }
+            // In the session's default context unless told otherwise: variables survive calls.
+            spec.default_context = true;
+            spec.fresh = fresh;
             Ok((sid, SessionOp::Run { spec, idempotency: None, stream }))
         }
         _ => {
@@ -192,6 +203,21 @@ async fn run_tool(env: &Env, flavor: Flavor, act: Action, args: &Map<String, Val
             Ok(mcp::tool_result(&[json_text(&d)], Some(d), false))
         }
         Action::Install => install(env, args).await,
+        Action::CreateContext => {
+            let sid = session_arg(args)?;
+            let language = crate::core::contexts::parse_create(&body_without(args, &["session_id"]))?;
+            let c = json_of(forward(env, &sid, &SessionOp::CreateContext { language }).await?).await?;
+            Ok(mcp::tool_result(&[format!("Context ID: {}", c["id"].as_str().unwrap_or("")), json_text(&c)], Some(c), false))
+        }
+        Action::DeleteContext => {
+            let sid = session_arg(args)?;
+            let ctx = req_str(args, "context")?.to_string();
+            if !edgerun_protocol::valid_context_id(&ctx) {
+                return Err(ApiError::bad(format!("invalid context id {ctx:?}: context ids are `ctx_` and 24 hex digits")));
+            }
+            let d = json_of(forward(env, &sid, &SessionOp::DeleteContext { ctx }).await?).await?;
+            Ok(mcp::tool_result(&[json_text(&d)], Some(d), false))
+        }
         Action::Cancel => {
             let c = json_of(forward(env, &session_arg(args)?, &SessionOp::Cancel).await?).await?;
             Ok(mcp::tool_result(&[json_text(&c)], Some(c), false))

@@ -20,7 +20,7 @@ test("the official TypeScript client lists the tools and uses sessions, runs and
   assert.equal(client.getServerVersion().name, "edgerun");
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name);
-  for (const n of ["create_session", "run_code", "execute", "list_files", "read_file", "write_file", "delete_file", "list_sessions", "get_session", "delete_session", "install_packages", "cancel"]) {
+  for (const n of ["create_session", "run_code", "execute", "list_files", "read_file", "write_file", "delete_file", "list_sessions", "get_session", "delete_session", "install_packages", "cancel", "create_context", "delete_context"]) {
     assert.ok(names.includes(n), `${n} in ${names}`);
   }
   for (const t of tools) assert.equal(t.inputSchema.type, "object", t.name);
@@ -36,6 +36,19 @@ test("the official TypeScript client lists the tools and uses sessions, runs and
   assert.match(textOf(ran), /exit_code: 0, killed_by: null/);
   const again = await client.callTool({ name: "run_code", arguments: { session_id: sid, code: "print(int(open('n.txt').read()) + 1)" } });
   assert.equal(again.content[0].text, "42\n", "the workspace is kept between calls");
+  // Variables too: run_code runs in the session's default context.
+  await client.callTool({ name: "run_code", arguments: { session_id: sid, code: "x = 41\ndef inc(v):\n    return v + 1" } });
+  const kept = await client.callTool({ name: "run_code", arguments: { session_id: sid, code: "print(inc(x))" } });
+  assert.equal(kept.content[0].text, "42\n", "a variable and a function survive between calls");
+  const fresh = await client.callTool({ name: "run_code", arguments: { session_id: sid, code: "print('x' in globals())", fresh: true } });
+  assert.equal(fresh.content[0].text, "False\n", "fresh: a new process");
+  const ctx = await client.callTool({ name: "create_context", arguments: { session_id: sid, language: "python" } });
+  assert.equal(ctx.isError, false, textOf(ctx));
+  const cid = ctx.structuredContent.id;
+  await client.callTool({ name: "run_code", arguments: { session_id: sid, context: cid, code: "y = 'own'" } });
+  const own = await client.callTool({ name: "run_code", arguments: { session_id: sid, context: cid, code: "print(y, 'x' in globals())" } });
+  assert.equal(own.content[0].text, "own False\n", "a context of its own");
+  assert.equal((await client.callTool({ name: "delete_context", arguments: { session_id: sid, context: cid } })).isError, false);
 
   const w = await client.callTool({ name: "write_file", arguments: { session_id: sid, path: "dir/hello.txt", content: "hi there" } });
   assert.equal(w.isError, false, textOf(w));
@@ -138,7 +151,7 @@ test("the official Python SDK (mcp on PyPI) lists the tools, keeps the workspace
   const seen = JSON.parse(r.stdout.trim().split("\n").at(-1));
   assert.equal(seen.server, "edgerun");
   assert.ok(seen.tools.includes("run_code") && seen.tools.includes("read_file"), seen.tools.join());
-  assert.deepEqual(seen.runs, ["set\n", "42\n"]);
+  assert.deepEqual(seen.runs, ["set\n", "42 set\n"], "a variable and the workspace both survive between calls");
   assert.equal(seen.read, "from python");
   assert.equal(seen.failed.isError, true);
   assert.match(seen.failed.text, /exit_code: 5/);

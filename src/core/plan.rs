@@ -106,6 +106,7 @@ mod tests {
             install: Install::default(),
             context: None,
             fresh: false,
+            default_context: false,
         }
     }
 

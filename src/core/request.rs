@@ -145,6 +145,10 @@ pub struct RunSpec {
     /// The plugin payload's `fresh`: a fresh process rather than the session's default context.
     #[serde(default)]
     pub fresh: bool,
+    /// Without `context`, run in the session's default context of its language as the plugin
+    /// endpoint does (MCP's `run_code`): python and node keep their variables between calls.
+    #[serde(default)]
+    pub default_context: bool,
 }
 
 /// A run body's `context`: a context id (`ctx_` and 24 hex digits), or `None`.
@@ -190,6 +194,7 @@ pub fn parse_plugin(body: &[u8]) -> ApiResult<RunSpec> {
         install: install_for(lang, reqs)?,
         context: None,
         fresh: opt_bool(payload, "fresh")?.unwrap_or(false),
+        default_context: false,
     })
 }
 
@@ -221,6 +226,7 @@ pub fn parse_run(body: &[u8], lang: Option<Language>, source: CodeSource) -> Api
             CodeSource::OrStored => context(&m)?,
         },
         fresh: false,
+        default_context: false,
     })
 }
 

@@ -23,6 +23,8 @@ pub enum Action {
     DeleteFile,
     Install,
     Cancel,
+    CreateContext,
+    DeleteContext,
 }
 
 /// Every tool of a flavor: (name, what it does, description).
@@ -30,7 +32,7 @@ pub fn table(flavor: Flavor) -> &'static [(&'static str, Action, &'static str)] 
     match flavor {
         Flavor::Edgerun => &[
             ("create_session", Action::CreateSession, "Create a session: a sandboxed workspace whose files, packages and data stay from one run to the next. `setup` installs packages (pip, npm, go) and runs shell commands in the background."),
-            ("run_code", Action::RunCode, "Run code in a session, in its language. The workspace is the current directory; what the code writes there is kept. Returns stdout, stderr, exit_code and killed_by (the limit that ended the run, if one did); send a progressToken to get the output as progress notifications while it runs."),
+            ("run_code", Action::RunCode, "Run code in a session, in its language. Python and Node run in the session's default interpreter context, so variables, imports and functions survive between calls (fresh: true for a new process; context: a context of create_context). The workspace is the current directory; what the code writes there is kept. Returns stdout, stderr, exit_code, killed_by (the limit that ended the run, if one did) and the value of a final expression; send a progressToken to get the output as progress notifications while it runs."),
             ("execute", Action::Execute, "Run code once in a throwaway session (nothing is kept)."),
             ("list_sessions", Action::ListSessions, "List sessions, newest first."),
             ("get_session", Action::GetSession, "A session's settings, counts and setup status."),
@@ -40,12 +42,14 @@ pub fn table(flavor: Flavor) -> &'static [(&'static str, Action, &'static str)] 
             ("write_file", Action::WriteFile, "Write a file into a session's workspace (text, or base64 with encoding: base64)."),
             ("delete_file", Action::DeleteFile, "Delete a file of a session."),
             ("install_packages", Action::Install, "Install packages into a session (pip, npm or go specs, or a requirements / package.json text) and run setup commands; waits for the setup to end unless wait is false."),
-            ("cancel", Action::Cancel, "End the session's running run or setup."),
+            ("cancel", Action::Cancel, "End the session's running run or setup (in a context: interrupted, the context's state kept)."),
+            ("create_context", Action::CreateContext, "Start a live interpreter context (python or node) in a session; pass its id as run_code's context."),
+            ("delete_context", Action::DeleteContext, "End an interpreter context."),
         ],
         Flavor::Era => &[
             ("era_execute_code", Action::Execute, "Execute code in a fresh environment (python, node, typescript, go, deno, bash)."),
             ("era_create_session", Action::CreateSession, "Create a persistent session; the answer names its Session ID."),
-            ("era_run_in_session", Action::RunCode, "Execute code in an existing session; files and data persist between runs."),
+            ("era_run_in_session", Action::RunCode, "Execute code in an existing session; files, data and (python, node) variables persist between runs."),
             ("era_list_sessions", Action::ListSessions, "List all sessions."),
             ("era_get_session", Action::GetSession, "Get a session's details."),
             ("era_delete_session", Action::DeleteSession, "Delete a session."),
@@ -86,6 +90,34 @@ pub struct RunCodeInput {
     pub env: Option<BTreeMap<String, String>>,
     /// Fed to the program's standard input.
     pub stdin: Option<String>,
+    /// Run in this context (`ctx_…`, from create_context) instead of the default one.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
+    pub context: Option<String>,
+    /// A fresh process instead of the session's default context.
+    pub fresh: Option<bool>,
+}
+
+/// `create_context`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct CreateContextInput {
+    /// The session id.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
+    pub session_id: String,
+    /// `python` or `node`.
+    pub language: String,
+}
+
+/// `delete_context`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct ContextRef {
+    /// The session id.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
+    pub session_id: String,
+    /// The context id (`ctx_…`).
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
+    pub context: String,
 }
 
 /// `list_sessions`.
@@ -167,6 +199,8 @@ pub fn input_schema(g: &mut schemars::SchemaGenerator, action: Action) -> schema
         Action::ReadFile | Action::DeleteFile => g.root_schema_for::<FileRef>(),
         Action::WriteFile => g.root_schema_for::<WriteFileInput>(),
         Action::Install => g.root_schema_for::<InstallInput>(),
+        Action::CreateContext => g.root_schema_for::<CreateContextInput>(),
+        Action::DeleteContext => g.root_schema_for::<ContextRef>(),
     }
 }
 

@@ -406,6 +406,10 @@ impl Session {
             })?;
             spec.code = Some(stored.code);
         }
+        if spec.default_context && spec.context.is_none() {
+            let lang = spec.language.unwrap_or(Language::Python);
+            spec.context = self.plugin_context(lang, spec.fresh, &spec.stdin)?;
+        }
         self.answer_run(sid, spec, Counted { shape: Shape::Run { session_id: Some(sid.to_string()) }, idempotency }, stream, false).await
     }
 

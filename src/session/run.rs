@@ -232,6 +232,7 @@ impl Session {
             install: spec.install.clone(),
             context: None,
             fresh: false,
+            default_context: false,
         };
         // Whoever follows the setup (GET …/setup with events) reads its output from these.
         let events = self.setup_events();

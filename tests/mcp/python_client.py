@@ -26,8 +26,8 @@ async def main(url):
             created = await s.call_tool("create_session", {"language": "python"})
             sid = created.structured_content["id"]
             seen["session"] = sid
-            first = await s.call_tool("run_code", {"session_id": sid, "code": "open('v.txt','w').write('41')\nprint('set')"})
-            second = await s.call_tool("run_code", {"session_id": sid, "code": "print(int(open('v.txt').read()) + 1)"})
+            first = await s.call_tool("run_code", {"session_id": sid, "code": "x = 41\nopen('v.txt','w').write('set')\nprint('set')"})
+            second = await s.call_tool("run_code", {"session_id": sid, "code": "print(x + 1, open('v.txt').read())"})
             seen["runs"] = [first.content[0].text, second.content[0].text]
             await s.call_tool("write_file", {"session_id": sid, "path": "py.txt", "content": "from python"})
             seen["read"] = (await s.call_tool("read_file", {"session_id": sid, "path": "py.txt"})).content[0].text
