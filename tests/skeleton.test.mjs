@@ -51,7 +51,7 @@ test("bad input gets the JSON error shape", async () => {
   assertError(assert, await call(h.stack, "POST", `/?session=${s}`, { plugin: "python", payload: { code: 5 } }), 422);
   assertError(assert, await call(h.stack, "POST", `/`, { plugin: "python", payload: { code: "1" } }), 400);
   assertError(assert, await call(h.stack, "POST", `/?session=a%2Fb`, { plugin: "python", payload: { code: "1" } }), 400);
-  assertError(assert, await call(h.stack, "GET", `/?session=${s}`), 405);
+  assertError(assert, await call(h.stack, "PUT", `/?session=${s}`), 405);
   assertError(assert, await call(h.stack, "GET", `/nope`), 404);
   // Nothing was created by the refused requests: the first real run starts from an empty workspace.
   const r = await plugin(h.stack, s, "python", { code: "import os; print([f for f in os.listdir('.') if f not in ('.sandbox', '.session_data.json')])" });
