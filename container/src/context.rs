@@ -458,6 +458,7 @@ impl Live {
                 }
             }
         }
+        result.lost.sort();
         result.timed_out = killed_by == Some(KilledBy::Timeout);
         result.killed_by = killed_by;
         result.stdout = stdout;
