@@ -203,7 +203,13 @@ test("a context's state survives an executor restart with an empty work root, an
   assert.equal(first.json.exit_code, 0, first.json.stderr);
   assert.deepEqual(first.json.lost, ["conn", "gen"], "what the checkpoint cannot hold is named at once");
   await plugin(h.stack, id, "python", { code: "x = 42" });
+  const js = (await newContext(id, "node")).json.id;
+  const jsFirst = await run(id, { context: js, code: "let n = 5; const m = new Map([['k', [1, 2]]]); function dbl(v) { return v * 2 }" });
+  assert.equal(jsFirst.json.exit_code, 0, jsFirst.json.stderr);
   await h.stack.restartExecutor({ fresh: true });
+  const jsBack = await run(id, { context: js, code: "dbl(n) + m.get('k').length" });
+  assert.equal(jsBack.json.restored, true, jsBack.json.stderr);
+  assert.equal(jsBack.json.result, "12");
   const again = await run(id, { context: ctx, code: "(twice(p.v), json.dumps(data), 'conn' in dir())" });
   assert.equal(again.status, 200);
   assert.equal(again.json.restored, true);

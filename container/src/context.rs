@@ -78,7 +78,7 @@ pub struct ContextRun<'a> {
     /// The output cap per stream.
     pub output_bytes: usize,
     /// Where the context's state is checkpointed after the run and restored from when a new
-    /// interpreter starts (workspace-relative; Python contexts only).
+    /// interpreter starts (workspace-relative).
     pub checkpoint: Option<String>,
     /// Largest checkpoint written.
     pub checkpoint_max: u64,

@@ -812,8 +812,12 @@ impl Sessions {
             tee,
             cancel,
             output_bytes: self.config.limits.output_bytes,
-            checkpoint: (c.language == Language::Python)
-                .then(|| format!("{}/contexts/{}/state.pickle", edgerun_protocol::SANDBOX_DIR, c.id)),
+            checkpoint: Some(format!(
+                "{}/contexts/{}/state.{}",
+                edgerun_protocol::SANDBOX_DIR,
+                c.id,
+                if c.language == Language::Python { "pickle" } else { "v8" }
+            )),
             checkpoint_max: crate::context::checkpoint_max(),
         };
         Ok(self.contexts.run(sid, &c.id, c.language, start, run).await?)

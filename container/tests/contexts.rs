@@ -123,6 +123,14 @@ async fn checkpoints() {
     let r = in_ctx(&f, sid, PY, Language::Python, "big = b'x' * (3 << 20)", 20).await;
     std::env::remove_var("EDGERUN_CHECKPOINT_MB");
     assert!(r.stderr.contains("not checkpointed") && r.stderr.contains("big ("), "{}", r.stderr);
+    // Node: values v8.serialize carries, functions re-created from their source.
+    let js = "let n = 5; const o = { a: [1, 2] }; function dbl(v) { return v * 2 }\nconst half = (v) => v / 2; const sock = new (require('node:net').Socket)()";
+    let r = in_ctx(&f, sid, JS, Language::Node, js, 20).await;
+    assert_eq!((r.exit_code, r.lost.clone()), (0, vec!["sock".to_string()]), "{r:?}");
+    assert!(f.sessions.stop_context(sid, JS));
+    let r = in_ctx(&f, sid, JS, Language::Node, "dbl(n) + half(o.a.length)", 20).await;
+    assert_eq!((r.restored, r.result.as_deref(), r.lost.clone()), (Some(true), Some("11"), vec!["sock".to_string()]), "{r:?}");
+
     // A corrupt checkpoint: a fresh interpreter, the reason, never a failed run.
     std::fs::write(&file, b"not a pickle").unwrap();
     assert!(f.sessions.stop_context(sid, PY));
