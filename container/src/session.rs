@@ -833,9 +833,10 @@ impl Sessions {
         self.contexts.live_ids(sid)
     }
 
-    /// Stops the contexts idle for [`crate::context::IDLE_STOP`] (called every minute).
-    pub fn stop_idle_contexts(&self) -> usize {
-        self.contexts.stop_idle(crate::context::IDLE_STOP)
+    /// Stops the contexts without a run for `idle` ([`crate::context::IDLE_STOP`], checked every
+    /// minute); their state is in their checkpoints. Answers how many.
+    pub fn stop_idle_contexts(&self, idle: Duration) -> usize {
+        self.contexts.stop_idle(idle)
     }
 
     fn base_env(&self, root: &Path) -> Vec<(String, String)> {

@@ -131,6 +131,13 @@ async fn checkpoints() {
     let r = in_ctx(&f, sid, JS, Language::Node, "dbl(n) + half(o.a.length)", 20).await;
     assert_eq!((r.restored, r.result.as_deref(), r.lost.clone()), (Some(true), Some("11"), vec!["sock".to_string()]), "{r:?}");
 
+    // An idle context is stopped; its next run starts over its checkpoint.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(f.sessions.stop_idle_contexts(Duration::from_millis(200)), 2, "both idle contexts stopped");
+    assert!(f.sessions.live_contexts(sid).is_empty());
+    let r = in_ctx(&f, sid, PY, Language::Python, "p.v", 20).await;
+    assert_eq!((r.restored, r.result.as_deref()), (Some(true), Some("5")), "{r:?}");
+
     // A corrupt checkpoint: a fresh interpreter, the reason, never a failed run.
     std::fs::write(&file, b"not a pickle").unwrap();
     assert!(f.sessions.stop_context(sid, PY));
