@@ -158,6 +158,7 @@ test("bounds: 8 contexts per session, none in non-persistent sessions, unknown i
   assertError(assert, await run(id, { context: made[0], code: "1" }), 404, "not_found");
   assertError(assert, await run(id, { context: "ctx_nope", code: "1" }), 400, "bad_request");
   assertError(assert, await run(id, { context: 5, code: "1" }), 422, "invalid_field");
+  assertError(assert, await run(id, { context: made[1], code: "1", stdin: "in" }), 400, "bad_request");
   assertError(assert, await call(h.stack, "DELETE", `/api/sessions/${id}/contexts/ctx_bad`), 400, "bad_request");
   assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/contexts`)).json.contexts.length, 7);
   const session = await call(h.stack, "GET", `/api/sessions/${id}`);
@@ -244,4 +245,21 @@ test("a corrupt checkpoint gives a fresh interpreter with restored: false and th
   assert.equal(r.json.result, "False");
   const after = await run(id, { context: ctx, code: "kept = 2\nkept" });
   assert.equal(after.json.result, "2", "the context goes on, and its next checkpoint replaces the corrupt one");
+});
+
+test("rich outputs: _repr_png_ values and the figures matplotlib holds come back as image/png", async () => {
+  const id = uid("ctx-rich");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  const png = await run(id, { context: ctx, code: "class Img:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nImg()" });
+  assert.deepEqual(png.json.outputs, [{ mime: "image/png", data: Buffer.from("\x89PNG-bytes", "latin1").toString("base64") }]);
+  // A stand-in for matplotlib.pyplot (the real one is not installed here): open figures are
+  // drawn as PNG after the run and closed.
+  const fake = "import sys, types\nplt = types.ModuleType('matplotlib.pyplot')\nopen_figs = [1, 2]\nclass Fig:\n    def __init__(self, n): self.n = n\n    def savefig(self, buf, format): buf.write(b'figure %d' % self.n)\nplt.get_fignums = lambda: list(open_figs)\nplt.figure = Fig\nplt.close = lambda which: open_figs.clear()\nsys.modules['matplotlib.pyplot'] = plt";
+  const figs = await run(id, { context: ctx, code: fake });
+  assert.equal(figs.json.exit_code, 0, figs.json.stderr);
+  assert.deepEqual(figs.json.outputs.map((o) => [o.mime, Buffer.from(o.data, "base64").toString()]), [["image/png", "figure 1"], ["image/png", "figure 2"]]);
+  const none = await run(id, { context: ctx, code: "1 + 1" });
+  assert.equal(none.json.result, "2");
+  assert.equal(none.json.outputs, undefined, "closed figures are not drawn again");
 });
