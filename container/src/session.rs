@@ -999,6 +999,8 @@ impl Sessions {
         let manifest = req.manifest.clone();
         let segments = req.segments.clone();
         slot.skipped = workspace::Skipped::default();
+        // A live context works in the workspace directory: it is kept, and its content replaced.
+        let in_place = !self.contexts.live_ids(sid).is_empty();
         let skipped = tokio::task::spawn_blocking(move || -> Result<workspace::Skipped, workspace::SyncError> {
             workspace::recover(&dirs)?;
             // The staging tree is made by the runtime in its session root and handed to the
@@ -1024,7 +1026,11 @@ impl Sessions {
             if let Some(d) = failpoint_pause("inject-before-swap") {
                 std::thread::sleep(d);
             }
-            workspace::swap_in(&dirs)?;
+            if in_place && dirs.ws.is_dir() {
+                workspace::swap_contents(&dirs)?;
+            } else {
+                workspace::swap_in(&dirs)?;
+            }
             Ok(skipped)
         })
         .await

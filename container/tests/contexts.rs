@@ -131,6 +131,22 @@ async fn checkpoints() {
     let r = in_ctx(&f, sid, JS, Language::Node, "dbl(n) + half(o.a.length)", 20).await;
     assert_eq!((r.restored, r.result.as_deref(), r.lost.clone()), (Some(true), Some("11"), vec!["sock".to_string()]), "{r:?}");
 
+    // An inject (a restarted sandbox's, a non-persistent reset's) keeps the directory a live
+    // context works in, and replaces what is inside it.
+    let r = in_ctx(&f, sid, PY, Language::Python, "import os\nino = os.stat('.').st_ino\nopen('old.txt', 'w').write('old')", 20).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    let manifest = vec![common::file_entry("new.txt", b"fresh")];
+    let req = edgerun_protocol::InjectRequest {
+        version: "injected".into(),
+        manifest,
+        segments: vec![edgerun_protocol::Segment::Raw { path: "new.txt".into(), len: 5 }],
+    };
+    f.sessions.inject(sid, req, Box::new(std::io::Cursor::new(b"fresh".to_vec()))).await.expect("inject");
+    let r =
+        in_ctx(&f, sid, PY, Language::Python, "(os.stat('.').st_ino == ino, open('new.txt').read(), os.path.exists('old.txt'), p.v)", 20)
+            .await;
+    assert_eq!(r.result.as_deref(), Some("(True, 'fresh', False, 5)"), "{r:?}");
+
     // An idle context is stopped; its next run starts over its checkpoint.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(f.sessions.stop_idle_contexts(Duration::from_millis(200)), 2, "both idle contexts stopped");
