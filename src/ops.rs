@@ -77,6 +77,9 @@ pub struct Bundle {
     pub files: Vec<FileRow>,
     pub packs: Vec<PackRow>,
     pub code: Option<StoredCode>,
+    /// The source's contexts: the copy's start from the source's checkpoints (in the files).
+    #[serde(default)]
+    pub contexts: Vec<crate::core::contexts::ContextRow>,
 }
 
 /// What the registry is asked to do.

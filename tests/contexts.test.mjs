@@ -72,7 +72,7 @@ test("a Node context keeps top-level let, const and function declarations, as th
   assert.equal((await run(id, { context: ctx, code: "n" })).json.result, "3");
 });
 
-test("a timeout interrupts the run and keeps the state; one that ignores SIGINT is killed and starts fresh", async () => {
+test("a timeout interrupts the run and keeps the state; one that ignores SIGINT is killed and the next run restores the last checkpoint", async () => {
   const id = uid("ctx-to");
   assert.equal((await create({ id, language: "python" })).status, 201);
   const ctx = (await newContext(id, "python")).json.id;
@@ -88,7 +88,9 @@ test("a timeout interrupts the run and keeps the state; one that ignores SIGINT 
   const k = await run(id, { context: ctx, timeout: 1, code: "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(20)" });
   assert.equal(k.json.killed_by, "timeout");
   assert.equal(k.json.signal, "SIGKILL");
-  assert.equal((await run(id, { context: ctx, code: "'y' in dir()" })).json.result, "False", "a fresh interpreter");
+  const back = await run(id, { context: ctx, code: "'y' in dir()" });
+  assert.equal(back.json.restored, true, "a new interpreter over the last checkpoint");
+  assert.equal(back.json.result, "True");
 });
 
 test("cancel in a context interrupts the run and the interpreter lives on", async () => {
@@ -156,6 +158,7 @@ test("bounds: 8 contexts per session, none in non-persistent sessions, unknown i
   assertError(assert, await run(id, { context: made[0], code: "1" }), 404, "not_found");
   assertError(assert, await run(id, { context: "ctx_nope", code: "1" }), 400, "bad_request");
   assertError(assert, await run(id, { context: 5, code: "1" }), 422, "invalid_field");
+  assertError(assert, await run(id, { context: made[1], code: "1", stdin: "in" }), 400, "bad_request");
   assertError(assert, await call(h.stack, "DELETE", `/api/sessions/${id}/contexts/ctx_bad`), 400, "bad_request");
   assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/contexts`)).json.contexts.length, 7);
   const session = await call(h.stack, "GET", `/api/sessions/${id}`);
@@ -190,4 +193,73 @@ test("a context outlives plain runs (and the daemons they leave) and injects of 
   const bash = await run(id, { code: "ls", language: "bash" });
   assert.equal(bash.status, 200);
   assert.equal((await run(id, { context: js, code: "require('node:fs').statSync('big.bin').size" })).json.result, String(9 * 1024 * 1024));
+});
+
+test("a context's state survives an executor restart with an empty work root, and a duplicate", async () => {
+  const id = uid("ctx-restart");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  const code = "import json, socket\nclass P:\n    def __init__(self, v): self.v = v\ndef twice(v):\n    return 2 * v\ndata = {'k': list(range(5))}\np = P(21)\ngen = (i for i in range(3))\nconn = socket.socket()";
+  const first = await run(id, { context: ctx, code });
+  assert.equal(first.json.exit_code, 0, first.json.stderr);
+  assert.deepEqual(first.json.lost, ["conn", "gen"], "what the checkpoint cannot hold is named at once");
+  await plugin(h.stack, id, "python", { code: "x = 42" });
+  const js = (await newContext(id, "node")).json.id;
+  const jsFirst = await run(id, { context: js, code: "let n = 5; const m = new Map([['k', [1, 2]]]); function dbl(v) { return v * 2 }" });
+  assert.equal(jsFirst.json.exit_code, 0, jsFirst.json.stderr);
+  await h.stack.restartExecutor({ fresh: true });
+  const jsBack = await run(id, { context: js, code: "dbl(n) + m.get('k').length" });
+  assert.equal(jsBack.json.restored, true, jsBack.json.stderr);
+  assert.equal(jsBack.json.result, "12");
+  const again = await run(id, { context: ctx, code: "(twice(p.v), json.dumps(data), 'conn' in dir())" });
+  assert.equal(again.status, 200);
+  assert.equal(again.json.restored, true);
+  assert.deepEqual(again.json.lost, ["conn", "gen"]);
+  assert.equal(again.json.result, `(42, '{"k": [0, 1, 2, 3, 4]}', False)`);
+  assert.equal((await plugin(h.stack, id, "python", { code: "print(x)" })).json.output, "42\n", "the plugin endpoint's memory too");
+  const next = await run(id, { context: ctx, code: "p.v" });
+  assert.equal(next.json.restored, undefined, "a live context restores nothing");
+  // A duplicate starts its contexts from the source's checkpoints.
+  const dup = uid("ctx-dup");
+  assert.equal((await call(h.stack, "POST", `/api/sessions/${id}/duplicate`, { id: dup })).status, 201);
+  const listed = (await call(h.stack, "GET", `/api/sessions/${dup}/contexts`)).json.contexts.map((c) => c.id);
+  assert.ok(listed.includes(ctx), JSON.stringify(listed));
+  const copy = await run(dup, { context: ctx, code: "twice(p.v) + 1" });
+  assert.equal(copy.json.restored, true);
+  assert.equal(copy.json.result, "43");
+});
+
+test("a corrupt checkpoint gives a fresh interpreter with restored: false and the reason", async () => {
+  const id = uid("ctx-corrupt");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  assert.equal((await run(id, { context: ctx, code: "kept = 1" })).json.exit_code, 0);
+  const spoil = await run(id, { code: `open('.sandbox/contexts/${ctx}/state.pickle', 'wb').write(b'not a pickle')` });
+  assert.equal(spoil.json.exit_code, 0, spoil.json.stderr);
+  await h.stack.restartExecutor({ fresh: true });
+  const r = await run(id, { context: ctx, code: "'kept' in dir()" });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.exit_code, 0);
+  assert.equal(r.json.restored, false);
+  assert.match(r.json.restore_error, /could not be read/);
+  assert.equal(r.json.result, "False");
+  const after = await run(id, { context: ctx, code: "kept = 2\nkept" });
+  assert.equal(after.json.result, "2", "the context goes on, and its next checkpoint replaces the corrupt one");
+});
+
+test("rich outputs: _repr_png_ values and the figures matplotlib holds come back as image/png", async () => {
+  const id = uid("ctx-rich");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  const png = await run(id, { context: ctx, code: "class Img:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nImg()" });
+  assert.deepEqual(png.json.outputs, [{ mime: "image/png", data: Buffer.from("\x89PNG-bytes", "latin1").toString("base64") }]);
+  // A stand-in for matplotlib.pyplot (the real one is not installed here): open figures are
+  // drawn as PNG after the run and closed.
+  const fake = "import sys, types\nplt = types.ModuleType('matplotlib.pyplot')\nopen_figs = [1, 2]\nclass Fig:\n    def __init__(self, n): self.n = n\n    def savefig(self, buf, format): buf.write(b'figure %d' % self.n)\nplt.get_fignums = lambda: list(open_figs)\nplt.figure = Fig\nplt.close = lambda which: open_figs.clear()\nsys.modules['matplotlib.pyplot'] = plt";
+  const figs = await run(id, { context: ctx, code: fake });
+  assert.equal(figs.json.exit_code, 0, figs.json.stderr);
+  assert.deepEqual(figs.json.outputs.map((o) => [o.mime, Buffer.from(o.data, "base64").toString()]), [["image/png", "figure 1"], ["image/png", "figure 2"]]);
+  const none = await run(id, { context: ctx, code: "1 + 1" });
+  assert.equal(none.json.result, "2");
+  assert.equal(none.json.outputs, undefined, "closed figures are not drawn again");
 });

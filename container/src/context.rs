@@ -78,7 +78,7 @@ pub struct ContextRun<'a> {
     /// The output cap per stream.
     pub output_bytes: usize,
     /// Where the context's state is checkpointed after the run and restored from when a new
-    /// interpreter starts (workspace-relative; Python contexts only).
+    /// interpreter starts (workspace-relative).
     pub checkpoint: Option<String>,
     /// Largest checkpoint written.
     pub checkpoint_max: u64,
@@ -458,6 +458,7 @@ impl Live {
                 }
             }
         }
+        result.lost.sort();
         result.timed_out = killed_by == Some(KilledBy::Timeout);
         result.killed_by = killed_by;
         result.stdout = stdout;

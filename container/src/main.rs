@@ -73,7 +73,8 @@ async fn serve() {
             loop {
                 every.tick().await;
                 let Some(s) = sessions.upgrade() else { return };
-                let stopped = tokio::task::spawn_blocking(move || s.stop_idle_contexts()).await.unwrap_or(0);
+                let stopped =
+                    tokio::task::spawn_blocking(move || s.stop_idle_contexts(edgerun_executor::context::IDLE_STOP)).await.unwrap_or(0);
                 if stopped > 0 {
                     tracing::info!(stopped, "idle contexts stopped");
                 }

@@ -813,8 +813,12 @@ impl Sessions {
             tee,
             cancel,
             output_bytes: self.config.limits.output_bytes,
-            checkpoint: (c.language == Language::Python)
-                .then(|| format!("{}/contexts/{}/state.pickle", edgerun_protocol::SANDBOX_DIR, c.id)),
+            checkpoint: Some(format!(
+                "{}/contexts/{}/state.{}",
+                edgerun_protocol::SANDBOX_DIR,
+                c.id,
+                if c.language == Language::Python { "pickle" } else { "v8" }
+            )),
             checkpoint_max: crate::context::checkpoint_max(),
         };
         Ok(self.contexts.run(sid, &c.id, c.language, start, run).await?)
@@ -830,9 +834,10 @@ impl Sessions {
         self.contexts.live_ids(sid)
     }
 
-    /// Stops the contexts idle for [`crate::context::IDLE_STOP`] (called every minute).
-    pub fn stop_idle_contexts(&self) -> usize {
-        self.contexts.stop_idle(crate::context::IDLE_STOP)
+    /// Stops the contexts without a run for `idle` ([`crate::context::IDLE_STOP`], checked every
+    /// minute); their state is in their checkpoints. Answers how many.
+    pub fn stop_idle_contexts(&self, idle: Duration) -> usize {
+        self.contexts.stop_idle(idle)
     }
 
     fn base_env(&self, root: &Path) -> Vec<(String, String)> {
@@ -995,6 +1000,8 @@ impl Sessions {
         let manifest = req.manifest.clone();
         let segments = req.segments.clone();
         slot.skipped = workspace::Skipped::default();
+        // A live context works in the workspace directory: it is kept, and its content replaced.
+        let in_place = !self.contexts.live_ids(sid).is_empty();
         let skipped = tokio::task::spawn_blocking(move || -> Result<workspace::Skipped, workspace::SyncError> {
             workspace::recover(&dirs)?;
             // The staging tree is made by the runtime in its session root and handed to the
@@ -1020,7 +1027,11 @@ impl Sessions {
             if let Some(d) = failpoint_pause("inject-before-swap") {
                 std::thread::sleep(d);
             }
-            workspace::swap_in(&dirs)?;
+            if in_place && dirs.ws.is_dir() {
+                workspace::swap_contents(&dirs)?;
+            } else {
+                workspace::swap_in(&dirs)?;
+            }
             Ok(skipped)
         })
         .await

@@ -891,6 +891,30 @@ pub fn swap_in(d: &Dirs) -> io::Result<()> {
     Ok(())
 }
 
+/// Swaps a prepared staging tree in *inside* the workspace directory, which stays the same
+/// directory (the one live contexts work in): its entries are moved aside into `ws.old`, the
+/// staging tree's entries moved in, then both emptied trees go. Renames never follow links.
+/// Interrupted, it leaves a mixed workspace; the version marker (cleared for the inject) then
+/// makes the caller inject again before anything runs.
+pub fn swap_contents(d: &Dirs) -> io::Result<()> {
+    if d.old.exists() {
+        fs::remove_dir_all(&d.old)?;
+    }
+    fs::create_dir(&d.old)?;
+    fs::set_permissions(&d.old, fs::Permissions::from_mode(0o700))?;
+    for e in fs::read_dir(&d.ws)? {
+        let name = e?.file_name();
+        fs::rename(d.ws.join(&name), d.old.join(&name))?;
+    }
+    for e in fs::read_dir(&d.staging)? {
+        let name = e?.file_name();
+        fs::rename(d.staging.join(&name), d.ws.join(&name))?;
+    }
+    fs::remove_dir(&d.staging)?;
+    fs::remove_dir_all(&d.old)?;
+    Ok(())
+}
+
 /// Rolls an interrupted inject back: the staging tree goes, a moved-aside workspace comes back.
 pub fn recover(d: &Dirs) -> io::Result<()> {
     if d.staging.exists() {

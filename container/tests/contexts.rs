@@ -123,6 +123,37 @@ async fn checkpoints() {
     let r = in_ctx(&f, sid, PY, Language::Python, "big = b'x' * (3 << 20)", 20).await;
     std::env::remove_var("EDGERUN_CHECKPOINT_MB");
     assert!(r.stderr.contains("not checkpointed") && r.stderr.contains("big ("), "{}", r.stderr);
+    // Node: values v8.serialize carries, functions re-created from their source.
+    let js = "let n = 5; const o = { a: [1, 2] }; function dbl(v) { return v * 2 }\nconst half = (v) => v / 2; const sock = new (require('node:net').Socket)()";
+    let r = in_ctx(&f, sid, JS, Language::Node, js, 20).await;
+    assert_eq!((r.exit_code, r.lost.clone()), (0, vec!["sock".to_string()]), "{r:?}");
+    assert!(f.sessions.stop_context(sid, JS));
+    let r = in_ctx(&f, sid, JS, Language::Node, "dbl(n) + half(o.a.length)", 20).await;
+    assert_eq!((r.restored, r.result.as_deref(), r.lost.clone()), (Some(true), Some("11"), vec!["sock".to_string()]), "{r:?}");
+
+    // An inject (a restarted sandbox's, a non-persistent reset's) keeps the directory a live
+    // context works in, and replaces what is inside it.
+    let r = in_ctx(&f, sid, PY, Language::Python, "import os\nino = os.stat('.').st_ino\nopen('old.txt', 'w').write('old')", 20).await;
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    let manifest = vec![common::file_entry("new.txt", b"fresh")];
+    let req = edgerun_protocol::InjectRequest {
+        version: "injected".into(),
+        manifest,
+        segments: vec![edgerun_protocol::Segment::Raw { path: "new.txt".into(), len: 5 }],
+    };
+    f.sessions.inject(sid, req, Box::new(std::io::Cursor::new(b"fresh".to_vec()))).await.expect("inject");
+    let r =
+        in_ctx(&f, sid, PY, Language::Python, "(os.stat('.').st_ino == ino, open('new.txt').read(), os.path.exists('old.txt'), p.v)", 20)
+            .await;
+    assert_eq!(r.result.as_deref(), Some("(True, 'fresh', False, 5)"), "{r:?}");
+
+    // An idle context is stopped; its next run starts over its checkpoint.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(f.sessions.stop_idle_contexts(Duration::from_millis(200)), 2, "both idle contexts stopped");
+    assert!(f.sessions.live_contexts(sid).is_empty());
+    let r = in_ctx(&f, sid, PY, Language::Python, "p.v", 20).await;
+    assert_eq!((r.restored, r.result.as_deref()), (Some(true), Some("5")), "{r:?}");
+
     // A corrupt checkpoint: a fresh interpreter, the reason, never a failed run.
     std::fs::write(&file, b"not a pickle").unwrap();
     assert!(f.sessions.stop_context(sid, PY));

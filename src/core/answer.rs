@@ -276,6 +276,10 @@ pub fn check_result(r: &RunResult) -> ApiResult<()> {
     if let Some(o) = r.outputs.iter().find(|o| o.mime.is_empty() || o.mime.len() > 128 || !o.mime.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(refused(format!("a rich output of type {}", shown(&o.mime))));
     }
+    let lost_bytes: usize = r.lost.iter().map(String::len).sum();
+    if r.lost.len() > 100_000 || lost_bytes > MAX_TEXT_BYTES || r.restore_error.as_ref().is_some_and(|e| e.len() > 4096) {
+        return Err(refused("the context's restore report is over its bounds"));
+    }
     let log_bytes: usize = r.logs.iter().map(String::len).sum();
     if r.logs.len() > MAX_LOG_LINES || log_bytes > MAX_TEXT_BYTES {
         return Err(refused(format!("{} log lines of {log_bytes} bytes", r.logs.len())));

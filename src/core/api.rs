@@ -227,6 +227,19 @@ pub struct RunResponse {
     /// A context run only: rich forms of that value and the figures the run drew.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<RichOutput>,
+    /// A context run that started its interpreter over the context's checkpoint (after the
+    /// sandbox was recycled, the interpreter was killed or stopped idle): whether it was loaded.
+    #[cfg_attr(feature = "schema", schemars(with = "bool"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<bool>,
+    /// With `restored: false`: why the checkpoint could not be loaded (the context started empty).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_error: Option<String>,
+    /// A context run: the context's variables its checkpoint cannot hold (a socket, a
+    /// generator), or after a restore those that were not restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
 }
 
 /// The answer of the seed-compatible plugin endpoint `POST /?session=`.
@@ -271,6 +284,19 @@ pub struct PluginAnswer {
     /// A context run only: rich forms of that value and the figures the run drew.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<RichOutput>,
+    /// A context run that started its interpreter over the context's checkpoint (after the
+    /// sandbox was recycled, the interpreter was killed or stopped idle): whether it was loaded.
+    #[cfg_attr(feature = "schema", schemars(with = "bool"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<bool>,
+    /// With `restored: false`: why the checkpoint could not be loaded (the context started empty).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_error: Option<String>,
+    /// A context run: the context's variables its checkpoint cannot hold (a socket, a
+    /// generator), or after a restore those that were not restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost: Vec<String>,
 }
 
 /// `GET /api/sessions/{id}/runs/{run_id}`: the answer the run gave, as its route gave it.
@@ -826,6 +852,9 @@ mod tests {
             context: None,
             result: None,
             outputs: Vec::new(),
+            restored: None,
+            restore_error: None,
+            lost: Vec::new(),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("session_id").is_none());

@@ -982,7 +982,7 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
                 (name, p.as_str()),
                 ("RunResponse", "session_id")
                     | ("PluginAnswer", "error")
-                    | ("RunResponse" | "PluginAnswer", "context" | "result" | "outputs")
+                    | ("RunResponse" | "PluginAnswer", "context" | "result" | "outputs" | "restored" | "restore_error" | "lost")
             );
             assert_eq!(required.contains(&p.as_str()), !optional, "{name}.{p}");
         }

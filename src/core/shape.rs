@@ -47,6 +47,9 @@ pub fn plugin_answer(r: &RunResult, run_id: &str) -> PluginAnswer {
         context: None,
         result: r.result.clone(),
         outputs: outputs(r),
+        restored: r.restored,
+        restore_error: r.restore_error.clone(),
+        lost: r.lost.clone(),
     }
 }
 
@@ -72,6 +75,9 @@ pub fn run_answer(r: &RunResult, session_id: Option<&str>, data: &JsonObject, ru
         context: None,
         result: r.result.clone(),
         outputs: outputs(r),
+        restored: r.restored,
+        restore_error: r.restore_error.clone(),
+        lost: r.lost.clone(),
     }
 }
 

@@ -570,7 +570,7 @@ impl Session {
         }
         let guard = self.queue.lock().await;
         let row = self.session()?;
-        let (files, packs, code) = self.with_store(|s| Ok((s.files()?, s.all_packs()?, s.stored_code()?)))?;
+        let (files, packs, code, contexts) = self.with_store(|s| Ok((s.files()?, s.all_packs()?, s.stored_code()?, s.contexts()?)))?;
         let now = now_rfc3339();
         if !registry::add(&self.env, &target, &row.language, &now).await? {
             return Err(ApiError::new(ErrorCode::Conflict, format!("session {target} already exists")));
@@ -580,7 +580,7 @@ impl Session {
             registry::addref(&self.env, &keys).await?;
             self.with_store(|s| s.mark_packs_shared())?;
         }
-        let import = SessionOp::Import { bundle: Bundle { session: row, files, packs, code } };
+        let import = SessionOp::Import { bundle: Bundle { session: row, files, packs, code, contexts } };
         let copied = rpc::session_typed::<api::Session>(&self.env, &target, &import).await;
         drop(guard);
         match copied {
@@ -606,6 +606,9 @@ impl Session {
         self.with_store(|s| {
             s.import_session(sid, &b.session, b.code.as_ref(), &now)?;
             s.insert_shared_packs(&b.packs, &now)?;
+            for c in &b.contexts {
+                s.insert_context(c)?;
+            }
             s.upsert_files(&b.files, &now)
         })?;
         Ok(Answer::json(201, &self.session_object(&self.session()?)?))

@@ -612,8 +612,20 @@ export interface components {
             exit_code: number;
             /** @description The limit that ended the run; `null` if none did. */
             killed_by: components["schemas"]["Limit"] | null;
+            /**
+             * @description A context run: the context's variables its checkpoint cannot hold (a socket, a
+             *     generator), or after a restore those that were not restored.
+             */
+            lost?: string[];
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
+            restore_error?: string;
+            /**
+             * @description A context run that started its interpreter over the context's checkpoint (after the
+             *     sandbox was recycled, the interpreter was killed or stopped idle): whether it was loaded.
+             */
+            restored?: boolean;
             /**
              * @description A context run only: the text form of the value of the code's final expression (Python's
              *     `repr`, Node's `util.inspect`); absent when it had none.
@@ -783,10 +795,22 @@ export interface components {
             killed_by: components["schemas"]["Limit"] | null;
             /** @description Installer output and runtime notices, then stderr, one line each. */
             logs: string[];
+            /**
+             * @description A context run: the context's variables its checkpoint cannot hold (a socket, a
+             *     generator), or after a restore those that were not restored.
+             */
+            lost?: string[];
             /** @description stdout. */
             output: string;
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
+            restore_error?: string;
+            /**
+             * @description A context run that started its interpreter over the context's checkpoint (after the
+             *     sandbox was recycled, the interpreter was killed or stopped idle): whether it was loaded.
+             */
+            restored?: boolean;
             /**
              * @description A context run only: the text form of the value of the code's final expression (Python's
              *     `repr`, Node's `util.inspect`); absent when it had none.
@@ -932,8 +956,20 @@ export interface components {
             exit_code: number;
             /** @description The limit that ended the run; `null` if none did. */
             killed_by: components["schemas"]["Limit"] | null;
+            /**
+             * @description A context run: the context's variables its checkpoint cannot hold (a socket, a
+             *     generator), or after a restore those that were not restored.
+             */
+            lost?: string[];
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
+            restore_error?: string;
+            /**
+             * @description A context run that started its interpreter over the context's checkpoint (after the
+             *     sandbox was recycled, the interpreter was killed or stopped idle): whether it was loaded.
+             */
+            restored?: boolean;
             /**
              * @description A context run only: the text form of the value of the code's final expression (Python's
              *     `repr`, Node's `util.inspect`); absent when it had none.

@@ -9,6 +9,11 @@
 // completion value is answered as `result` (util.inspect); a completion value that is a promise
 // is awaited first. `process.exit(n)` ends the run with exit code n and keeps the interpreter.
 // SIGINT breaks a running script (and a promise being awaited); between runs it is ignored.
+//
+// Checkpoints: after a run the driver saves the context's names (its global lexical scope, read
+// through the inspector protocol, and the global properties runs added) into the workspace:
+// values `v8.serialize` carries, functions as their source (re-created on restore by evaluating
+// that source, which runs none of the user's code), the names of the rest as lost.
 (() => {
   "use strict";
   const fs = require("node:fs");
@@ -17,10 +22,101 @@
   const path = require("node:path");
   const { createRequire } = require("node:module");
   const cwd = process.cwd();
+  const v8 = require("node:v8");
+  const inspector = require("node:inspector");
+  const session = new inspector.Session();
+  session.connect();
+  const lexicalNames = () => {
+    let names = [];
+    session.post("Runtime.globalLexicalScopeNames", {}, (e, r) => {
+      if (!e) names = r.names;
+    });
+    return names;
+  };
   globalThis.require = createRequire(path.join(cwd, "main.js"));
   globalThis.__filename = "main.js";
   globalThis.__dirname = ".";
   process.argv.splice(1, process.argv.length - 1, "main.js");
+  const baseline = new Set([...Object.getOwnPropertyNames(globalThis), "_"]);
+
+  const checkpoint = (rel, limit) => {
+    const names = new Set([...lexicalNames(), ...Object.getOwnPropertyNames(globalThis).filter((n) => !baseline.has(n))]);
+    const values = {};
+    const functions = {};
+    const lost = [];
+    const sizes = [];
+    for (const name of names) {
+      let v;
+      try {
+        v = vm.runInThisContext(name);
+      } catch {
+        continue; // declared, not yet initialised
+      }
+      if (typeof v === "function") {
+        const src = Function.prototype.toString.call(v);
+        if (/^class\b/.test(src) || /\[native code\]\s*\}$/.test(src)) {
+          lost.push(name);
+          continue;
+        }
+        try {
+          new vm.Script(`(${src})`);
+          functions[name] = src;
+          sizes.push([src.length, name]);
+        } catch {
+          lost.push(name);
+        }
+        continue;
+      }
+      try {
+        values[name] = v8.serialize(v);
+        sizes.push([values[name].length, name]);
+      } catch {
+        lost.push(name);
+      }
+    }
+    const total = sizes.reduce((a, [n]) => a + n, 0);
+    if (total > limit) {
+      const largest = sizes.sort((a, b) => b[0] - a[0]).slice(0, 5).map(([n, k]) => [k, n]);
+      return { written: false, reason: `the state is ${total} bytes serialized, over the checkpoint limit of ${limit}`, largest, lost };
+    }
+    const data = v8.serialize({ format: 1, values, functions, lost });
+    const full = path.join(cwd, rel);
+    try {
+      if (fs.readFileSync(full).equals(data)) return { written: true, bytes: data.length, lost, unchanged: true };
+    } catch {}
+    fs.mkdirSync(path.dirname(full), { recursive: true });
+    fs.writeFileSync(full + ".tmp", data);
+    fs.renameSync(full + ".tmp", full);
+    return { written: true, bytes: data.length, lost };
+  };
+
+  const restore = (rel) => {
+    const full = path.join(cwd, rel);
+    if (!fs.existsSync(full)) return { restored: null };
+    let state;
+    try {
+      state = v8.deserialize(fs.readFileSync(full));
+      if (!state || state.format !== 1) throw new Error("not a checkpoint of this runtime");
+    } catch (e) {
+      return { restored: false, reason: `the checkpoint could not be read (${e && e.message}); the context starts empty` };
+    }
+    const lost = [...(state.lost || [])];
+    for (const [name, src] of Object.entries(state.functions || {})) {
+      try {
+        globalThis[name] = new vm.Script(`(${src})`).runInThisContext();
+      } catch {
+        lost.push(name);
+      }
+    }
+    for (const [name, bytes] of Object.entries(state.values || {})) {
+      try {
+        globalThis[name] = v8.deserialize(bytes);
+      } catch {
+        lost.push(name);
+      }
+    }
+    return { restored: true, lost: [...new Set(lost)].sort() };
+  };
 
   class Exit {
     constructor(code) {
@@ -136,8 +232,22 @@
       const req = JSON.parse(buf.subarray(4, 4 + n).toString());
       buf = buf.subarray(4 + n);
       busy = busy.then(async () => {
+        if (req.op === "restore") {
+          try {
+            return reply(restore(req.checkpoint));
+          } catch (e) {
+            return reply({ restored: false, reason: `restoring failed: ${e && e.message}` });
+          }
+        }
         if (req.op !== "run") return reply({ error: `unknown operation ${req.op}` });
         const out = await run(req);
+        if (req.checkpoint) {
+          try {
+            out.checkpoint = checkpoint(req.checkpoint, req.checkpoint_max ?? 64 << 20);
+          } catch (e) {
+            out.checkpoint = { written: false, reason: String(e && e.message) };
+          }
+        }
         const end = `\x1e${req.nonce}\x1e`;
         fs.writeSync(1, end);
         fs.writeSync(2, end);
