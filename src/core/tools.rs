@@ -1,7 +1,6 @@
 //! The MCP tools: their inputs as types (their JSON Schemas, feature `schema`, make the committed
 //! tool list `docs/mcp-tools.json`), and which API operation each tool is. A tool's arguments are
 //! handed to that operation's own parser, so a tool refuses exactly what its route refuses.
-use super::api::{NpmSetup, PipSetup};
 use super::mcp::Flavor;
 #[cfg(feature = "schema")]
 use schemars::JsonSchema;
@@ -175,14 +174,9 @@ pub struct InstallInput {
     /// The session id.
     #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
     pub session_id: String,
-    /// Packages for pip, or `{"requirements": "<requirements.txt>"}`.
-    pub pip: Option<PipSetup>,
-    /// Packages for npm, or `{"packageJson": "<package.json>"}`.
-    pub npm: Option<NpmSetup>,
-    /// Go modules.
-    pub go: Option<Vec<String>>,
-    /// Shell commands, run after the installs.
-    pub commands: Option<Vec<String>>,
+    /// What to install and run: the setup route's `setup` fields.
+    #[serde(flatten)]
+    pub setup: super::api::Setup,
     /// Wait for the setup to end (default true; at most 300 s).
     pub wait: Option<bool>,
 }
