@@ -5,23 +5,32 @@
 # its lines (from linecache, never from a workspace file of that name); `import main` imports
 # the user's own main.py. Its one name is removed from `__main__` before the code runs.
 def _edgerun_main():
-    import io, linecache, sys, tokenize
+    # Only `sys` on the way in: linecache and tokenize cost ~6 ms of imports, paid only by a run
+    # that fails (compile reads the encoding cookie from the bytes itself).
+    import sys
     name = "main.py"
     with open(sys.argv[1], "rb") as f:
         raw = f.read()
     sys.argv[:] = [name]
-    try:
-        encoding = tokenize.detect_encoding(io.BytesIO(raw).readline)[0]
-    except SyntaxError:
-        encoding = "utf-8"
-    text = raw.decode(encoding, "replace")
-    linecache.cache[name] = (len(text), None, text.splitlines(True), name)
     main = sys.modules["__main__"].__dict__
     del main["_edgerun_main"]
     main["__file__"] = name
+    def lines():
+        import io, linecache, tokenize
+        try:
+            encoding = tokenize.detect_encoding(io.BytesIO(raw).readline)[0]
+        except SyntaxError:
+            encoding = "utf-8"
+        text = raw.decode(encoding, "replace").splitlines(True)
+        linecache.cache[name] = (sum(map(len, text)), None, text, name)
+        return text
     def report(e, tb):
         # The traceback module reads lines from linecache; the interpreter's own printer would
         # read them from a file named main.py in the current directory.
+        text = lines()
+        if tb is None and isinstance(e, SyntaxError):
+            # The compiler takes the error's line from a file of that name if one exists: ours instead.
+            e.text = text[e.lineno - 1] if e.lineno and 0 < e.lineno <= len(text) else None
         e.__traceback__ = tb
         if sys.excepthook is sys.__excepthook__:
             import traceback
@@ -32,9 +41,6 @@ def _edgerun_main():
     try:
         code = compile(raw, name, "exec")
     except SyntaxError as e:
-        # The compiler takes the error's line from a file of that name if one exists: ours instead.
-        lines = text.splitlines(True)
-        e.text = lines[e.lineno - 1] if e.lineno and 0 < e.lineno <= len(lines) else None
         report(e, None)
     try:
         exec(code, main)
