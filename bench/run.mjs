@@ -146,6 +146,46 @@ async function firstResult(stack) {
   return { create_and_run: s, raw_spawn: r };
 }
 
+// Live sessions (#14): a context run against a GET of the same session (no process is spawned
+// for it), beside a fresh-process run; and the delay to the first chunk of a streamed run.
+async function liveSessions(stack) {
+  const id = (await api(stack, "POST", "/api/sessions", { language: "python" })).id;
+  const ctx = (await api(stack, "POST", `/api/sessions/${id}/contexts`, { language: "python" })).id;
+  await api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: "x = 0" });
+  const get = [], inCtx = [], fresh = [];
+  for (let i = 0; i < N; i++) {
+    get.push((await time(() => api(stack, "GET", `/api/sessions/${id}`)))[0]);
+    inCtx.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: "x += 1" })))[0]);
+    fresh.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: "x = 1" })))[0]);
+  }
+  const g = summary(get), c = summary(inCtx), f = summary(fresh);
+  goal("context run of `x += 1` over GET of the session", c.median - g.median, 5, "ms");
+  // First byte: print("a", flush=True), then sleep 1 s; the chunk must come before the sleep ends.
+  const first = [];
+  for (let i = 0; i < (quick ? 5 : 10); i++) {
+    const t = process.hrtime.bigint();
+    const r = await fetch(`${stack.url}/api/sessions/${id}/run`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ code: "import time\nprint('a', flush=True)\ntime.sleep(1)\nprint('b')" }),
+    });
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    let at;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+      if (at === undefined && text.includes('"data":"a')) at = Number(process.hrtime.bigint() - t) / 1e6;
+    }
+    if (at === undefined) throw new Error("no first chunk");
+    first.push(at);
+  }
+  const fb = summary(first);
+  goal("first streamed chunk before a following 1 s sleep ends", fb.median, 1000, "ms");
+  return { get: g, context_run: c, fresh_run: f, first_chunk: fb };
+}
+
 async function coldRestore(stack) {
   const out = {};
   for (const [name, files, size] of [["1000 files / 20 MB", 1000, 20 * 1024], ["10000 small files", 10000, 100]]) {
@@ -260,6 +300,7 @@ try {
   log(`runs contained by: ${results.isolation}`);
   results.warm = await warmOverhead(stack);
   results.first_result = await firstResult(stack);
+  results.live = await liveSessions(stack);
   results.cold_restore = await coldRestore(stack);
   results.persistence = await persistenceCost(stack);
   results.installs = await installs(stack);
@@ -285,6 +326,8 @@ lines.push("", "## Warm runs (hello world), alternating A/B with the raw interpr
 for (const [lang, w] of Object.entries(results.warm)) lines.push(`| ${lang} | ${describe(w.through)} | ${describe(w.raw)} | ${describe(w.overhead)} |`);
 lines.push("", "## Other figures", "", "| scenario | figure |", "| --- | --- |");
 lines.push(`| time to first result (create + run) | ${describe(results.first_result.create_and_run)}; raw spawn ${describe(results.first_result.raw_spawn)} |`);
+const live = results.live;
+lines.push(`| live session: GET of the session | ${describe(live.get)} |`, `| live session: context run of \`x += 1\` | ${describe(live.context_run)} |`, `| live session: fresh-process run | ${describe(live.fresh_run)} |`, `| streamed run: first chunk, before a 1 s sleep | ${describe(live.first_chunk)} |`);
 for (const [k, v] of Object.entries(results.cold_restore)) lines.push(`| cold restore (executor restarted empty), ${k}, then a run | ${describe(v)} |`);
 for (const [k, v] of Object.entries(results.persistence)) lines.push(`| R2 per run, ${k} files | nothing changed: ${v.unchanged.writes} writes, ${v.unchanged.bytes} B; one file changed: ${v.one_changed.writes} writes, ${v.one_changed.bytes} B |`);
 const n = results.installs.npm_lodash;
