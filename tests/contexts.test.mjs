@@ -3,12 +3,21 @@
 // interpreter; the plugin endpoint's memory; the bounds; contexts surviving plain runs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assertError, call, plugin, stream, uid, useStack } from "./helpers.mjs";
+import { assertError, call, plugin, r2Diff, r2State, stream, uid, useStack } from "./helpers.mjs";
 
 const h = useStack();
 const create = (body) => call(h.stack, "POST", "/api/sessions", body);
 const newContext = (id, language) => call(h.stack, "POST", `/api/sessions/${id}/contexts`, { language });
 const run = (id, body) => call(h.stack, "POST", `/api/sessions/${id}/run`, body);
+const pending = async (id) => (await call(h.stack, "GET", `/api/sessions/${id}/contexts`)).json.contexts.filter((c) => c.checkpoint_pending).map((c) => c.id);
+/** Waits until every checkpoint of the session is in R2 (CHECKPOINT_FLUSH_MS, 1 s by default). */
+async function committed(id) {
+  const until = Date.now() + 10_000;
+  while ((await pending(id)).length > 0) {
+    assert.ok(Date.now() < until, "the held checkpoints were committed within 10 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 test("a Python context keeps variables, imports and functions; the final expression is the result", async () => {
   const id = uid("ctx-py");
@@ -207,6 +216,7 @@ test("a context's state survives an executor restart with an empty work root, an
   const js = (await newContext(id, "node")).json.id;
   const jsFirst = await run(id, { context: js, code: "let n = 5; const m = new Map([['k', [1, 2]]]); function dbl(v) { return v * 2 }" });
   assert.equal(jsFirst.json.exit_code, 0, jsFirst.json.stderr);
+  await committed(id);
   await h.stack.restartExecutor({ fresh: true });
   const jsBack = await run(id, { context: js, code: "dbl(n) + m.get('k').length" });
   assert.equal(jsBack.json.restored, true, jsBack.json.stderr);
@@ -227,6 +237,33 @@ test("a context's state survives an executor restart with an empty work root, an
   const copy = await run(dup, { context: ctx, code: "twice(p.v) + 1" });
   assert.equal(copy.json.restored, true);
   assert.equal(copy.json.result, "43");
+});
+
+test("a run that changes only the context's state writes nothing on its way; its checkpoint follows in a second, or with the next change", async () => {
+  const id = uid("ctx-held");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const ctx = (await newContext(id, "python")).json.id;
+  assert.equal((await run(id, { context: ctx, code: "x = 1" })).json.exit_code, 0);
+  await committed(id);
+  // Objects of this session only (other tests' sessions write at the same time).
+  const writes = (a, b) => r2Diff(a, b).objects.filter(([key]) => key.includes(id)).length;
+  const before = await r2State(h.stack);
+  const r = await run(id, { context: ctx, code: "x += 1\nx" });
+  assert.equal(r.json.result, "2");
+  assert.equal(writes(before, await r2State(h.stack)), 0, "the answer did not wait for R2");
+  assert.deepEqual(await pending(id), [ctx], "the checkpoint is pending, and said so");
+  await committed(id);
+  const mid = await r2State(h.stack);
+  assert.equal(writes(before, mid), 1, "one write for the checkpoint");
+  // A run that changes a file takes the checkpoint along in its own write.
+  const both = await run(id, { context: ctx, code: "x += 1\nopen('f.txt', 'w').write(str(x))" });
+  assert.equal(both.json.exit_code, 0, both.json.stderr);
+  assert.deepEqual(await pending(id), [], "committed with the file");
+  assert.equal(writes(mid, await r2State(h.stack)), 1, "one write for both");
+  await h.stack.restartExecutor({ fresh: true });
+  const back = await run(id, { context: ctx, code: "x" });
+  assert.equal(back.json.restored, true, back.json.stderr);
+  assert.equal(back.json.result, "3", "the state of the last run, from R2");
 });
 
 test("a corrupt checkpoint gives a fresh interpreter with restored: false and the reason", async () => {

@@ -156,6 +156,10 @@ struct Slot {
     skipped: workspace::Skipped,
     identity: Option<Identity>,
     touched: bool,
+    /// Context checkpoints were held back ([`RunRequest::hold_checkpoints`]): under
+    /// [`edgerun_protocol::CHECKPOINTS_DIR`] the disk differs from `base`, which a snapshot
+    /// (read by the manifest) must not be taken from.
+    held: bool,
     /// The session's network namespace, made for its first run without internet and shared by
     /// every later one; it goes with the session (or with the executor).
     net: Option<Arc<sandbox::NetNs>>,
@@ -500,6 +504,7 @@ impl Sessions {
                 RunAnswer {
                     result,
                     delta: Delta { base: base.as_ref().map(|b| b.version.clone()), version: String::new(), ..Delta::default() },
+                    held_checkpoints: false,
                 },
                 None,
             ));
@@ -513,22 +518,24 @@ impl Sessions {
         let (max_bytes, max_files) = (self.config.max_workspace_bytes, self.config.max_workspace_files);
         let scratch: Vec<PathBuf> = SCRATCH.iter().map(|d| root.join(d)).collect();
         let skipped = std::mem::take(&mut slot.skipped.entries);
+        let hold = req.hold_checkpoints;
         // Read from inside the workspace (see [`confine::in_dir`]): its location does not count
         // toward the system's path limit.
-        let (manifest, unkept, scratch_use, built, skipped) = tokio::task::spawn_blocking(move || {
+        let (manifest, unkept, scratch_use, built, skipped, held) = tokio::task::spawn_blocking(move || {
             confine::in_dir(identity, &ws.clone(), move || -> std::io::Result<_> {
                 let here = Path::new(".");
                 let (mut m, unkept) = workspace::scan_report(here, base.as_ref())?;
                 let skipped = keep_skipped(&mut m, skipped);
+                let held = hold && base.as_ref().is_some_and(|b| workspace::hold_back(&mut m, b, edgerun_protocol::CHECKPOINTS_DIR));
                 let scratch_use = scratch.iter().map(|d| confine::usage(d)).fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
                 let bytes = m.entries.values().map(|e| e.size).sum::<u64>() + unkept.bytes + scratch_use.0;
                 let count = m.entries.len() as u64 + unkept.count + scratch_use.1;
                 if bytes > max_bytes || count > max_files {
-                    return Ok((m, unkept, scratch_use, None, skipped));
+                    return Ok((m, unkept, scratch_use, None, skipped, held));
                 }
                 let d = workspace::build_delta_to(here, base.as_ref(), &m, &mut file)?;
                 std::io::Seek::rewind(&mut file)?;
-                Ok((m, unkept, scratch_use, Some((d, file)), skipped))
+                Ok((m, unkept, scratch_use, Some((d, file)), skipped, held))
             })?
         })
         .await
@@ -556,12 +563,13 @@ impl Sessions {
             ));
             result.killed_by = result.killed_by.or(Some(edgerun_protocol::KilledBy::Disk));
             self.empty_scratch(&root, identity).await?;
-            return Ok((RunAnswer { result, delta: Delta { version: String::new(), ..Delta::default() } }, None));
+            return Ok((RunAnswer { result, delta: Delta { version: String::new(), ..Delta::default() }, held_checkpoints: false }, None));
         };
         slot.version = Some(manifest.version.clone());
         slot.base = Some(manifest);
+        slot.held = held;
         release_free_memory();
-        Ok((RunAnswer { result, delta }, Some(tar)))
+        Ok((RunAnswer { result, delta, held_checkpoints: held }, Some(tar)))
     }
 
     /// Empties the session's `$HOME`, `/tmp` and `/dev/shm` (as its user): they are scratch, and
@@ -928,6 +936,12 @@ impl Sessions {
                 "the workspace holds entries the filesystem cannot hold (see the runs' stderr): it is not snapshotted",
             ));
         }
+        if slot.held {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "context checkpoints were held back since the last commit: commit them (a run without code) before a snapshot",
+            ));
+        }
         let ws = self.root(sid).join("ws");
         let mut file = unlinked_file(&self.root(sid).join("snapshot.tar"))?;
         let identity = slot.identity;
@@ -1040,6 +1054,7 @@ impl Sessions {
             tracing::info!(sid, skipped = skipped.entries.len(), "entries the filesystem cannot hold were left out of the workspace");
         }
         slot.skipped = skipped;
+        slot.held = false;
         let entries = req.manifest.into_iter().map(|e| (e.path.clone(), e)).collect();
         slot.base = Some(Manifest { version: req.version.clone(), scanned_at_ns: workspace::now_ns(), entries });
         slot.version = Some(req.version);

@@ -392,6 +392,35 @@ fn entry_changed(old: &Entry, new: &Entry) -> bool {
     old.kind != new.kind || old.mode != new.mode || old.mtime_ns != new.mtime_ns || old.hash != new.hash || old.size != new.size
 }
 
+/// Whether `path` is `prefix` or lies under it.
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Holds back the changes under `prefix` (context checkpoints) when they are the only changes
+/// from `base`: their entries go back to what `base` says (dropped where it has none), so that the
+/// delta is empty and the run costs no write. Answers whether anything was held: the disk then
+/// differs from the manifest under `prefix`, which the next scan that holds nothing finds (the
+/// entries it holds have their old size or mtime, so it hashes them again). Changes elsewhere are
+/// committed anyway, and the ones under `prefix` go with them.
+pub fn hold_back(current: &mut Manifest, base: &Manifest, prefix: &str) -> bool {
+    let differs = |e: &Entry| base.entries.get(&e.path).is_none_or(|old| entry_changed(old, e));
+    let (mut held, mut other) = (false, false);
+    for e in current.entries.values().filter(|e| differs(e)) {
+        *(if under(&e.path, prefix) { &mut held } else { &mut other }) = true;
+    }
+    for p in base.entries.keys().filter(|p| !current.entries.contains_key(*p)) {
+        *(if under(p, prefix) { &mut held } else { &mut other }) = true;
+    }
+    if other || !held {
+        return false;
+    }
+    current.entries.retain(|p, _| !under(p, prefix));
+    current.entries.extend(base.entries.iter().filter(|(p, _)| under(p, prefix)).map(|(p, e)| (p.clone(), e.clone())));
+    current.version = base.version.clone();
+    true
+}
+
 /// Builds the delta from `base` (or from nothing) to `current` in memory (tests, snapshots of
 /// small workspaces, benchmarks); see [`build_delta_to`].
 pub fn build_delta(root: &Path, base: Option<&Manifest>, current: &Manifest) -> io::Result<(Delta, Vec<u8>)> {
@@ -932,6 +961,52 @@ pub fn recover(d: &Dirs) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checkpoints_are_held_back_only_when_they_are_all_that_changed() {
+        let file = |path: &str, hash: &str, mtime: i64| {
+            (
+                path.to_string(),
+                Entry { path: path.into(), kind: EntryKind::File, mode: 0o644, mtime_ns: mtime, size: 4, hash: hash.into(), target: None },
+            )
+        };
+        let base = Manifest {
+            version: "v1".into(),
+            scanned_at_ns: 0,
+            entries: [file("a.txt", "h1", 1), file(".sandbox/contexts/c/state.pickle", "s1", 1)].into_iter().collect(),
+        };
+        // Only the checkpoint changed (and a new one appeared): both go back to the base's view.
+        let mut now = Manifest {
+            version: "v2".into(),
+            scanned_at_ns: 5,
+            entries: [
+                file("a.txt", "h1", 1),
+                file(".sandbox/contexts/c/state.pickle", "s2", 2),
+                file(".sandbox/contexts/d/state.v8", "n", 2),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert!(hold_back(&mut now, &base, ".sandbox/contexts"));
+        assert_eq!(now.entries, base.entries);
+        assert_eq!(now.version, "v1", "nothing changed as far as the commit goes");
+        // Another change: everything is committed, the checkpoint included.
+        let mut both = Manifest {
+            version: "v3".into(),
+            scanned_at_ns: 5,
+            entries: [file("a.txt", "h9", 3), file(".sandbox/contexts/c/state.pickle", "s2", 2)].into_iter().collect(),
+        };
+        let before = both.clone();
+        assert!(!hold_back(&mut both, &base, ".sandbox/contexts"));
+        assert_eq!(both, before);
+        // Nothing changed under the prefix: nothing is held.
+        let mut same = base.clone();
+        assert!(!hold_back(&mut same, &base, ".sandbox/contexts"));
+        // A look-alike name is not under the prefix.
+        let mut other = base.clone();
+        other.entries.extend([file(".sandbox/contexts-old", "x", 4)]);
+        assert!(!hold_back(&mut other, &base, ".sandbox/contexts"));
+    }
+
     use super::*;
 
     #[test]

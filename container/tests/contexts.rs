@@ -97,6 +97,49 @@ async fn contexts_keep_state_and_survive_plain_runs_in_every_mode() {
         walk(*m).await;
     }
     checkpoints().await;
+    held_checkpoints().await;
+}
+
+/// A context run that changes only its checkpoint can hold it back: an empty delta (no write on
+/// the run's way), `held_checkpoints` in the answer, no snapshot from the stale manifest, and a
+/// later run without code commits exactly the checkpoint.
+async fn held_checkpoints() {
+    let f = common::fixture();
+    let sid = "held";
+    let held = |code: &str, hold: bool| RunRequest {
+        language: Some(Language::Python),
+        code: code.into(),
+        timeout_secs: 20,
+        context: (!code.is_empty()).then(|| ContextRef { id: PY.into(), language: Language::Python }),
+        hold_checkpoints: hold,
+        ..Default::default()
+    };
+    let run = |req: RunRequest| {
+        let f = &f;
+        async move {
+            let req = RunRequest { expect_version: f.sessions.version(sid).await, ..req };
+            f.sessions.run(sid, req).await.expect("run accepted").0
+        }
+    };
+    let first = run(held("x = 1\nopen('a.txt', 'w').write('a')", true)).await;
+    assert!(!first.held_checkpoints, "a run with other changes commits its checkpoint with them: {first:?}");
+    assert!(first.delta.entries.iter().any(|e| e.entry.path.ends_with("state.pickle")), "{:?}", first.delta);
+    let version = f.sessions.version(sid).await;
+    let second = run(held("x += 1", true)).await;
+    assert!(second.held_checkpoints, "{second:?}");
+    assert!(second.delta.entries.is_empty() && second.delta.deleted.is_empty(), "nothing to write: {:?}", second.delta);
+    assert_eq!(f.sessions.version(sid).await, version, "the committed version is unchanged");
+    let refused = f.sessions.snapshot(sid, version.clone()).await.expect_err("no snapshot from a manifest the disk no longer matches");
+    assert_eq!(refused.code, edgerun_protocol::ErrorCode::Conflict, "{}", refused.message);
+    let flush = run(RunRequest { language: None, ..held("", false) }).await;
+    assert!(!flush.held_checkpoints, "{flush:?}");
+    let paths: Vec<&str> = flush.delta.entries.iter().map(|e| e.entry.path.as_str()).collect();
+    let dir = format!("{}/{PY}", edgerun_protocol::CHECKPOINTS_DIR);
+    assert!(paths.contains(&format!("{dir}/state.pickle").as_str()), "the checkpoint: {flush:?}");
+    assert!(paths.iter().all(|p| p.starts_with(&dir)), "only the checkpoint and its directory: {paths:?}");
+    assert!(f.sessions.snapshot(sid, f.sessions.version(sid).await).await.is_ok(), "a snapshot once committed");
+    let r = run(held("x", true)).await;
+    assert_eq!(r.result.result.as_deref(), Some("2"), "{r:?}");
 }
 
 /// A context whose interpreter is gone starts over its checkpoint: plain data, functions and

@@ -483,7 +483,11 @@ mod tests {
         }
     }
     fn answer(d: Delta) -> RunAnswer {
-        RunAnswer { result: RunResult { duration_ms: 12.5, data: Some(serde_json::json!({"k": 1})), ..Default::default() }, delta: d }
+        RunAnswer {
+            result: RunResult { duration_ms: 12.5, data: Some(serde_json::json!({"k": 1})), ..Default::default() },
+            delta: d,
+            held_checkpoints: false,
+        }
     }
     fn refused_with(d: &Delta, needle: &str) {
         let e = check_delta(d).expect_err(&format!("accepted {d:?}"));

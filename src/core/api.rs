@@ -908,6 +908,11 @@ pub struct ContextInfo {
     pub run_count: u64,
     /// Whether it is the session's default context of its language (the plugin endpoint's).
     pub default: bool,
+    /// Whether its latest checkpoint is still only in the sandbox: a run that changes nothing but
+    /// the context's state does not wait for R2; the checkpoint follows within
+    /// `CHECKPOINT_FLUSH_MS` (1 s by default), or with the next run that changes files.
+    #[serde(default)]
+    pub checkpoint_pending: bool,
 }
 
 /// `GET /api/sessions/{id}/contexts`.

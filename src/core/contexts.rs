@@ -24,6 +24,7 @@ impl ContextRow {
             created_at: self.created_at.clone(),
             run_count: self.run_count.max(0) as u64,
             default: self.is_default != 0,
+            checkpoint_pending: false,
         }
     }
 }

@@ -59,6 +59,7 @@ pub fn plan_run(session: SessionFacts<'_>, spec: RunSpec, commands: Vec<String>,
         allow_internet: session.allow_internet,
         // Resolved by the session object, which knows its contexts.
         context: None,
+        hold_checkpoints: false,
     };
     RunPlan { request, data, language }
 }

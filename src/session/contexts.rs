@@ -31,7 +31,12 @@ impl Session {
 
     pub(super) fn handle_list_contexts(&self) -> ApiResult<Answer> {
         self.session()?;
-        let contexts = self.with_store(|s| s.contexts())?.iter().map(ContextRow::info).collect();
+        let held = self.held.borrow();
+        let contexts = self
+            .with_store(|s| s.contexts())?
+            .iter()
+            .map(|c| api::ContextInfo { checkpoint_pending: held.contains(&c.id), ..c.info() })
+            .collect();
         Ok(Answer::json(200, &api::ContextList { contexts }))
     }
 

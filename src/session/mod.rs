@@ -57,6 +57,12 @@ pub struct Session {
     running: RefCell<Option<String>>,
     /// The events of the pending or running setup, while someone may follow it.
     setup_events: RefCell<Option<Rc<Events>>>,
+    /// Contexts whose last checkpoint the executor holds back (`run::checkpoint_flush_ms`): in
+    /// its workspace, not yet in R2. Committed by the flush alarm or the next run that holds nothing.
+    held: RefCell<std::collections::BTreeSet<String>>,
+    /// Nothing this instance knows rules out checkpoints held back before it started (an
+    /// evicted instance's): its first flush asks the executor anyway.
+    held_unknown: Cell<bool>,
 }
 
 /// A handler's answer: JSON with a status (built with [`Answer::json`] from a `core::api` type,
@@ -109,6 +115,8 @@ impl Session {
             last_touch_ms: Cell::new(0.0),
             running: RefCell::new(None),
             setup_events: RefCell::new(None),
+            held: RefCell::new(Default::default()),
+            held_unknown: Cell::new(true),
         }
     }
 
@@ -177,6 +185,11 @@ impl Session {
         if let Some(sid) = sid {
             if let Err(e) = self.settle_setup(&sid).await {
                 worker::console_error!("setup of {sid} failed to run: {e}");
+            }
+            // Checkpoints held back by context runs go to R2 (before the container may sleep).
+            if let Err(e) = self.flush_checkpoints(&sid).await {
+                worker::console_error!("committing the held checkpoints of {sid} failed, retried: {e}");
+                let _ = self.arm_flush().await;
             }
         }
         drop(guard);
@@ -569,6 +582,8 @@ impl Session {
             return Err(ApiError::new(ErrorCode::Conflict, "a session cannot be duplicated onto itself"));
         }
         let guard = self.queue.lock().await;
+        // The copy starts its contexts from the latest checkpoints: those held back go to R2 first.
+        self.flush_checkpoints(sid).await?;
         let row = self.session()?;
         let (files, packs, code, contexts) = self.with_store(|s| Ok((s.files()?, s.all_packs()?, s.stored_code()?, s.contexts()?)))?;
         let now = now_rfc3339();

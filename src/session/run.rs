@@ -307,6 +307,8 @@ impl Session {
             plan.request.context = Some(edgerun_protocol::ContextRef { id: id.clone(), language: lang });
             plan.language = c.language;
         }
+        // A context run that changes nothing but its checkpoint costs no R2 write on its way.
+        plan.request.hold_checkpoints = context.is_some() && self.checkpoint_flush_ms() > 0;
         let exec = self.executor()?;
         exec.ensure_ready().await?;
         if let (Some(ev), Some(id)) = (events, run_id.as_deref()) {
@@ -340,6 +342,7 @@ impl Session {
         if let Some(id) = &context {
             self.with_store(|s| s.count_context_run(id))?;
         }
+        self.note_held(&answer, context.as_deref()).await;
         self.after_commit(sid, &exec, row, &answer.delta, &commit, counted.is_some(), now).await;
         Ok(RunOutcome { answer: public.map(|(_, _, v)| v), result: answer.result })
     }
@@ -498,6 +501,72 @@ impl Session {
             }
             let _ = self.schedule_idle_check().await;
         }
+    }
+
+    /// How long a context's checkpoint may stay in the sandbox before its commit
+    /// (`CHECKPOINT_FLUSH_MS`, default 1000; 0 commits it with its run, as any change).
+    pub(crate) fn checkpoint_flush_ms(&self) -> i64 {
+        self.env.var("CHECKPOINT_FLUSH_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(1000).max(0)
+    }
+
+    /// Keeps track of checkpoints held back: a run that held them arms the flush; one that kept
+    /// its changes without holding took them all along.
+    async fn note_held(&self, answer: &RunAnswer, context: Option<&str>) {
+        if answer.held_checkpoints {
+            if let Some(id) = context {
+                self.held.borrow_mut().insert(id.to_string());
+            }
+            if let Err(e) = self.arm_flush().await {
+                worker::console_error!("arming the checkpoint commit failed (the next run takes them along): {e}");
+            }
+        } else if !answer.delta.version.is_empty() {
+            self.held.borrow_mut().clear();
+            self.held_unknown.set(false);
+        }
+    }
+
+    /// Arms the alarm for the flush, unless it is armed sooner.
+    pub(crate) async fn arm_flush(&self) -> worker::Result<()> {
+        let ms = self.checkpoint_flush_ms();
+        let at = js_sys::Date::now() as i64 + ms;
+        match self.state.storage().get_alarm().await? {
+            Some(t) if t <= at => Ok(()),
+            _ => self.state.storage().set_alarm(ms).await,
+        }
+    }
+
+    /// Commits the checkpoints the executor holds back: a run without code that holds nothing
+    /// (its delta is the checkpoints). Call with the queue held. An executor that does not hold
+    /// the committed version (restarted, recycled) holds nothing of ours: nothing is lost there
+    /// that this could save.
+    pub(crate) async fn flush_checkpoints(&self, sid: &str) -> ApiResult<()> {
+        if self.held.borrow().is_empty() && !self.held_unknown.replace(false) {
+            return Ok(());
+        }
+        let row = self.session()?;
+        let exec = self.executor()?;
+        let Some(version) = row.version.clone().filter(|_| row.persistent != 0 && exec.is_up()) else {
+            self.held.borrow_mut().clear();
+            return Ok(());
+        };
+        let req = RunRequest { expect_version: Some(version.clone()), ..RunRequest::default() };
+        let mut resp = exec.run(sid, &req).await?;
+        if resp.status_code() == 409 {
+            self.held.borrow_mut().clear();
+            return Ok(());
+        }
+        if resp.status_code() != 200 {
+            return Err(error_from(&mut resp).await);
+        }
+        let (answer, tar) = read_framed::<RunAnswer>(&mut resp).await?;
+        check_run_answer(&answer, Some(&version))?;
+        let commit = plan_commit(&answer.delta, Some(&version));
+        let pack = if commit.needs_pack { Some(self.store_pack(sid, &answer.delta, tar).await?) } else { None };
+        let now = now_rfc3339();
+        self.commit_answer(&answer, &commit, pack.as_ref(), None, &now)?;
+        self.note_held(&answer, None).await;
+        self.after_commit(sid, &exec, &row, &answer.delta, &commit, false, now).await;
+        Ok(())
     }
 
     async fn schedule_idle_check(&self) -> worker::Result<()> {

@@ -502,6 +502,13 @@ export interface components {
         /** @description A live interpreter context of a session. */
         ContextInfo: {
             /**
+             * @description Whether its latest checkpoint is still only in the sandbox: a run that changes nothing but
+             *     the context's state does not wait for R2; the checkpoint follows within
+             *     `CHECKPOINT_FLUSH_MS` (1 s by default), or with the next run that changes files.
+             * @default false
+             */
+            checkpoint_pending: boolean;
+            /**
              * Format: date-time
              * @description When it was made (RFC 3339).
              */

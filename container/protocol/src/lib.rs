@@ -243,7 +243,16 @@ pub struct RunRequest {
     /// its first run (and again after it was lost); `commands` are not run with a context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<ContextRef>,
+    /// Hold back the context checkpoints ([`CHECKPOINTS_DIR`]) when they are the run's only
+    /// changes: the delta is then empty (no write on the run's way) and the answer says
+    /// [`RunAnswer::held_checkpoints`]; the caller commits them later with a run that holds
+    /// nothing (a run without code commits just them). Changes elsewhere take them along.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold_checkpoints: bool,
 }
+
+/// Where context checkpoints live in a workspace (`<id>/state.pickle`, `<id>/state.v8`).
+pub const CHECKPOINTS_DIR: &str = ".sandbox/contexts";
 
 /// A live interpreter context a run goes to ([`RunRequest::context`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +304,7 @@ impl Default for RunRequest {
             restore_after: false,
             allow_internet: true,
             context: None,
+            hold_checkpoints: false,
         }
     }
 }
@@ -471,6 +481,10 @@ pub struct RunAnswer {
     /// How the run changed the workspace; its `version` is empty when the changes are not kept
     /// (`restore_after`, or the session over its workspace limit).
     pub delta: Delta,
+    /// Checkpoints were held back ([`RunRequest::hold_checkpoints`]): the executor's files differ
+    /// from the committed version under [`CHECKPOINTS_DIR`] until a run that holds nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_checkpoints: bool,
 }
 
 /// One segment of an inject body.
