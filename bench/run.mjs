@@ -156,10 +156,13 @@ async function liveSessions(stack) {
   for (let i = 0; i < N; i++) {
     get.push((await time(() => api(stack, "GET", `/api/sessions/${id}`)))[0]);
     inCtx.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: "x += 1" })))[0]);
-    fresh.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: "x = 1" })))[0]);
   }
+  // Fresh runs apart: one right after a context run would commit that run's held checkpoint.
+  await settled(stack, id);
+  for (let i = 0; i < N; i++) fresh.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: "x = 1" })))[0]);
   const g = summary(get), c = summary(inCtx), f = summary(fresh);
   goal("context run of `x += 1` over GET of the session", c.median - g.median, 5, "ms");
+  const restore = await contextRestore(stack);
   // First byte: print("a", flush=True), then sleep 1 s; the chunk must come before the sleep ends.
   const first = [];
   for (let i = 0; i < (quick ? 5 : 10); i++) {
@@ -183,7 +186,41 @@ async function liveSessions(stack) {
   }
   const fb = summary(first);
   goal("first streamed chunk before a following 1 s sleep ends", fb.median, 1000, "ms");
-  return { get: g, context_run: c, fresh_run: f, first_chunk: fb };
+  return { get: g, context_run: c, fresh_run: f, first_chunk: fb, restore };
+}
+
+/** Waits until the session's context checkpoints are in R2 (`checkpoint_pending`). */
+async function settled(stack, id) {
+  while ((await api(stack, "GET", `/api/sessions/${id}/contexts`)).contexts.some((c) => c.checkpoint_pending)) await new Promise((r) => setTimeout(r, 50));
+}
+
+// A context holding 10 MB of plain Python objects, restored after the sandbox was recycled (the
+// executor restarted with an empty work root). After each restart a plain run brings the
+// workspace back (the inject, measured apart); the next context run then restores the
+// checkpoint; its cost is that run against a warm context run.
+async function contextRestore(stack) {
+  const id = (await api(stack, "POST", "/api/sessions", { language: "python" })).id;
+  const ctx = (await api(stack, "POST", `/api/sessions/${id}/contexts`, { language: "python" })).id;
+  const make = "rows = [{'i': i, 'name': f'row {i}', 'tags': ['a', 'b']} for i in range(60000)]\nnums = list(range(300000))\nblob = b'x' * (3 << 20)\ntable = {str(i): i * 0.5 for i in range(40000)}";
+  const made = await api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: make, timeout: 120 });
+  if (made.exit_code !== 0) throw new Error(`making the state: ${made.stderr}`);
+  await settled(stack, id);
+  const bytes = Number((await api(stack, "POST", `/api/sessions/${id}/run`, { language: "bash", code: `stat -c %s .sandbox/contexts/${ctx}/state.pickle` })).stdout);
+  const probe = "len(rows) + len(nums) + len(blob) + len(table)";
+  const warm = [];
+  for (let i = 0; i < N; i++) warm.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: probe })))[0]);
+  const inject = [], restored = [];
+  for (let i = 0; i < (quick ? 3 : 5); i++) {
+    await stack.restartExecutor({ fresh: true });
+    inject.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { language: "bash", code: "true" })))[0]);
+    const [ms, r] = await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: probe }));
+    if (r.restored !== true) throw new Error(`not restored: ${JSON.stringify(r).slice(0, 300)}`);
+    restored.push(ms);
+  }
+  const w = summary(warm), rs = summary(restored);
+  log(`context restore: checkpoint ${(bytes / 1048576).toFixed(1)} MiB, restored run ${describe(rs)}, warm ${describe(w)}`);
+  goal("restoring a context of 10 MB of plain objects, over a warm context run", rs.median - w.median, 300, "ms");
+  return { checkpoint_bytes: bytes, warm_run: w, restored_run: rs, inject_plain_run: summary(inject) };
 }
 
 async function coldRestore(stack) {
@@ -327,7 +364,7 @@ for (const [lang, w] of Object.entries(results.warm)) lines.push(`| ${lang} | ${
 lines.push("", "## Other figures", "", "| scenario | figure |", "| --- | --- |");
 lines.push(`| time to first result (create + run) | ${describe(results.first_result.create_and_run)}; raw spawn ${describe(results.first_result.raw_spawn)} |`);
 const live = results.live;
-lines.push(`| live session: GET of the session | ${describe(live.get)} |`, `| live session: context run of \`x += 1\` | ${describe(live.context_run)} |`, `| live session: fresh-process run | ${describe(live.fresh_run)} |`, `| streamed run: first chunk, before a 1 s sleep | ${describe(live.first_chunk)} |`);
+lines.push(`| live session: GET of the session | ${describe(live.get)} |`, `| live session: context run of \`x += 1\` | ${describe(live.context_run)} |`, `| live session: fresh-process run | ${describe(live.fresh_run)} |`, `| streamed run: first chunk, before a 1 s sleep | ${describe(live.first_chunk)} |`, `| context restore: checkpoint of ${(live.restore.checkpoint_bytes / 1048576).toFixed(1)} MiB, warm context run | ${describe(live.restore.warm_run)} |`, `| context restore: first run after the sandbox was recycled (checkpoint loaded) | ${describe(live.restore.restored_run)} |`, `| context restore: the plain run before it, which injects the workspace | ${describe(live.restore.inject_plain_run)} |`);
 for (const [k, v] of Object.entries(results.cold_restore)) lines.push(`| cold restore (executor restarted empty), ${k}, then a run | ${describe(v)} |`);
 for (const [k, v] of Object.entries(results.persistence)) lines.push(`| R2 per run, ${k} files | nothing changed: ${v.unchanged.writes} writes, ${v.unchanged.bytes} B; one file changed: ${v.one_changed.writes} writes, ${v.one_changed.bytes} B |`);
 const n = results.installs.npm_lodash;

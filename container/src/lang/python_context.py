@@ -19,7 +19,7 @@
 # fresh interpreter; nothing of the user's code runs again. cloudpickle is loaded from the
 # runtime's directory (argv[1]) under a private name: a user's own install cannot shadow it.
 def _edgerun_context():
-    import ast, base64, importlib, importlib.util, io, json, linecache, os, pickle, signal, struct, sys, traceback, types
+    import ast, base64, gc, importlib, importlib.util, io, json, linecache, os, pickle, signal, struct, sys, traceback, types
 
     def private_cloudpickle(libdir):
         init = os.path.join(libdir, "cloudpickle", "__init__.py")
@@ -211,6 +211,14 @@ def _edgerun_context():
         full = os.path.join(home, path)
         if not os.path.exists(full):
             return {"restored": None}
+        # Loading makes many objects at once: the collector would walk them again and again.
+        gc.disable()
+        try:
+            return load(full)
+        finally:
+            gc.enable()
+
+    def load(full):
         try:
             with open(full, "rb") as f:
                 state = pickle.loads(f.read())
