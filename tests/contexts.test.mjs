@@ -62,6 +62,30 @@ test("a Python context keeps variables, imports and functions; the final express
   assert.deepEqual(list.json.contexts.map((c) => [c.id, c.run_count, c.default]), [[ctx, 6, false]]);
 });
 
+test("a TypeScript context strips each run's types and keeps its declarations; what stripping cannot erase is an error exit", async () => {
+  const id = uid("ctx-ts");
+  assert.equal((await create({ id, language: "typescript" })).status, 201);
+  const made = await newContext(id, "ts");
+  assert.equal(made.status, 201);
+  assert.equal(made.json.language, "typescript");
+  const ctx = made.json.id;
+  const a = await run(id, { context: ctx, code: "interface Point { x: number; y: number }\nconst p: Point = { x: 3, y: 4 };\nfunction norm(q: Point): number { return Math.hypot(q.x, q.y) }\nconsole.log(typeof p)" });
+  assert.equal(a.json.stdout, "object\n", a.json.stderr);
+  assert.equal(a.json.stderr, "", "no notice of Node's experimental type stripping");
+  const b = await run(id, { context: ctx, code: "const n = norm(p) as number;\nn * 2" });
+  assert.equal(b.json.result, "10");
+  const bad = await run(id, { context: ctx, code: "enum Color { Red }" });
+  assert.equal(bad.json.exit_code, 1);
+  assert.match(bad.json.stderr, /enum is not supported in strip-only mode/);
+  const after = await run(id, { context: ctx, code: "const m: number = n + 1;\nm" });
+  assert.equal(after.json.result, "6", "the context lives on after the error");
+  await committed(id);
+  await h.stack.restartExecutor({ fresh: true });
+  const back = await run(id, { context: ctx, code: "norm({ x: 6, y: 8 } as Point) + m" });
+  assert.equal(back.json.restored, true, back.json.stderr);
+  assert.equal(back.json.result, "16", "values and functions come back from the checkpoint; the interface was only a type");
+});
+
 test("a Node context keeps top-level let, const and function declarations, as the REPL does", async () => {
   const id = uid("ctx-js");
   assert.equal((await create({ id, language: "node" })).status, 201);

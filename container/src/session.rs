@@ -785,7 +785,13 @@ impl Sessions {
                 ],
             ),
             Language::Node => (self.config.runtimes.node.clone(), vec!["-e".to_string(), crate::context::NODE_DRIVER.into()]),
-            other => return Err(AppError::new(ErrorCode::BadRequest, format!("contexts run python or node, not {other}"))),
+            // The Node driver, which strips the types of each run's code first (without Node's
+            // notice that type stripping is experimental, as the TypeScript plugin runs).
+            Language::Typescript => (
+                self.config.runtimes.node.clone(),
+                vec!["--no-warnings".to_string(), "-e".into(), crate::context::NODE_DRIVER.into(), "typescript".into()],
+            ),
+            other => return Err(AppError::new(ErrorCode::BadRequest, format!("contexts run python, node or typescript, not {other}"))),
         };
         if !edgerun_protocol::valid_context_id(&c.id) {
             return Err(AppError::new(ErrorCode::BadRequest, "context ids are `ctx_` and 24 hex digits"));

@@ -98,6 +98,27 @@ async fn contexts_keep_state_and_survive_plain_runs_in_every_mode() {
     }
     checkpoints().await;
     held_checkpoints().await;
+    typescript().await;
+}
+
+/// A TypeScript context: Node's driver with each run's types stripped; declarations stay, the
+/// state is checkpointed like Node's, and syntax type stripping cannot erase is an error exit.
+async fn typescript() {
+    let f = common::fixture();
+    let sid = "ts";
+    const TS: &str = "ctx_00000000000000000000000c";
+    let code =
+        "interface P { v: number }\nconst p: P = { v: 20 };\nfunction inc(n: number): number { return n + 1 }\nlet label: string = 'ts'";
+    let r = in_ctx(&f, sid, TS, Language::Typescript, code, 20).await;
+    assert_eq!((r.exit_code, r.stderr.as_str()), (0, ""), "{r:?}");
+    let r = in_ctx(&f, sid, TS, Language::Typescript, "const q = inc(p.v) as number;\n`${label} ${q}`", 20).await;
+    assert_eq!(r.result.as_deref(), Some("'ts 21'"), "{r:?}");
+    let r = in_ctx(&f, sid, TS, Language::Typescript, "enum E { A }", 20).await;
+    assert_eq!(r.exit_code, 1, "{r:?}");
+    assert!(r.stderr.contains("enum is not supported in strip-only mode"), "{}", r.stderr);
+    assert!(f.sessions.stop_context(sid, TS));
+    let r = in_ctx(&f, sid, TS, Language::Typescript, "inc(p.v) + q", 20).await;
+    assert_eq!((r.restored, r.result.as_deref()), (Some(true), Some("42")), "{r:?}");
 }
 
 /// A context run that changes only its checkpoint can hold it back: an empty delta (no write on

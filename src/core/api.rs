@@ -887,7 +887,7 @@ pub struct RichOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CreateContextRequest {
-    /// The interpreter: `python` or `node` (or an alias of either).
+    /// The interpreter: `python`, `node` or `typescript` (or an alias of one).
     pub language: String,
 }
 

@@ -32,12 +32,12 @@ impl ContextRow {
 /// Languages a context can run.
 pub fn context_language(l: Language) -> ApiResult<Language> {
     match l {
-        Language::Python | Language::Node => Ok(l),
-        other => Err(ApiError::bad(format!("contexts run python or node, not {other}"))),
+        Language::Python | Language::Node | Language::Typescript => Ok(l),
+        other => Err(ApiError::bad(format!("contexts run python, node or typescript, not {other}"))),
     }
 }
 
-/// `POST …/contexts` body: `{"language": "python" | "node"}` (aliases accepted).
+/// `POST …/contexts` body: `{"language": "python" | "node" | "typescript"}` (aliases accepted).
 pub fn parse_create(body: &[u8]) -> ApiResult<Language> {
     let m = parse_object(body)?;
     context_language(language(req_str(&m, "language")?)?)

@@ -468,7 +468,7 @@ fn table() -> Vec<Op> {
             method: "post",
             path: "/api/sessions/{id}/contexts",
             id: "createContext",
-            summary: "Make a live interpreter context (python or node) whose variables outlive each run",
+            summary: "Make a live interpreter context (python, node or typescript) whose variables outlive each run",
             auth: true,
             query: &[],
             body: Json(answer::<api::CreateContextRequest>, true),

@@ -42,7 +42,7 @@ pub fn table(flavor: Flavor) -> &'static [(&'static str, Action, &'static str)] 
             ("delete_file", Action::DeleteFile, "Delete a file of a session."),
             ("install_packages", Action::Install, "Install packages into a session (pip, npm or go specs, or a requirements / package.json text) and run setup commands; waits for the setup to end unless wait is false."),
             ("cancel", Action::Cancel, "End the session's running run or setup (in a context: interrupted, the context's state kept)."),
-            ("create_context", Action::CreateContext, "Start a live interpreter context (python or node) in a session; pass its id as run_code's context."),
+            ("create_context", Action::CreateContext, "Start a live interpreter context (python, node or typescript) in a session; pass its id as run_code's context."),
             ("delete_context", Action::DeleteContext, "End an interpreter context."),
         ],
         Flavor::Era => &[

@@ -298,7 +298,7 @@ impl Session {
             // A context run: the context's interpreter, whatever the session's language.
             let c = self.with_store(|s| s.context(id))?.ok_or_else(|| ApiError::not_found(format!("no context {id} in this session")))?;
             let lang = Language::parse(&c.language).ok_or_else(|| ApiError::new(ErrorCode::Internal, "a stored context's language"))?;
-            if lang == Language::Node && !plan.request.stdin.is_empty() {
+            if matches!(lang, Language::Node | Language::Typescript) && !plan.request.stdin.is_empty() {
                 return Err(ApiError::bad(
                     "`stdin` cannot be given to a Node context (its interpreter's standard input is the runtime's); run without `context`",
                 ));

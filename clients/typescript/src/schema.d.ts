@@ -163,7 +163,7 @@ export interface paths {
         get: operations["listContexts"];
         put?: never;
         /**
-         * Make a live interpreter context (python or node) whose variables outlive each run
+         * Make a live interpreter context (python, node or typescript) whose variables outlive each run
          * @description See docs/api.md for `POST /api/sessions/{id}/contexts`.
          */
         post: operations["createContext"];
@@ -532,7 +532,7 @@ export interface components {
         };
         /** @description `POST /api/sessions/{id}/contexts` body. */
         CreateContextRequest: {
-            /** @description The interpreter: `python` or `node` (or an alias of either). */
+            /** @description The interpreter: `python`, `node` or `typescript` (or an alias of one). */
             language: string;
         };
         /** @description `POST /api/sessions` body. */

@@ -10,6 +10,10 @@
 // is awaited first. `process.exit(n)` ends the run with exit code n and keeps the interpreter.
 // SIGINT breaks a running script (and a promise being awaited); between runs it is ignored.
 //
+// TypeScript contexts (the driver's argument `typescript`) strip each run's types first, with
+// Node's own `module.stripTypeScriptTypes` (erasable syntax only, as the TypeScript plugin's
+// `--experimental-strip-types`: positions are kept, so errors point at the user's lines).
+//
 // Checkpoints: after a run the driver saves the context's names (its global lexical scope, read
 // through the inspector protocol, and the global properties runs added) into the workspace:
 // values `v8.serialize` carries, functions as their source (re-created on restore by evaluating
@@ -20,7 +24,8 @@
   const vm = require("node:vm");
   const util = require("node:util");
   const path = require("node:path");
-  const { createRequire } = require("node:module");
+  const { createRequire, stripTypeScriptTypes } = require("node:module");
+  const typescript = process.argv[1] === "typescript";
   const cwd = process.cwd();
   const v8 = require("node:v8");
   const inspector = require("node:inspector");
@@ -181,7 +186,8 @@
     try {
       let script;
       try {
-        script = new vm.Script(req.code, { filename: name });
+        const source = typescript ? stripTypeScriptTypes(req.code, { mode: "strip" }) : req.code;
+        script = new vm.Script(source, { filename: name });
       } catch (e) {
         report(e);
         out.exit_code = 1;
