@@ -314,8 +314,8 @@ test("rich outputs: _repr_png_ values and the figures matplotlib holds come back
   const ctx = (await newContext(id, "python")).json.id;
   const png = await run(id, { context: ctx, code: "class Img:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nImg()" });
   assert.deepEqual(png.json.outputs, [{ mime: "image/png", data: Buffer.from("\x89PNG-bytes", "latin1").toString("base64") }]);
-  // A stand-in for matplotlib.pyplot (the real one is not installed here): open figures are
-  // drawn as PNG after the run and closed.
+  // A stand-in for matplotlib.pyplot (the real one is in tests/notebook.test.mjs, installed by
+  // a setup): open figures are drawn as PNG after the run and closed.
   const fake = "import sys, types\nplt = types.ModuleType('matplotlib.pyplot')\nopen_figs = [1, 2]\nclass Fig:\n    def __init__(self, n): self.n = n\n    def savefig(self, buf, format): buf.write(b'figure %d' % self.n)\nplt.get_fignums = lambda: list(open_figs)\nplt.figure = Fig\nplt.close = lambda which: open_figs.clear()\nsys.modules['matplotlib.pyplot'] = plt";
   const figs = await run(id, { context: ctx, code: fake });
   assert.equal(figs.json.exit_code, 0, figs.json.stderr);
