@@ -72,7 +72,7 @@ test("a TypeScript context strips each run's types and keeps its declarations; w
   const a = await run(id, { context: ctx, code: "interface Point { x: number; y: number }\nconst p: Point = { x: 3, y: 4 };\nfunction norm(q: Point): number { return Math.hypot(q.x, q.y) }\nconsole.log(typeof p)" });
   assert.equal(a.json.stdout, "object\n", a.json.stderr);
   assert.equal(a.json.stderr, "", "no notice of Node's experimental type stripping");
-  const b = await run(id, { context: ctx, code: "const n = norm(p) as number;\nn * 2" });
+  const b = await run(id, { context: ctx, code: "const n = norm(p) as number;\nconst w: number = await Promise.resolve(n);\nw * 2" });
   assert.equal(b.json.result, "10");
   const bad = await run(id, { context: ctx, code: "enum Color { Red }" });
   assert.equal(bad.json.exit_code, 1);
@@ -96,6 +96,10 @@ test("a Node context keeps top-level let, const and function declarations, as th
   assert.equal(b.json.result, "{ n: 3, s: 'str' }");
   const c = await run(id, { context: ctx, code: "const fs = require('node:fs'); fs.writeFileSync('n.txt', String(n)); Promise.resolve(n * 10)" });
   assert.equal(c.json.result, "30", "a promise completion value is awaited");
+  const tla = await run(id, { context: ctx, code: "const later = await new Promise((r) => setTimeout(() => r(n + 1), 50));\nlet twice = await Promise.resolve(later * 2);\ntwice" });
+  assert.equal(tla.json.exit_code, 0, tla.json.stderr);
+  assert.equal(tla.json.result, "8", "top-level await, as in the REPL");
+  assert.equal((await run(id, { context: ctx, code: "later + twice" })).json.result, "12", "its declarations stay");
   assert.equal((await call(h.stack, "GET", `/api/sessions/${id}/files/n.txt`)).text, "3");
   const exit = await run(id, { context: ctx, code: "process.exit(5)" });
   assert.equal(exit.json.exit_code, 5);

@@ -784,12 +784,22 @@ impl Sessions {
                     self.config.runtimes.py_context_lib.display().to_string(),
                 ],
             ),
-            Language::Node => (self.config.runtimes.node.clone(), vec!["-e".to_string(), crate::context::NODE_DRIVER.into()]),
+            // Internals exposed for the REPL's rewriting of top-level `await` (the user's code gains
+            // nothing it lacks: it runs in that process with the same rights either way).
+            Language::Node => {
+                (self.config.runtimes.node.clone(), vec!["--expose-internals".to_string(), "-e".into(), crate::context::NODE_DRIVER.into()])
+            }
             // The Node driver, which strips the types of each run's code first (without Node's
             // notice that type stripping is experimental, as the TypeScript plugin runs).
             Language::Typescript => (
                 self.config.runtimes.node.clone(),
-                vec!["--no-warnings".to_string(), "-e".into(), crate::context::NODE_DRIVER.into(), "typescript".into()],
+                vec![
+                    "--expose-internals".to_string(),
+                    "--no-warnings".into(),
+                    "-e".into(),
+                    crate::context::NODE_DRIVER.into(),
+                    "typescript".into(),
+                ],
             ),
             other => return Err(AppError::new(ErrorCode::BadRequest, format!("contexts run python, node or typescript, not {other}"))),
         };

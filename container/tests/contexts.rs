@@ -111,7 +111,7 @@ async fn typescript() {
         "interface P { v: number }\nconst p: P = { v: 20 };\nfunction inc(n: number): number { return n + 1 }\nlet label: string = 'ts'";
     let r = in_ctx(&f, sid, TS, Language::Typescript, code, 20).await;
     assert_eq!((r.exit_code, r.stderr.as_str()), (0, ""), "{r:?}");
-    let r = in_ctx(&f, sid, TS, Language::Typescript, "const q = inc(p.v) as number;\n`${label} ${q}`", 20).await;
+    let r = in_ctx(&f, sid, TS, Language::Typescript, "const q = await Promise.resolve(inc(p.v) as number);\n`${label} ${q}`", 20).await;
     assert_eq!(r.result.as_deref(), Some("'ts 21'"), "{r:?}");
     let r = in_ctx(&f, sid, TS, Language::Typescript, "enum E { A }", 20).await;
     assert_eq!(r.exit_code, 1, "{r:?}");

@@ -7,7 +7,9 @@
 // A run is compiled as a script and run in the main context, as Node's REPL does: top-level
 // `var`, `let`, `const`, `function` and `class` declarations stay for the next run, and the
 // completion value is answered as `result` (util.inspect); a completion value that is a promise
-// is awaited first. `process.exit(n)` ends the run with exit code n and keeps the interpreter.
+// is awaited first. Code with top-level `await` is rewritten as the REPL rewrites it (Node's own
+// `processTopLevelAwait`, reached with `--expose-internals`): its declarations are hoisted to the
+// context's scope and the rest runs in an async function whose value is the completion value. `process.exit(n)` ends the run with exit code n and keeps the interpreter.
 // SIGINT breaks a running script (and a promise being awaited); between runs it is ignored.
 //
 // TypeScript contexts (the driver's argument `typescript`) strip each run's types first, with
@@ -26,6 +28,10 @@
   const path = require("node:path");
   const { createRequire, stripTypeScriptTypes } = require("node:module");
   const typescript = process.argv[1] === "typescript";
+  let topLevelAwait = null;
+  try {
+    topLevelAwait = require("internal/repl/await").processTopLevelAwait;
+  } catch {}
   const cwd = process.cwd();
   const v8 = require("node:v8");
   const inspector = require("node:inspector");
@@ -185,9 +191,15 @@
     process.chdir(cwd);
     try {
       let script;
+      let awaited = null;
       try {
         const source = typescript ? stripTypeScriptTypes(req.code, { mode: "strip" }) : req.code;
-        script = new vm.Script(source, { filename: name });
+        if (topLevelAwait && source.includes("await")) {
+          try {
+            awaited = topLevelAwait(source);
+          } catch {} // not JavaScript it can parse: compiled as is, for Node's own error
+        }
+        script = new vm.Script(awaited ?? source, { filename: name });
       } catch (e) {
         report(e);
         out.exit_code = 1;
@@ -195,12 +207,13 @@
       }
       running = true;
       let value = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
-      if (value && typeof value.then === "function") {
-        value = await new Promise((resolve, reject) => {
+      const settle = (p) =>
+        new Promise((resolve, reject) => {
           interrupt = () => reject(new Error("Script execution was interrupted by `SIGINT`"));
-          value.then(resolve, reject);
+          p.then(resolve, reject);
         });
-      }
+      if (awaited !== null) value = (await settle(value))?.value;
+      if (value && typeof value.then === "function") value = await settle(value);
       if (value !== undefined) {
         globalThis._ = value;
         out.result = typeof value === "string" ? util.inspect(value) : util.inspect(value, { depth: 4 });
