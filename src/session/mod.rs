@@ -187,9 +187,15 @@ impl Session {
                 worker::console_error!("setup of {sid} failed to run: {e}");
             }
             // Checkpoints held back by context runs go to R2 (before the container may sleep).
-            if let Err(e) = self.flush_checkpoints(&sid).await {
-                worker::console_error!("committing the held checkpoints of {sid} failed, retried: {e}");
-                let _ = self.arm_flush().await;
+            match self.flush_checkpoints(&sid).await {
+                Ok(()) => {}
+                // A sandbox that cannot be reached holds nothing a later answer could take:
+                // its next run injects the committed state.
+                Err(e) if e.code == ErrorCode::SandboxUnavailable => self.held.borrow_mut().clear(),
+                Err(e) => {
+                    worker::console_error!("committing the held checkpoints of {sid} failed, retried: {e}");
+                    let _ = self.arm_flush().await;
+                }
             }
         }
         drop(guard);
