@@ -152,8 +152,10 @@ async function liveSessions(stack) {
   const id = (await api(stack, "POST", "/api/sessions", { language: "python" })).id;
   const ctx = (await api(stack, "POST", `/api/sessions/${id}/contexts`, { language: "python" })).id;
   await api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: "x = 0" });
-  const get = [], inCtx = [], fresh = [];
+  const health = [], get = [], inCtx = [], fresh = [];
   for (let i = 0; i < N; i++) {
+    // What local `wrangler dev` costs by itself (its proxy and the Worker, no Durable Object).
+    health.push((await time(() => api(stack, "GET", "/health")))[0]);
     get.push((await time(() => api(stack, "GET", `/api/sessions/${id}`)))[0]);
     inCtx.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: "x += 1" })))[0]);
   }
@@ -186,7 +188,7 @@ async function liveSessions(stack) {
   }
   const fb = summary(first);
   goal("first streamed chunk before a following 1 s sleep ends", fb.median, 1000, "ms");
-  return { get: g, context_run: c, fresh_run: f, first_chunk: fb, restore };
+  return { health: summary(health), get: g, context_run: c, fresh_run: f, first_chunk: fb, restore };
 }
 
 /** Waits until the session's context checkpoints are in R2 (`checkpoint_pending`). */
@@ -364,7 +366,7 @@ for (const [lang, w] of Object.entries(results.warm)) lines.push(`| ${lang} | ${
 lines.push("", "## Other figures", "", "| scenario | figure |", "| --- | --- |");
 lines.push(`| time to first result (create + run) | ${describe(results.first_result.create_and_run)}; raw spawn ${describe(results.first_result.raw_spawn)} |`);
 const live = results.live;
-lines.push(`| live session: GET of the session | ${describe(live.get)} |`, `| live session: context run of \`x += 1\` | ${describe(live.context_run)} |`, `| live session: fresh-process run | ${describe(live.fresh_run)} |`, `| streamed run: first chunk, before a 1 s sleep | ${describe(live.first_chunk)} |`, `| context restore: checkpoint of ${(live.restore.checkpoint_bytes / 1048576).toFixed(1)} MiB, warm context run | ${describe(live.restore.warm_run)} |`, `| context restore: first run after the sandbox was recycled (checkpoint loaded) | ${describe(live.restore.restored_run)} |`, `| context restore: the plain run before it, which injects the workspace | ${describe(live.restore.inject_plain_run)} |`);
+lines.push(`| wrangler dev by itself: GET /health (the Worker, no Durable Object) | ${describe(live.health)} |`, `| live session: GET of the session | ${describe(live.get)} |`, `| live session: context run of \`x += 1\` | ${describe(live.context_run)} |`, `| live session: fresh-process run | ${describe(live.fresh_run)} |`, `| streamed run: first chunk, before a 1 s sleep | ${describe(live.first_chunk)} |`, `| context restore: checkpoint of ${(live.restore.checkpoint_bytes / 1048576).toFixed(1)} MiB, warm context run | ${describe(live.restore.warm_run)} |`, `| context restore: first run after the sandbox was recycled (checkpoint loaded) | ${describe(live.restore.restored_run)} |`, `| context restore: the plain run before it, which injects the workspace | ${describe(live.restore.inject_plain_run)} |`);
 for (const [k, v] of Object.entries(results.cold_restore)) lines.push(`| cold restore (executor restarted empty), ${k}, then a run | ${describe(v)} |`);
 for (const [k, v] of Object.entries(results.persistence)) lines.push(`| R2 per run, ${k} files | nothing changed: ${v.unchanged.writes} writes, ${v.unchanged.bytes} B; one file changed: ${v.one_changed.writes} writes, ${v.one_changed.bytes} B |`);
 const n = results.installs.npm_lodash;
