@@ -20,7 +20,7 @@ for (const v of ["X_LOCAL_EXPLORER", "X_LOCAL_OBSERVABILITY"]) {
 
 let raw = "";
 for await (const chunk of process.stdin) raw += chunk;
-const { port, persistTo, vars, secrets, logLevel, watch } = JSON.parse(raw);
+const { port, persistTo, vars, secrets, logLevel, watch, containers } = JSON.parse(raw);
 
 const { unstable_startWorker } = await import("wrangler");
 const bindings = {};
@@ -37,6 +37,9 @@ const worker = await unstable_startWorker({
     logLevel: logLevel ?? "error",
     watch: Boolean(watch),
     registry: undefined,
+    // The container mode (scripts/stack.mjs `startContainerStack`): the container binding on,
+    // driven through the stack's Podman service.
+    ...(containers ? { enableContainers: true, dockerPath: containers.dockerPath, containerEngine: containers.engine } : { enableContainers: false }),
   },
 });
 await worker.ready;
