@@ -338,7 +338,7 @@ export async function startContainerStack(opts = {}) {
       // What workerd left behind (its session containers and their sidecars) goes with the stack.
       try {
         const left = JSON.parse(podman(["ps", "-a", "--format", "json"], { url: podmanService.url }) || "[]").map((c) => c.Id);
-        if (left.length) podman(["rm", "-f", "-t", "2", ...left], { url: podmanService.url });
+        if (left.length) podman(["rm", "-f", "--depend", "-t", "2", ...left], { url: podmanService.url });
       } catch (e) {
         console.error(`[stack] removing the stack's containers: ${e.message}`);
       }
