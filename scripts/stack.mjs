@@ -15,7 +15,7 @@
 //   cannot list it), the persist directory 0700, and wrangler runs under umask 077.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -315,7 +315,14 @@ export async function startContainerStack(opts = {}) {
     throw e;
   }
   const dockerPath = join(podmanDir, "docker");
-  const wenv = { ...podmanEnv(env), WRANGLER_DOCKER_BIN: dockerPath, DOCKER_HOST: podmanService.url, MINIFLARE_CONTAINER_EGRESS_IMAGE: sidecar };
+  const hostCa = "/etc/ssl/certs/ca-certificates.crt";
+  const wenv = {
+    ...podmanEnv(env),
+    WRANGLER_DOCKER_BIN: dockerPath,
+    DOCKER_HOST: podmanService.url,
+    MINIFLARE_CONTAINER_EGRESS_IMAGE: sidecar,
+    ...(existsSync(hostCa) ? { EDGERUN_HOST_CA_BUNDLE: hostCa } : {}),
+  };
   const containers = { dockerPath, engine: podmanService.url };
   const start = (vars) =>
     startWrangler({ port, persistTo, executorUrl: "", secret, env: wenv, vars, quiet: opts.quiet ?? true, watch: opts.watch, containers, readyMs: 30 * 60_000 });

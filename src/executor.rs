@@ -239,6 +239,9 @@ impl Sandbox for ContainerSandbox<'_> {
         let startup = self.exec.startup.as_ref().ok_or("no start options (no EXECUTOR_SECRET)")?;
         start_container(self.container, startup)
     }
+    async fn destroy(&self) {
+        let _ = self.container.destroy(None).await;
+    }
     async fn health(&self) -> Health {
         match self.exec.health().await {
             Ok(a) if a.status == 200 => Health::Ready,

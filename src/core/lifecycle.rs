@@ -19,6 +19,8 @@ pub enum Health {
 pub trait Sandbox {
     fn running(&self) -> bool;
     fn start(&self) -> Result<(), String>;
+    /// Stops the sandbox for good (its state is in R2); a no-op when it is not running.
+    async fn destroy(&self);
     async fn health(&self) -> Health;
 }
 
@@ -34,9 +36,13 @@ pub struct Budget {
     pub attempts: u32,
     pub first_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// After this many "not ready" probes of a sandbox that was already running when we came
+    /// (one we did not start), it is taken for gone behind the runtime's back (its executor
+    /// killed, nothing listening) and restarted, once.
+    pub restart_after: u32,
 }
 
-pub const READY_BUDGET: Budget = Budget { attempts: 20, first_delay_ms: 50, max_delay_ms: 1000 };
+pub const READY_BUDGET: Budget = Budget { attempts: 20, first_delay_ms: 50, max_delay_ms: 1000, restart_after: 8 };
 
 /// What a session's container is started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,11 +145,16 @@ pub fn classify(error: &str) -> Health {
     }
 }
 
-/// Starts the sandbox if needed and waits until it is healthy.
+/// Starts the sandbox if needed and waits until it is healthy. A sandbox that stops while we
+/// wait (an idle sleep finishing) is started again; one that was running when we came but never
+/// answers is restarted once (see [`Budget::restart_after`]).
 pub async fn ensure_ready<S: Sandbox, Z: Sleeper>(sandbox: &S, sleeper: &Z, budget: Budget) -> ApiResult<()> {
     let unavailable = |m: String| ApiError::new(ErrorCode::SandboxUnavailable, m);
+    let start = || sandbox.start().map_err(|e| unavailable(format!("the sandbox container did not start: {e}")));
+    let mut started = false;
     if !sandbox.running() {
-        sandbox.start().map_err(|e| unavailable(format!("the sandbox container did not start: {e}")))?;
+        start()?;
+        started = true;
     }
     let mut delay = budget.first_delay_ms;
     let mut last = String::from("no probe made");
@@ -153,10 +164,19 @@ pub async fn ensure_ready<S: Sandbox, Z: Sleeper>(sandbox: &S, sleeper: &Z, budg
             Health::Failed(e) => return Err(unavailable(format!("the sandbox is not healthy: {e}"))),
             Health::NotReady(e) => last = e,
         }
-        if attempt + 1 < budget.attempts {
-            sleeper.sleep(delay).await;
-            delay = (delay * 2).min(budget.max_delay_ms);
+        if attempt + 1 == budget.attempts {
+            break;
         }
+        if !sandbox.running() {
+            start()?;
+            started = true;
+        } else if !started && attempt + 1 == budget.restart_after {
+            sandbox.destroy().await;
+            start()?;
+            started = true;
+        }
+        sleeper.sleep(delay).await;
+        delay = (delay * 2).min(budget.max_delay_ms);
     }
     Err(unavailable(format!("the sandbox did not become ready after {} probes: {last}", budget.attempts)))
 }
@@ -264,6 +284,9 @@ mod tests {
     struct FakeContainer {
         running: Cell<bool>,
         starts: Cell<u32>,
+        destroys: Cell<u32>,
+        /// Probes after which the container stops by itself (an idle sleep finishing).
+        stops_after: Option<u32>,
         probes: Cell<u32>,
         script: RefCell<Vec<Health>>,
         start_error: Option<String>,
@@ -274,6 +297,8 @@ mod tests {
             FakeContainer {
                 running: Cell::new(running),
                 starts: Cell::new(0),
+                destroys: Cell::new(0),
+                stops_after: None,
                 probes: Cell::new(0),
                 script: RefCell::new(script),
                 start_error: None,
@@ -293,8 +318,15 @@ mod tests {
             self.running.set(true);
             Ok(())
         }
+        async fn destroy(&self) {
+            self.destroys.set(self.destroys.get() + 1);
+            self.running.set(false);
+        }
         async fn health(&self) -> Health {
             self.probes.set(self.probes.get() + 1);
+            if Some(self.probes.get()) == self.stops_after {
+                self.running.set(false);
+            }
             let mut s = self.script.borrow_mut();
             if s.is_empty() {
                 Health::Ready
@@ -315,7 +347,7 @@ mod tests {
         }
     }
 
-    const BUDGET: Budget = Budget { attempts: 5, first_delay_ms: 50, max_delay_ms: 300 };
+    const BUDGET: Budget = Budget { attempts: 5, first_delay_ms: 50, max_delay_ms: 300, restart_after: 3 };
 
     #[test]
     fn a_stopped_container_is_started_once_and_waited_for_with_backoff() {
@@ -334,6 +366,27 @@ mod tests {
         block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
         assert_eq!(c.starts.get(), 0);
         assert_eq!(c.probes.get(), 1);
+    }
+
+    #[test]
+    fn a_container_that_stops_while_waited_for_is_started_again() {
+        let mut c = FakeContainer::new(true, vec![Health::NotReady("502".into()), Health::NotReady("502".into())]);
+        c.stops_after = Some(1);
+        block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!(c.starts.get(), 1, "started again once it was seen stopped");
+        assert_eq!(c.destroys.get(), 0);
+        assert_eq!(c.probes.get(), 3);
+    }
+
+    #[test]
+    fn a_running_container_that_never_answers_is_restarted_once() {
+        let c = FakeContainer::new(true, (0..4).map(|_| classify("connecting to container port failed: [502]")).collect());
+        block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!((c.destroys.get(), c.starts.get()), (1, 1), "destroyed and started after restart_after probes");
+        assert_eq!(c.probes.get(), 5);
+        let fresh = FakeContainer::new(false, (0..4).map(|_| Health::NotReady("502".into())).collect());
+        block_on(ensure_ready(&fresh, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!((fresh.destroys.get(), fresh.starts.get()), (0, 1), "a container we started is given the whole budget");
     }
 
     #[test]
