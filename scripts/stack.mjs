@@ -323,7 +323,10 @@ export async function startContainerStack(opts = {}) {
     MINIFLARE_CONTAINER_EGRESS_IMAGE: sidecar,
     ...(existsSync(hostCa) ? { EDGERUN_HOST_CA_BUNDLE: hostCa } : {}),
   };
-  const containers = { dockerPath, engine: podmanService.url };
+  // The build id names the image wrangler tags for this start (`cloudflare-dev/sessionobject:<id>`),
+  // untagged again when the stack stops (its layers stay in the cache).
+  const buildId = randomBytes(4).toString("hex");
+  const containers = { dockerPath, engine: podmanService.url, buildId };
   const start = (vars) =>
     startWrangler({ port, persistTo, executorUrl: "", secret, env: wenv, vars, quiet: opts.quiet ?? true, watch: opts.watch, containers, readyMs: 30 * 60_000 });
   const stack = {
@@ -348,6 +351,12 @@ export async function startContainerStack(opts = {}) {
         if (left.length) podman(["rm", "-f", "--depend", "-t", "2", ...left], { url: podmanService.url });
       } catch (e) {
         console.error(`[stack] removing the stack's containers: ${e.message}`);
+      }
+      try {
+        const tags = podman(["images", "--format", "{{.Repository}}:{{.Tag}}"]).split("\n").filter((t) => t.endsWith(`/sessionobject:${buildId}`));
+        if (tags.length) podman(["untag", ...tags.flatMap((t) => [t])]);
+      } catch (e) {
+        console.error(`[stack] untagging this start's image: ${e.message}`);
       }
       await podmanService.stop();
       if (!opts.stateDir) rmSync(base, { recursive: true, force: true });

@@ -50,7 +50,7 @@ const worker = await unstable_startWorker({
     // driven through the stack's Podman service.
     // The build id names this start's image tag (`cloudflare-dev/sessionobject:<id>`), as the CLI's.
     ...(containers
-      ? { enableContainers: true, dockerPath: containers.dockerPath, containerEngine: containers.engine, containerBuildId: randomUUID().slice(0, 8) }
+      ? { enableContainers: true, dockerPath: containers.dockerPath, containerEngine: containers.engine, containerBuildId: containers.buildId ?? randomUUID().slice(0, 8) }
       : { enableContainers: false }),
   },
 });
