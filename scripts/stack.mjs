@@ -15,7 +15,7 @@
 //   cannot list it), the persist directory 0700, and wrangler runs under umask 077.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -249,11 +249,14 @@ export async function startPodman(dir) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const socket = join(dir, "podman.sock");
   rmSync(socket, { force: true });
+  // Its log (each wait workerd cancels is an "error" line there) goes to a file beside the socket.
+  const logFd = openSync(join(dir, "service.log"), "a", 0o600);
   const proc = spawn("podman", ["system", "service", "--time=0", `unix://${socket}`], {
     env: podmanEnv(),
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: ["ignore", "ignore", logFd],
     detached: true,
   });
+  closeSync(logFd);
   proc.detachedGroup = true;
   const until = Date.now() + 30_000;
   while (!(await pingSocket(socket))) {
