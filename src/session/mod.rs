@@ -32,7 +32,6 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 
 /// Runs that may wait behind the one running.
 pub const MAX_WAITING_RUNS: usize = 16;
-use crate::core::lifecycle::DEFAULT_IDLE_MS;
 
 /// The Durable Object: a handle on its [`Session`], which streamed answers share with the work
 /// that goes on after the answer's head went out.
@@ -218,7 +217,7 @@ impl Session {
     /// here, and is refused in words when a container is started with it).
     pub(crate) fn idle_ms(&self) -> i64 {
         let v = self.env.var("IDLE_TIMEOUT_MS").ok().map(|v| v.to_string());
-        crate::core::lifecycle::idle_ms(v.as_deref()).unwrap_or(DEFAULT_IDLE_MS)
+        crate::core::lifecycle::idle_ms(v.as_deref()).unwrap_or(crate::core::lifecycle::DEFAULT_IDLE_MS)
     }
 
     pub(crate) fn executor(&self) -> ApiResult<crate::executor::Executor> {
