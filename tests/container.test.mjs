@@ -168,6 +168,33 @@ test("the Worker's limits hold inside the container", async () => {
   assert.match(r.json.stderr, /File too large|SIGXFSZ|Errno 27/i, r.text);
 });
 
+test("the session's code cannot use the sidecar's ingress to reach the executor", async () => {
+  const sid = await made("python");
+  const host = (await run(sid, { code: HOSTNAME_PY })).json.stdout.trim();
+  const c = containerOf(host);
+  assert.ok(c, host);
+  const name = [c.Names].flat()[0];
+  const sidecar = JSON.parse(podman(["inspect", `${name}-proxy`], { url: h.stack.podman.url }))[0];
+  const args = [sidecar.Path, ...sidecar.Args];
+  const ingress = args[args.indexOf("--http-ingress-address") + 1];
+  const port = Number(ingress.split(":").pop());
+  assert.ok(port > 0, `the sidecar's ingress port in ${args.join(" ")}`);
+  const probe = `import socket
+own = socket.gethostbyname(socket.gethostname())
+for addr in ("127.0.0.1", own):
+    try:
+        s = socket.create_connection((addr, ${port}), timeout=3)
+        s.sendall(b"CONNECT 127.0.0.1:8080 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        print(addr == own and "own" or "loopback", repr(s.recv(100)))
+    except OSError as e:
+        print(addr == own and "own" or "loopback", type(e).__name__)`;
+  const r = await run(sid, { code: probe });
+  assert.equal(r.status, 200, r.text);
+  for (const line of r.json.stdout.trim().split("\n")) {
+    assert.match(line, /^(loopback|own) (b''|ConnectionResetError|ConnectionRefusedError|TimeoutError)$/, `no tunnel answered: ${r.text}`);
+  }
+});
+
 test("concurrent sessions each get a container of their own", async () => {
   const sids = await Promise.all([made("bash"), made("bash"), made("bash")]);
   const answers = await Promise.all(sids.map((sid) => run(sid, { code: "hostname" })));

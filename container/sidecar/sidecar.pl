@@ -12,6 +12,10 @@
 # - `CONNECT 127.0.0.1:PORT`: a tunnel to that port on the container's loopback, which is how
 #   workerd reaches the executor; `502` while nothing listens there yet (the Worker's readiness
 #   rules read that as "not ready"). Any other host is refused (403).
+# workerd reaches the ingress from outside the namespace (over Podman's bridge). A connection from
+# inside it (the session's own code, over loopback or the container's own address) is closed
+# unanswered: its CONNECT would otherwise reach the executor's port past the firewall rules that
+# close it to sandbox users (the executor's secret would still guard it).
 # Written for the base image's perl-base (no modules beyond it); one process per connection.
 use strict;
 use warnings;
@@ -39,6 +43,11 @@ print STDERR "edgerun-sidecar: listening on $ingress\n";
 
 while (1) {
     my $client = $server->accept or next;
+    my ($peer, $local) = ($client->peerhost // '', $client->sockhost // '');
+    if ($peer eq $local || $peer =~ /^(127\.|::1$|::ffff:127\.)/) {
+        close $client;
+        next;
+    }
     my $pid = fork;
     if (!defined $pid) { close $client; next; }
     if ($pid == 0) {
