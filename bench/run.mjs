@@ -7,9 +7,11 @@ import os from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { r2Diff, r2State } from "../scripts/r2.mjs";
-import { root, startStack, toolEnv } from "../scripts/stack.mjs";
+import { root, startContainerStack, startStack, toolEnv } from "../scripts/stack.mjs";
 
 const quick = process.argv.includes("--quick");
+// `--containers-only`: just the container mode's cold starts (bench/results/containers.json).
+const containersOnly = process.argv.includes("--containers-only");
 const N = quick ? 30 : 60; // samples for quoted percentiles (≥ 30)
 const env = toolEnv({ EDGERUN_PROFILE: "release" });
 process.env.EDGERUN_PROFILE = "release";
@@ -331,7 +333,55 @@ async function memory(stack) {
 }
 
 // ---------- main ----------
+/**
+ * The container mode's cold starts, through the real binding (scripts/stack.mjs
+ * `startContainerStack`; root and Podman): a new session's first answer (create, then a run that
+ * starts its container and waits for its executor), and a woken session's first answer after its
+ * container slept (idle time 3 s). Only where the container mode can run.
+ */
+async function containerColdStart() {
+  if (process.getuid?.() !== 0 || spawnSync("podman", ["--version"]).status !== 0) {
+    log("container cold start: not measured (needs root and podman)");
+    return null;
+  }
+  const idle = 3000;
+  const stack = await startContainerStack({ vars: { IDLE_TIMEOUT_MS: String(idle) } });
+  try {
+    const fresh = [];
+    const woken = [];
+    const samples = quick ? 5 : 10;
+    for (let i = 0; i < samples; i++) {
+      const id = `bench-container-${i}-${Date.now()}`;
+      const [t, r] = await time(async () => {
+        await api(stack, "POST", "/api/sessions", { id, language: "python" });
+        return api(stack, "POST", `/api/sessions/${id}/run`, { code: "print('hello')" });
+      });
+      if (r.stdout !== "hello\n") throw new Error(`container run printed ${r.stdout}`);
+      fresh.push(t);
+      const until = Date.now() + idle + 30_000;
+      while (stack.containers().length > 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+      if (stack.containers().length > 0) throw new Error("the session's container did not sleep");
+      const [tw, rw] = await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { code: "print('again')" }));
+      if (rw.stdout !== "again\n") throw new Error(`woken run printed ${rw.stdout}`);
+      woken.push(tw);
+      await api(stack, "DELETE", `/api/sessions/${id}`);
+    }
+    const out = { new_session: summary(fresh), woken: summary(woken), idle_ms: idle };
+    log(`container cold start, new session (create + first run): ${describe(out.new_session)}`);
+    log(`container cold start, woken after idle sleep (first run): ${describe(out.woken)}`);
+    return out;
+  } finally {
+    await stack.stop();
+  }
+}
+
 const t0 = Date.now();
+if (containersOnly) {
+  const c = await containerColdStart();
+  mkdirSync(join(root, "bench/results"), { recursive: true });
+  writeFileSync(join(root, "bench/results/containers.json"), JSON.stringify({ date: new Date().toISOString(), mode: quick ? "quick" : "full", container_cold_start: c }, null, 2));
+  process.exit(c ? 0 : 1);
+}
 log(`${quick ? "quick" : "full"} run: starting the local stack (release executor)…`);
 const stack = await startStack({ executorBin: undefined });
 try {
@@ -349,6 +399,7 @@ try {
   await stack.stop();
   rmSync(scratch, { recursive: true, force: true });
 }
+results.container_cold_start = await containerColdStart();
 const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
 results.machine = { cores: os.cpus().length, memory_gib: +(os.totalmem() / 2 ** 30).toFixed(1), os: `${os.type()} ${os.release()}`, cpu: os.cpus()[0]?.model };
 results.date = new Date().toISOString();
@@ -377,6 +428,11 @@ const c = results.concurrency;
 lines.push(`| concurrency ${c.sessions} sessions × ${c.runs} runs | ${c.throughput_per_s.toFixed(1)} runs/s, ${c.errors} errors, ${c.lost_updates} lost updates, latency ${describe(c.latency)} |`);
 const m = results.memory;
 lines.push(`| memory | executor RSS idle ${(m.executor_rss_idle_kib / 1024).toFixed(1)} MiB, after 100 runs ${(m.executor_rss_after_100_runs_kib / 1024).toFixed(1)} MiB; Worker wasm ${(m.worker_wasm_bytes / 1024).toFixed(0)} KiB (${(m.worker_wasm_gzip_bytes / 1024).toFixed(0)} KiB gzipped) |`);
+const cc = results.container_cold_start;
+if (cc) {
+  lines.push(`| container mode: new session's first answer (create + run; container start, executor ready behind the sidecar) | ${describe(cc.new_session)} |`);
+  lines.push(`| container mode: woken session's first answer after its container slept (idle ${cc.idle_ms} ms) | ${describe(cc.woken)} |`);
+} else lines.push("| container mode cold starts | not measured (needs root and Podman) |");
 const table = lines.join("\n") + "\n";
 console.log(table);
 mkdirSync(join(root, "bench/results"), { recursive: true });

@@ -196,9 +196,28 @@ test_tools() {
   fi
 }
 
+# Local container mode (`npm run dev -- --containers`, the container phase of `npm test`): Podman
+# driven by wrangler through scripts/podman/docker (its settings in scripts/podman/containers.conf,
+# named by CONTAINERS_CONF; /etc is never written), runc (crun refuses this kind of machine's
+# hybrid cgroups), and mmdebstrap for the local base image (scripts/podman/base-image.sh; Docker
+# Hub is out of reach). Debian packages, as root only; without root it says what is missing.
+container_tools() {
+  local missing=() c
+  for c in podman:podman runc:runc mmdebstrap:mmdebstrap; do
+    command -v "${c%%:*}" >/dev/null || missing+=("${c##*:}")
+  done
+  [ ${#missing[@]} = 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    say "container mode needs ${missing[*]} (Debian packages; run the bootstrap as root to install them)"
+    return 0
+  fi
+  say "installing ${missing[*]} from Debian packages (the local container mode)"
+  { apt-get install -y -qq "${missing[@]}" || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }; } >&2
+}
+
 if [ "${EDGERUN_BOOTSTRAP_VERBOSE:-}" = 1 ]; then
-  step wasm_target; step cargo_tools; step npm_deps; step runtimes; step client_deps; step test_tools
+  step wasm_target; step cargo_tools; step npm_deps; step runtimes; step client_deps; step test_tools; step container_tools
 else
-  wasm_target; cargo_tools; npm_deps; runtimes; client_deps; test_tools
+  wasm_target; cargo_tools; npm_deps; runtimes; client_deps; test_tools; container_tools
 fi
 say "ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms"

@@ -2,6 +2,11 @@
 // Durable Objects and R2, containers disabled) pointed at it. Used by `npm run dev`, the
 // end-to-end tests and the benchmarks, so all three run the same thing.
 //
+// The container mode (`startContainerStack`, `npm run dev -- --containers`) runs the production
+// path instead: `wrangler dev` with the container binding on, each session in its own container
+// of the image of container/Dockerfile, driven through a Podman service the stack starts and
+// stops itself (scripts/podman/: the `docker` wrangler calls, Podman's settings, the local images).
+//
 // Containment of the stack itself (user code runs on this machine as sandbox uids):
 // - no secret on a command line: the executor gets EDGERUN_SECRET in its environment, wrangler
 //   its vars on stdin (scripts/wrangler-dev.mjs); /proc/<pid>/environ is readable by its uid only;
@@ -10,7 +15,8 @@
 //   cannot list it), the persist directory 0700, and wrangler runs under umask 077.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -129,7 +135,7 @@ const SECRET_VARS = new Set(["EXECUTOR_SECRET", "API_TOKEN"]);
  * Starts `wrangler dev` on `port` against the executor at `executorUrl` (scripts/wrangler-dev.mjs:
  * vars on stdin, inspector off, umask 077). `persistTo` is made 0700.
  */
-export async function startWrangler({ port, persistTo, executorUrl, secret, env = toolEnv(), vars = {}, quiet = true, watch = false }) {
+export async function startWrangler({ port, persistTo, executorUrl, secret, env = toolEnv(), vars = {}, quiet = true, watch = false, containers = null, readyMs = 240_000 }) {
   mkdirSync(persistTo, { recursive: true, mode: 0o700 });
   chmodSync(persistTo, 0o700);
   const all = { EXECUTOR_URL: executorUrl, EXECUTOR_SECRET: secret, ...vars };
@@ -143,8 +149,8 @@ export async function startWrangler({ port, persistTo, executorUrl, secret, env 
     detached: true,
   });
   proc.detachedGroup = true;
-  proc.stdin.end(JSON.stringify({ port, persistTo, vars: plain, secrets, logLevel: quiet ? "error" : "info", watch }));
-  await waitFor(`http://127.0.0.1:${port}/health`, 240_000, proc, "wrangler dev");
+  proc.stdin.end(JSON.stringify({ port, persistTo, vars: plain, secrets, logLevel: quiet ? "error" : "info", watch, containers }));
+  await waitFor(`http://127.0.0.1:${port}/health`, readyMs, proc, "wrangler dev");
   return proc;
 }
 
@@ -198,6 +204,169 @@ export async function startStack(opts = {}) {
   };
   try {
     stack.wrangler = await startWrangler({ port, persistTo, executorUrl, secret, env, vars: opts.vars, quiet: opts.quiet ?? true, watch: opts.watch });
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
+  return stack;
+}
+
+// ---- The container mode ----
+
+const podmanDir = join(root, "scripts/podman");
+/** Podman's settings for the container mode (never /etc/containers). */
+export const containersConf = join(podmanDir, "containers.conf");
+
+function podmanEnv(env = process.env) {
+  return { ...env, CONTAINERS_CONF: containersConf };
+}
+
+/** `podman …` with the container mode's settings; its stdout, or an error with its stderr. */
+export function podman(args, { url } = {}) {
+  const r = spawnSync("podman", [...(url ? ["--url", url] : []), ...args], { env: podmanEnv(), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`podman ${args.join(" ")} failed: ${(r.stderr || r.error?.message || "").trim()}`);
+  return r.stdout;
+}
+
+function pingSocket(socket) {
+  return new Promise((resolve) => {
+    const req = httpRequest({ socketPath: socket, path: "/_ping", timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+/**
+ * A Podman API service of the stack's own on a socket in `dir` (wrangler and workerd speak the
+ * Docker API to it through DOCKER_HOST). Its containers share the machine's Podman storage, so
+ * the layer cache serves every stack.
+ */
+export async function startPodman(dir) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const socket = join(dir, "podman.sock");
+  rmSync(socket, { force: true });
+  // Its log (each wait workerd cancels is an "error" line there) goes to a file beside the socket.
+  const logFd = openSync(join(dir, "service.log"), "a", 0o600);
+  const proc = spawn("podman", ["system", "service", "--time=0", `unix://${socket}`], {
+    env: podmanEnv(),
+    stdio: ["ignore", "ignore", logFd],
+    detached: true,
+  });
+  closeSync(logFd);
+  proc.detachedGroup = true;
+  const until = Date.now() + 30_000;
+  while (!(await pingSocket(socket))) {
+    if (proc.exitCode !== null) throw new Error(`podman system service exited with ${proc.exitCode}`);
+    if (Date.now() > until) {
+      await stopProc(proc);
+      throw new Error("podman system service did not answer on its socket within 30 s");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, socket, url: `unix://${socket}`, stop: () => stopProc(proc) };
+}
+
+/** Makes the base and sidecar images (scripts/podman/images.sh); the sidecar image's name. */
+export function localImages() {
+  const r = spawnSync("bash", [join(podmanDir, "images.sh")], { env: podmanEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (r.status !== 0) throw new Error("making the local images failed (scripts/podman/images.sh)");
+  return r.stdout.trim();
+}
+
+/** Builds the session image of container/Dockerfile as `tag` the way wrangler does (through
+ * scripts/podman/docker, so wrangler's own build afterwards comes from the layer cache). */
+export function buildSessionImage(tag = "localhost/edgerun-session:local", { quiet = false } = {}) {
+  const r = spawnSync(join(podmanDir, "docker"), ["build", "-t", tag, "-f", "container/Dockerfile", "."], {
+    cwd: root,
+    env: podmanEnv(),
+    stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
+  });
+  if (r.status !== 0) throw new Error("building the session image failed");
+  return tag;
+}
+
+/** The session containers workerd runs on this stack's Podman service, as `podman ps` shows them
+ * (the stand-in sidecars left out). */
+export function sessionContainers(url) {
+  const all = JSON.parse(podman(["ps", "--format", "json"], { url }) || "[]");
+  return all.filter((c) => !String(c.Image ?? "").includes("edgerun-sidecar"));
+}
+
+/**
+ * The whole stack in container mode: a Podman service, the local images, then `wrangler dev`
+ * with the container binding on (EXECUTOR_URL empty). A first start builds the session image,
+ * which takes minutes; later ones come from Podman's layer cache.
+ */
+export async function startContainerStack(opts = {}) {
+  const env = toolEnv();
+  const secret = opts.secret ?? randomBytes(24).toString("hex");
+  const port = opts.port ?? (await freePort());
+  const base = opts.stateDir ?? join(stateParent(), `stack-${port}`);
+  const persistTo = opts.persistTo ?? join(base, "wrangler");
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  chmodSync(base, 0o700);
+  const podmanService = await startPodman(join(base, "podman"));
+  let sidecar;
+  try {
+    sidecar = localImages();
+  } catch (e) {
+    await podmanService.stop();
+    throw e;
+  }
+  const dockerPath = join(podmanDir, "docker");
+  const hostCa = "/etc/ssl/certs/ca-certificates.crt";
+  const wenv = {
+    ...podmanEnv(env),
+    WRANGLER_DOCKER_BIN: dockerPath,
+    DOCKER_HOST: podmanService.url,
+    MINIFLARE_CONTAINER_EGRESS_IMAGE: sidecar,
+    ...(existsSync(hostCa) ? { EDGERUN_HOST_CA_BUNDLE: hostCa } : {}),
+  };
+  // The build id names the image wrangler tags for this start (`cloudflare-dev/sessionobject:<id>`),
+  // untagged again when the stack stops (its layers stay in the cache).
+  const buildId = randomBytes(4).toString("hex");
+  const containers = { dockerPath, engine: podmanService.url, buildId };
+  const start = (vars) =>
+    startWrangler({ port, persistTo, executorUrl: "", secret, env: wenv, vars, quiet: opts.quiet ?? true, watch: opts.watch, containers, readyMs: 30 * 60_000 });
+  const stack = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    secret,
+    base,
+    persistTo,
+    podman: podmanService,
+    wrangler: null,
+    /** The session containers running now. */
+    containers: () => sessionContainers(podmanService.url),
+    async restartWrangler({ signal = "SIGTERM", vars = opts.vars } = {}) {
+      await stopProc(this.wrangler, signal);
+      this.wrangler = await start(vars);
+    },
+    async stop() {
+      await stopProc(this.wrangler);
+      // What workerd left behind (its session containers and their sidecars) goes with the stack.
+      try {
+        const left = JSON.parse(podman(["ps", "-a", "--format", "json"], { url: podmanService.url }) || "[]").map((c) => c.Id);
+        if (left.length) podman(["rm", "-f", "--depend", "-t", "2", ...left], { url: podmanService.url });
+      } catch (e) {
+        console.error(`[stack] removing the stack's containers: ${e.message}`);
+      }
+      try {
+        const tags = podman(["images", "--format", "{{.Repository}}:{{.Tag}}"]).split("\n").filter((t) => t.endsWith(`/sessionobject:${buildId}`));
+        if (tags.length) podman(["untag", ...tags.flatMap((t) => [t])]);
+      } catch (e) {
+        console.error(`[stack] untagging this start's image: ${e.message}`);
+      }
+      await podmanService.stop();
+      if (!opts.stateDir) rmSync(base, { recursive: true, force: true });
+    },
+  };
+  try {
+    stack.wrangler = await start(opts.vars);
   } catch (e) {
     await stack.stop();
     throw e;

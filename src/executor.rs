@@ -50,11 +50,12 @@ pub fn js_stream(stream: impl futures_util::Stream<Item = worker::Result<Vec<u8>
 }
 
 impl Executor {
-    pub fn new(container: Option<Container>, url: Option<String>, secret: Option<String>, internet: Option<&str>) -> ApiResult<Executor> {
+    pub fn new(container: Option<Container>, url: Option<String>, settings: lifecycle::StartSettings) -> ApiResult<Executor> {
         let startup = match &container {
-            Some(_) => Some(lifecycle::startup(secret.as_deref(), internet)?),
+            Some(_) => Some(lifecycle::startup(&settings)?),
             None => None,
         };
+        let secret = settings.secret;
         let target = match (container, url) {
             (Some(c), _) => Target::Container(c),
             (None, Some(u)) if !u.is_empty() => Target::Url(u.trim_end_matches('/').to_string()),
@@ -237,6 +238,9 @@ impl Sandbox for ContainerSandbox<'_> {
     fn start(&self) -> Result<(), String> {
         let startup = self.exec.startup.as_ref().ok_or("no start options (no EXECUTOR_SECRET)")?;
         start_container(self.container, startup)
+    }
+    async fn destroy(&self) {
+        let _ = self.container.destroy(None).await;
     }
     async fn health(&self) -> Health {
         match self.exec.health().await {

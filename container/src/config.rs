@@ -56,6 +56,10 @@ pub struct Config {
     pub kill_mode: KillSetting,
     /// Where the machine's read-only Go seed caches live (`EDGERUN_GO_SEED_ROOT`).
     pub go_seed_root: PathBuf,
+    /// How long a context may go without a run before its interpreter is stopped
+    /// (`EDGERUN_CONTEXT_IDLE_MS`, default [`crate::context::IDLE_STOP`]); a session's container
+    /// gets its Worker's idle time here, so its contexts live as long as it does.
+    pub context_idle: std::time::Duration,
 }
 
 /// `EDGERUN_KILL_MODE`: `auto` (default) takes the strongest mode this machine allows — cgroups
@@ -174,6 +178,10 @@ impl Config {
             sandbox_gid: num("EDGERUN_SANDBOX_GID", 200_000)? as u32,
             kill_mode: KillSetting::parse(std::env::var("EDGERUN_KILL_MODE").unwrap_or_default().trim())?,
             go_seed_root: std::env::var_os("EDGERUN_GO_SEED_ROOT").map(PathBuf::from).unwrap_or_else(|| "/var/cache/edgerun".into()),
+            context_idle: match num("EDGERUN_CONTEXT_IDLE_MS", crate::context::IDLE_STOP.as_millis() as u64)? {
+                0 => return Err("EDGERUN_CONTEXT_IDLE_MS must be at least 1".into()),
+                ms => std::time::Duration::from_millis(ms),
+            },
         })
     }
 

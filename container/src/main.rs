@@ -47,6 +47,7 @@ async fn serve() {
         std::process::exit(2);
     }
     let listen = config.listen.clone();
+    let context_idle = config.context_idle;
     let mut sessions = match Sessions::new(config) {
         Ok(s) => s,
         Err(e) => {
@@ -66,15 +67,15 @@ async fn serve() {
     let firewall = sessions.close_to_sandboxes(port);
     let sessions = Arc::new(sessions);
     {
-        // Contexts without a run for 10 minutes are stopped (checked every minute).
+        // Contexts without a run for `context_idle` (10 minutes unless configured) are stopped,
+        // checked every minute or more often when the idle time is shorter.
         let sessions = Arc::downgrade(&sessions);
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut every = tokio::time::interval(context_idle.min(std::time::Duration::from_secs(60)));
             loop {
                 every.tick().await;
                 let Some(s) = sessions.upgrade() else { return };
-                let stopped =
-                    tokio::task::spawn_blocking(move || s.stop_idle_contexts(edgerun_executor::context::IDLE_STOP)).await.unwrap_or(0);
+                let stopped = tokio::task::spawn_blocking(move || s.stop_idle_contexts(context_idle)).await.unwrap_or(0);
                 if stopped > 0 {
                     tracing::info!(stopped, "idle contexts stopped");
                 }

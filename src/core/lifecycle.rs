@@ -19,6 +19,8 @@ pub enum Health {
 pub trait Sandbox {
     fn running(&self) -> bool;
     fn start(&self) -> Result<(), String>;
+    /// Stops the sandbox for good (its state is in R2); a no-op when it is not running.
+    async fn destroy(&self);
     async fn health(&self) -> Health;
 }
 
@@ -34,37 +36,108 @@ pub struct Budget {
     pub attempts: u32,
     pub first_delay_ms: u64,
     pub max_delay_ms: u64,
+    /// After this many "not ready" probes of a sandbox that was already running when we came
+    /// (one we did not start), it is taken for gone behind the runtime's back (its executor
+    /// killed, nothing listening) and restarted, once.
+    pub restart_after: u32,
 }
 
-pub const READY_BUDGET: Budget = Budget { attempts: 20, first_delay_ms: 50, max_delay_ms: 1000 };
+pub const READY_BUDGET: Budget = Budget { attempts: 20, first_delay_ms: 50, max_delay_ms: 1000, restart_after: 8 };
 
 /// What a session's container is started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Startup {
-    /// The container's environment: the executor's secret as `EDGERUN_SECRET`.
+    /// The container's environment: the executor's secret as `EDGERUN_SECRET`, its contexts' idle
+    /// time as `EDGERUN_CONTEXT_IDLE_MS`, and the executor settings the deployment set.
     pub env: Vec<(&'static str, String)>,
     /// Whether user code may reach the internet (installs need it).
     pub enable_internet: bool,
 }
 
+/// The executor's limits a deployment may set as Worker vars of the same names (`[vars]` in
+/// wrangler.toml); each is passed to every session's container when it starts. Whole numbers.
+pub const EXECUTOR_LIMITS: [&str; 8] = [
+    "EDGERUN_MEMORY_MB",
+    "EDGERUN_MAX_PROCESSES",
+    "EDGERUN_FILE_SIZE_MB",
+    "EDGERUN_OPEN_FILES",
+    "EDGERUN_OUTPUT_BYTES",
+    "EDGERUN_MAX_WORKSPACE_MB",
+    "EDGERUN_MAX_FILES",
+    "EDGERUN_CHECKPOINT_MB",
+];
+
+/// How long a session's container stays up without a request (`IDLE_TIMEOUT_MS`) when unset.
+pub const DEFAULT_IDLE_MS: i64 = 10 * 60 * 1000;
+
+/// The Worker's settings a container start is made from, as read from its env.
+#[derive(Debug, Clone, Default)]
+pub struct StartSettings {
+    /// `EXECUTOR_SECRET` (a secret).
+    pub secret: Option<String>,
+    /// `SANDBOX_INTERNET`: `false`, `0`, `off` or `no` start containers without internet.
+    pub internet: Option<String>,
+    /// `IDLE_TIMEOUT_MS`: the container sleeps after this long without a request.
+    pub idle_ms: Option<String>,
+    /// The [`EXECUTOR_LIMITS`] that are set, with their values.
+    pub limits: Vec<(&'static str, String)>,
+}
+
+/// The idle time of a session's container: `IDLE_TIMEOUT_MS`, else [`DEFAULT_IDLE_MS`].
+pub fn idle_ms(v: Option<&str>) -> ApiResult<i64> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_IDLE_MS),
+        Some(v) => v.parse::<i64>().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::SandboxUnavailable,
+                format!("IDLE_TIMEOUT_MS must be a whole number of milliseconds above 0, got {v:?}"),
+            )
+        }),
+    }
+}
+
 /// The start options of a session's container. Without a secret none is started: its executor
-/// would serve the user code beside it unauthenticated.
-pub fn startup(secret: Option<&str>, internet: Option<&str>) -> ApiResult<Startup> {
-    let secret = secret.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::SandboxUnavailable,
-            "no EXECUTOR_SECRET is configured, so no sandbox is started (its executor would be open to the code it runs): set it with `wrangler secret put EXECUTOR_SECRET`",
+/// would serve the user code beside it unauthenticated. A limit that is not a whole number is
+/// refused here, in words, rather than by an executor that would exit at start.
+pub fn startup(s: &StartSettings) -> ApiResult<Startup> {
+    let unavailable = |m: String| ApiError::new(ErrorCode::SandboxUnavailable, m);
+    let secret = s.secret.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        unavailable(
+            "no EXECUTOR_SECRET is configured, so no sandbox is started (its executor would be open to the code it runs): set it with `wrangler secret put EXECUTOR_SECRET`".into(),
         )
     })?;
-    let enable_internet = !matches!(internet.map(str::trim), Some("false" | "0" | "off" | "no"));
-    Ok(Startup { env: vec![("EDGERUN_SECRET", secret.to_string())], enable_internet })
+    let enable_internet = !matches!(s.internet.as_deref().map(str::trim), Some("false" | "0" | "off" | "no"));
+    let mut env = vec![("EDGERUN_SECRET", secret.to_string()), ("EDGERUN_CONTEXT_IDLE_MS", idle_ms(s.idle_ms.as_deref())?.to_string())];
+    for (name, value) in &s.limits {
+        if !EXECUTOR_LIMITS.contains(name) {
+            continue;
+        }
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        if value.parse::<u64>().is_err() {
+            return Err(unavailable(format!("{name} must be a whole number, got {value:?}")));
+        }
+        env.push((name, value.to_string()));
+    }
+    Ok(Startup { env, enable_internet })
 }
 
 /// Classifies a failed probe by its error text.
 pub fn classify(error: &str) -> Health {
     let e = error.to_ascii_lowercase();
-    let starting =
-        ["not listening", "port not found", "connection refused", "not running", "container is starting", "network connection lost"];
+    // "connecting to container port": the runtime's proxy reached the container but nothing
+    // listens on the port yet (locally: `… through proxy-everything failed: [502]`).
+    let starting = [
+        "not listening",
+        "port not found",
+        "connection refused",
+        "not running",
+        "container is starting",
+        "network connection lost",
+        "connecting to container port",
+    ];
     if starting.iter().any(|s| e.contains(s)) {
         Health::NotReady(error.to_string())
     } else {
@@ -72,11 +145,16 @@ pub fn classify(error: &str) -> Health {
     }
 }
 
-/// Starts the sandbox if needed and waits until it is healthy.
+/// Starts the sandbox if needed and waits until it is healthy. A sandbox that stops while we
+/// wait (an idle sleep finishing) is started again; one that was running when we came but never
+/// answers is restarted once (see [`Budget::restart_after`]).
 pub async fn ensure_ready<S: Sandbox, Z: Sleeper>(sandbox: &S, sleeper: &Z, budget: Budget) -> ApiResult<()> {
     let unavailable = |m: String| ApiError::new(ErrorCode::SandboxUnavailable, m);
+    let start = || sandbox.start().map_err(|e| unavailable(format!("the sandbox container did not start: {e}")));
+    let mut started = false;
     if !sandbox.running() {
-        sandbox.start().map_err(|e| unavailable(format!("the sandbox container did not start: {e}")))?;
+        start()?;
+        started = true;
     }
     let mut delay = budget.first_delay_ms;
     let mut last = String::from("no probe made");
@@ -86,10 +164,19 @@ pub async fn ensure_ready<S: Sandbox, Z: Sleeper>(sandbox: &S, sleeper: &Z, budg
             Health::Failed(e) => return Err(unavailable(format!("the sandbox is not healthy: {e}"))),
             Health::NotReady(e) => last = e,
         }
-        if attempt + 1 < budget.attempts {
-            sleeper.sleep(delay).await;
-            delay = (delay * 2).min(budget.max_delay_ms);
+        if attempt + 1 == budget.attempts {
+            break;
         }
+        if !sandbox.running() {
+            start()?;
+            started = true;
+        } else if !started && attempt + 1 == budget.restart_after {
+            sandbox.destroy().await;
+            start()?;
+            started = true;
+        }
+        sleeper.sleep(delay).await;
+        delay = (delay * 2).min(budget.max_delay_ms);
     }
     Err(unavailable(format!("the sandbox did not become ready after {} probes: {last}", budget.attempts)))
 }
@@ -116,18 +203,67 @@ pub fn idle_action(now_ms: f64, last_activity_ms: f64, idle_ms: i64) -> IdleActi
 mod tests {
     use super::*;
 
+    fn settings(secret: Option<&str>) -> StartSettings {
+        StartSettings { secret: secret.map(String::from), ..StartSettings::default() }
+    }
+
     #[test]
     fn containers_start_only_with_a_secret_which_they_get_in_their_environment() {
         for missing in [None, Some(""), Some("  ")] {
-            let e = startup(missing, None).unwrap_err();
+            let e = startup(&settings(missing)).unwrap_err();
             assert_eq!(e.status(), 503);
             assert!(e.message.contains("EXECUTOR_SECRET"), "{}", e.message);
         }
-        let s = startup(Some("s3cret"), None).unwrap();
-        assert_eq!(s.env, vec![("EDGERUN_SECRET", "s3cret".to_string())]);
+        let s = startup(&settings(Some("s3cret"))).unwrap();
+        assert_eq!(s.env, vec![("EDGERUN_SECRET", "s3cret".to_string()), ("EDGERUN_CONTEXT_IDLE_MS", DEFAULT_IDLE_MS.to_string())]);
         assert!(s.enable_internet, "installs need the network unless switched off");
-        assert!(!startup(Some("s"), Some("false")).unwrap().enable_internet);
-        assert!(startup(Some("s"), Some("true")).unwrap().enable_internet);
+        let off = StartSettings { internet: Some("false".into()), ..settings(Some("s")) };
+        assert!(!startup(&off).unwrap().enable_internet);
+        let on = StartSettings { internet: Some("true".into()), ..settings(Some("s")) };
+        assert!(startup(&on).unwrap().enable_internet);
+    }
+
+    #[test]
+    fn containers_get_the_idle_time_and_the_limits_the_deployment_set() {
+        let s = StartSettings {
+            idle_ms: Some("30000".into()),
+            limits: vec![
+                ("EDGERUN_MEMORY_MB", " 256 ".into()),
+                ("EDGERUN_MAX_FILES", "".into()),
+                ("EDGERUN_SECRET", "not a limit".into()),
+                ("EDGERUN_OUTPUT_BYTES", "65536".into()),
+            ],
+            ..settings(Some("s"))
+        };
+        let env = startup(&s).unwrap().env;
+        assert_eq!(
+            env,
+            vec![
+                ("EDGERUN_SECRET", "s".to_string()),
+                ("EDGERUN_CONTEXT_IDLE_MS", "30000".to_string()),
+                ("EDGERUN_MEMORY_MB", "256".to_string()),
+                ("EDGERUN_OUTPUT_BYTES", "65536".to_string()),
+            ],
+            "unset limits are left to the executor's defaults; only names of EXECUTOR_LIMITS pass"
+        );
+        for bad in ["-1", "1.5", "lots"] {
+            let s = StartSettings { limits: vec![("EDGERUN_MEMORY_MB", bad.into())], ..settings(Some("s")) };
+            let e = startup(&s).unwrap_err();
+            assert_eq!(e.status(), 503);
+            assert!(e.message.contains("EDGERUN_MEMORY_MB must be a whole number"), "{}", e.message);
+        }
+        for bad in ["0", "-5", "soon"] {
+            let s = StartSettings { idle_ms: Some(bad.into()), ..settings(Some("s")) };
+            assert!(startup(&s).unwrap_err().message.contains("IDLE_TIMEOUT_MS"), "{bad}");
+        }
+        assert_eq!(idle_ms(None).unwrap(), DEFAULT_IDLE_MS);
+        assert_eq!(idle_ms(Some(" 1500 ")).unwrap(), 1500);
+    }
+
+    #[test]
+    fn the_local_proxys_502_before_the_executor_listens_is_not_ready() {
+        let e = "the sandbox container did not answer (Error: Connecting to container port through proxy-everything failed: [502] Bad Gateway nothing listens on port 8080 yet\n)";
+        assert!(matches!(classify(e), Health::NotReady(_)));
     }
     use std::cell::{Cell, RefCell};
     use std::future::Future;
@@ -148,6 +284,9 @@ mod tests {
     struct FakeContainer {
         running: Cell<bool>,
         starts: Cell<u32>,
+        destroys: Cell<u32>,
+        /// Probes after which the container stops by itself (an idle sleep finishing).
+        stops_after: Option<u32>,
         probes: Cell<u32>,
         script: RefCell<Vec<Health>>,
         start_error: Option<String>,
@@ -158,6 +297,8 @@ mod tests {
             FakeContainer {
                 running: Cell::new(running),
                 starts: Cell::new(0),
+                destroys: Cell::new(0),
+                stops_after: None,
                 probes: Cell::new(0),
                 script: RefCell::new(script),
                 start_error: None,
@@ -177,8 +318,15 @@ mod tests {
             self.running.set(true);
             Ok(())
         }
+        async fn destroy(&self) {
+            self.destroys.set(self.destroys.get() + 1);
+            self.running.set(false);
+        }
         async fn health(&self) -> Health {
             self.probes.set(self.probes.get() + 1);
+            if Some(self.probes.get()) == self.stops_after {
+                self.running.set(false);
+            }
             let mut s = self.script.borrow_mut();
             if s.is_empty() {
                 Health::Ready
@@ -199,7 +347,7 @@ mod tests {
         }
     }
 
-    const BUDGET: Budget = Budget { attempts: 5, first_delay_ms: 50, max_delay_ms: 300 };
+    const BUDGET: Budget = Budget { attempts: 5, first_delay_ms: 50, max_delay_ms: 300, restart_after: 3 };
 
     #[test]
     fn a_stopped_container_is_started_once_and_waited_for_with_backoff() {
@@ -218,6 +366,27 @@ mod tests {
         block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
         assert_eq!(c.starts.get(), 0);
         assert_eq!(c.probes.get(), 1);
+    }
+
+    #[test]
+    fn a_container_that_stops_while_waited_for_is_started_again() {
+        let mut c = FakeContainer::new(true, vec![Health::NotReady("502".into()), Health::NotReady("502".into())]);
+        c.stops_after = Some(1);
+        block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!(c.starts.get(), 1, "started again once it was seen stopped");
+        assert_eq!(c.destroys.get(), 0);
+        assert_eq!(c.probes.get(), 3);
+    }
+
+    #[test]
+    fn a_running_container_that_never_answers_is_restarted_once() {
+        let c = FakeContainer::new(true, (0..4).map(|_| classify("connecting to container port failed: [502]")).collect());
+        block_on(ensure_ready(&c, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!((c.destroys.get(), c.starts.get()), (1, 1), "destroyed and started after restart_after probes");
+        assert_eq!(c.probes.get(), 5);
+        let fresh = FakeContainer::new(false, (0..4).map(|_| Health::NotReady("502".into())).collect());
+        block_on(ensure_ready(&fresh, &FakeClock::default(), BUDGET)).unwrap();
+        assert_eq!((fresh.destroys.get(), fresh.starts.get()), (0, 1), "a container we started is given the whole budget");
     }
 
     #[test]

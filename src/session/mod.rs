@@ -32,8 +32,6 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 
 /// Runs that may wait behind the one running.
 pub const MAX_WAITING_RUNS: usize = 16;
-/// After this long without a run, the container is stopped (its workspace is safe in R2).
-pub const DEFAULT_IDLE_MS: i64 = 10 * 60 * 1000;
 
 /// The Durable Object: a handle on its [`Session`], which streamed answers share with the work
 /// that goes on after the answer's head went out.
@@ -200,7 +198,7 @@ impl Session {
         }
         drop(guard);
         // Let an idle container sleep: its workspace is committed in R2.
-        let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_IDLE_MS);
+        let idle = self.idle_ms();
         if self.state.container().is_some() {
             match idle_action(js_sys::Date::now(), self.last_activity_ms.get(), idle) {
                 IdleAction::Sleep => {
@@ -234,17 +232,26 @@ impl Session {
         self.env.bucket("FILES").map_err(|e| ApiError::new(ErrorCode::Internal, format!("R2 binding FILES: {e}")))
     }
 
+    /// The container's idle time (`IDLE_TIMEOUT_MS`; an unusable value counts as the default
+    /// here, and is refused in words when a container is started with it).
+    pub(crate) fn idle_ms(&self) -> i64 {
+        let v = self.env.var("IDLE_TIMEOUT_MS").ok().map(|v| v.to_string());
+        crate::core::lifecycle::idle_ms(v.as_deref()).unwrap_or(crate::core::lifecycle::DEFAULT_IDLE_MS)
+    }
+
     pub(crate) fn executor(&self) -> ApiResult<crate::executor::Executor> {
-        let url = self.env.var("EXECUTOR_URL").ok().map(|v| v.to_string());
-        let secret = self
-            .env
-            .secret("EXECUTOR_SECRET")
-            .ok()
-            .map(|v| v.to_string())
-            .or_else(|| self.env.var("EXECUTOR_SECRET").ok().map(|v| v.to_string()))
-            .filter(|s| !s.is_empty());
-        let internet = self.env.var("SANDBOX_INTERNET").ok().map(|v| v.to_string());
-        crate::executor::Executor::new(self.state.container(), url, secret, internet.as_deref())
+        use crate::core::lifecycle::{StartSettings, EXECUTOR_LIMITS};
+        let var = |k: &str| self.env.var(k).ok().map(|v| v.to_string());
+        let url = var("EXECUTOR_URL");
+        let secret =
+            self.env.secret("EXECUTOR_SECRET").ok().map(|v| v.to_string()).or_else(|| var("EXECUTOR_SECRET")).filter(|s| !s.is_empty());
+        let settings = StartSettings {
+            secret,
+            internet: var("SANDBOX_INTERNET"),
+            idle_ms: var("IDLE_TIMEOUT_MS"),
+            limits: EXECUTOR_LIMITS.iter().filter_map(|k| var(k).map(|v| (*k, v))).collect(),
+        };
+        crate::executor::Executor::new(self.state.container(), url, settings)
     }
 
     /// The session object of the API.

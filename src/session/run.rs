@@ -573,7 +573,7 @@ impl Session {
         if self.state.container().is_none() {
             return Ok(());
         }
-        let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(super::DEFAULT_IDLE_MS);
+        let idle = self.idle_ms();
         if self.state.storage().get_alarm().await?.is_none() {
             self.state.storage().set_alarm(idle).await?;
         }
