@@ -349,6 +349,10 @@ pub struct Outcome {
     pub truncated: bool,
     /// Wall-clock time from before the spawn until the output was collected.
     pub duration: Duration,
+    /// CPU time of the run, in ms (see [`Ended::cpu_ms`]).
+    pub cpu_ms: Option<f64>,
+    /// Peak memory of the run, in bytes (see [`Ended::peak_memory_bytes`]).
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// The conventional name of signal `sig` (`SIGKILL`), or `SIG<n>` for one not listed here.
@@ -923,8 +927,8 @@ pub async fn run_teed(spec: Spawn, tap: Option<Tap>) -> std::io::Result<Outcome>
     } else {
         (Vec::new(), b"output could not be collected: a process outside the run holds its pipes".to_vec())
     };
-    let Ended { exit_code, signal, killed_by, truncated, duration, .. } = ended;
-    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration })
+    let Ended { exit_code, signal, killed_by, truncated, duration, cpu_ms, peak_memory_bytes, .. } = ended;
+    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration, cpu_ms, peak_memory_bytes })
 }
 
 /// A started run: its main process, how its tree is found, its output pumps.
@@ -965,6 +969,12 @@ pub struct Ended {
     pub duration: Duration,
     /// Both output streams were read to their end (false: a process outside the run holds them).
     pub output_complete: bool,
+    /// CPU time of the run, in ms: its cgroup's in cgroup mode, else the main process's and
+    /// its waited-for children's (`wait4`).
+    pub cpu_ms: Option<f64>,
+    /// Peak memory of the run, in bytes: its memory cgroup's peak charge in cgroup mode, else
+    /// the largest resident set of the main process or a waited-for child.
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// Starts `spec` in its own groups, session and mount namespace (and in `spec.net`, given one),
@@ -1074,7 +1084,15 @@ impl Running {
             Some("SIGXFSZ") => Some(KilledBy::Disk),
             _ => None,
         });
-        Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete })
+        let waited = self.child.usage();
+        let (cpu_ms, peak_memory_bytes) = match &self.tree {
+            Tree::Group(g) => {
+                let (cpu, peak) = g.usage();
+                (cpu.or(waited.map(|u| u.cpu_ms)), peak.or(waited.map(|u| u.max_rss_bytes)))
+            }
+            _ => (waited.map(|u| u.cpu_ms), waited.map(|u| u.max_rss_bytes)),
+        };
+        Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete, cpu_ms, peak_memory_bytes })
     }
 }
 

@@ -593,6 +593,14 @@ export interface components {
         EraDoneEvent: {
             /** @description A context run only: the id of the context it ran in. */
             context?: string;
+            /**
+             * Format: double
+             * @description CPU time (user + system) the run's processes used, installs included, in milliseconds:
+             *     from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
+             *     each step's main process and the children it waited for (best effort). Absent for a
+             *     context run.
+             */
+            cpu_ms?: number;
             /** @description The session's data after the run. */
             data: {
                 [key: string]: unknown;
@@ -619,6 +627,13 @@ export interface components {
             lost?: string[];
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * Format: uint64
+             * @description The most memory the run held at once, in bytes: the peak charge of its memory cgroup
+             *     (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
+             *     of a step's main process or a child it waited for (best effort). Absent for a context run.
+             */
+            peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
             restore_error?: string;
             /**
@@ -783,6 +798,11 @@ export interface components {
              * Format: double
              * @description As in the run answer.
              */
+            cpu_ms?: number;
+            /**
+             * Format: double
+             * @description As in the run answer.
+             */
             duration_ms: number;
             /** @description Only when `success` is false: why, then `: <last non-empty stderr line>` if there is one. */
             error?: string;
@@ -804,6 +824,11 @@ export interface components {
             output: string;
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * Format: uint64
+             * @description As in the run answer.
+             */
+            peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
             restore_error?: string;
             /**
@@ -937,6 +962,14 @@ export interface components {
         RunResponse: {
             /** @description A context run only: the id of the context it ran in. */
             context?: string;
+            /**
+             * Format: double
+             * @description CPU time (user + system) the run's processes used, installs included, in milliseconds:
+             *     from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
+             *     each step's main process and the children it waited for (best effort). Absent for a
+             *     context run.
+             */
+            cpu_ms?: number;
             /** @description The session's data after the run. */
             data: {
                 [key: string]: unknown;
@@ -963,6 +996,13 @@ export interface components {
             lost?: string[];
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * Format: uint64
+             * @description The most memory the run held at once, in bytes: the peak charge of its memory cgroup
+             *     (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
+             *     of a step's main process or a child it waited for (best effort). Absent for a context run.
+             */
+            peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
             restore_error?: string;
             /**
