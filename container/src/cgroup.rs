@@ -152,8 +152,10 @@ struct Parking {
 struct Parked {
     session: Option<u32>,
     tag: String,
-    group: RunGroup,
+    /// Declared before `group`: dropped first, the child is killed and reaped before its
+    /// groups are removed.
     child: crate::spawn::Ready,
+    group: RunGroup,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -442,6 +444,11 @@ impl Cgroups {
             gone
         };
         drop(gone);
+        if let Some(uid) = session {
+            for h in &self.hierarchies {
+                let _ = fs::remove_dir(h.base.join(format!("s{uid}")));
+            }
+        }
     }
 }
 

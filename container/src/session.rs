@@ -1058,6 +1058,10 @@ impl Sessions {
         self.contexts.stop_session(sid);
         if let Some(id) = slot.identity {
             sandbox::kill_uid(id);
+            if let sandbox::KillMode::Cgroup(cg) = &self.kill_mode {
+                // The child parked for the session's next run goes, and the session's group with it.
+                cg.unpark(Some(id.uid));
+            }
         }
         let root = self.root(sid);
         if root.exists() {

@@ -122,6 +122,14 @@ async fn runs_and_contexts_of_a_session_live_in_its_group_and_the_next_run_finds
     let r = f.run(sid, Language::Bash, "echo plain", |_| {}).await;
     assert_eq!(r.stdout, "plain\n");
     assert_eq!(f.sessions.live_contexts(sid).len(), 1);
+
+    // Deleting the session ends its context and its parked child, and its group goes.
+    f.sessions.delete(sid).await.expect("deleted");
+    let until = Instant::now() + Duration::from_secs(5);
+    while session_dir.exists() {
+        assert!(Instant::now() < until, "{} outlived its session", session_dir.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Children parked for a session's next run, and the sessions' groups, go with the executor.
