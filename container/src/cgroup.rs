@@ -552,6 +552,20 @@ impl RunGroup {
         text.lines().find_map(|l| l.strip_prefix("usage_usec ")).and_then(|v| v.trim().parse().ok())
     }
 
+    /// Starts counting a new stretch of use in the groups (a context's next run): the CPU time
+    /// so far becomes the base, and the v1 memory peak starts again from the current charge.
+    /// Answers whether the peak could be reset (v2's `memory.peak` keeps the group's lifetime peak).
+    pub fn restart_count(&mut self) -> bool {
+        self.cpu_base_usec = self.cpu_usec().unwrap_or(0);
+        let mut reset = false;
+        for (dir, h) in &self.dirs {
+            if h.memory && !h.v2 {
+                reset |= write(&dir.join("memory.max_usage_in_bytes"), "0").is_ok();
+            }
+        }
+        reset
+    }
+
     /// What the run used: CPU time (ms) since it started, and the peak memory charge (bytes) of
     /// its groups, each when the kernel keeps it (`cpu.stat`; v2 `memory.peak`, v1
     /// `memory.max_usage_in_bytes`).

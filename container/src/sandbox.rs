@@ -1169,7 +1169,55 @@ pub fn spawn_resident(spec: &Spawn) -> std::io::Result<Resident> {
     Ok(Resident { child, pid, replies: Some(read), group, tag })
 }
 
+/// What a live context's interpreter had used when one of its runs started.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageMark {
+    /// CPU ticks of the interpreter and its waited-for children (non-cgroup modes).
+    ticks: Option<u64>,
+    /// Whether the memory peak was reset for this run (else the peak is not the run's).
+    peak_reset: bool,
+}
+
+/// utime + stime + cutime + cstime of `pid`, in clock ticks, from /proc/<pid>/stat.
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    // Fields 14–17 of stat(5); `rest` starts at field 3.
+    Some(rest.get(11..15)?.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+}
+
+/// The resident high-water mark of `pid`, in bytes (VmHWM).
+fn hwm_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 impl Resident {
+    /// Starts counting one run's use: in cgroup mode from the context's groups, else from the
+    /// interpreter's own counters (its resident peak reset through `/proc/<pid>/clear_refs`).
+    pub fn usage_mark(&mut self) -> UsageMark {
+        if let Some(g) = &mut self.group {
+            let peak_reset = g.restart_count();
+            return UsageMark { ticks: None, peak_reset };
+        }
+        let peak_reset = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok();
+        UsageMark { ticks: cpu_ticks(self.pid), peak_reset }
+    }
+
+    /// What the interpreter used since `mark`: (CPU ms, peak memory bytes), each when known. In
+    /// the uid and tag modes, the interpreter itself and the children it waited for.
+    pub fn usage_since(&self, mark: &UsageMark) -> (Option<f64>, Option<u64>) {
+        if let Some(g) = &self.group {
+            let (cpu, peak) = g.usage();
+            return (cpu, peak.filter(|_| mark.peak_reset));
+        }
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let cpu = mark.ticks.zip(cpu_ticks(self.pid)).map(|(a, b)| b.saturating_sub(a) as f64 * 1000.0 / hz);
+        (cpu, hwm_bytes(self.pid).filter(|_| mark.peak_reset))
+    }
+
     /// Sends SIGINT to the interpreter alone (Python raises `KeyboardInterrupt`, Node breaks
     /// the running script): the run is interrupted and the interpreter lives on.
     pub fn interrupt(&self) {

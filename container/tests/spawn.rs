@@ -31,6 +31,27 @@ async fn counts_its_cost(mode: KillSetting, sid: &str) {
     let r = f.run(sid, Language::Bash, "echo hi", |_| {}).await;
     assert!(r.cpu_ms.is_some_and(|c| c < 200.0), "{mode:?}: {r:?}");
     assert!(r.peak_memory_bytes.is_some_and(|p| p < 64 << 20), "{mode:?}: {r:?}");
+    // A context run counts the interpreter's use during that run, not its life so far.
+    let ctx = |code: &str| RunRequest {
+        language: Some(Language::Python),
+        code: code.into(),
+        timeout_secs: 20,
+        context: Some(ContextRef { id: "ctx_0000000000000000000000c0".into(), language: Language::Python }),
+        ..Default::default()
+    };
+    let mut req = ctx(COSTLY);
+    req.expect_version = f.sessions.version(sid).await;
+    let r = f.sessions.run(sid, req).await.expect("run accepted").0.result;
+    assert_eq!(r.stdout, "done\n", "{mode:?}: {r:?}");
+    let cpu = r.cpu_ms.unwrap_or_else(|| panic!("{mode:?}: no cpu_ms in a context run: {r:?}"));
+    assert!(cpu >= 250.0, "{mode:?}: context run cpu {cpu} ms");
+    if let Some(peak) = r.peak_memory_bytes {
+        assert!(peak >= 96 << 20, "{mode:?}: context run peak {peak}");
+    }
+    let mut req = ctx("b = None\nx = 1");
+    req.expect_version = f.sessions.version(sid).await;
+    let r = f.sessions.run(sid, req).await.expect("run accepted").0.result;
+    assert!(r.cpu_ms.is_some_and(|c| c < 200.0), "{mode:?}: the next context run counts only itself: {r:?}");
 }
 
 /// One test walks the modes in turn: the tag mode makes the executor a subreaper for good.

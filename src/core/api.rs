@@ -206,14 +206,15 @@ pub struct RunResponse {
     pub duration_ms: f64,
     /// CPU time (user + system) the run's processes used, installs included, in milliseconds:
     /// from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
-    /// each step's main process and the children it waited for (best effort). Absent for a
-    /// context run.
+    /// each step's main process and the children it waited for (best effort). A context run
+    /// counts its interpreter's use during the run.
     #[cfg_attr(feature = "schema", schemars(with = "f64"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_ms: Option<f64>,
     /// The most memory the run held at once, in bytes: the peak charge of its memory cgroup
     /// (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
-    /// of a step's main process or a child it waited for (best effort). Absent for a context run.
+    /// of a step's main process or a child it waited for (best effort). A context run: the
+    /// interpreter's peak during the run, where it can be reset for the run, else absent.
     #[cfg_attr(feature = "schema", schemars(with = "u64"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,

@@ -597,8 +597,8 @@ export interface components {
              * Format: double
              * @description CPU time (user + system) the run's processes used, installs included, in milliseconds:
              *     from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
-             *     each step's main process and the children it waited for (best effort). Absent for a
-             *     context run.
+             *     each step's main process and the children it waited for (best effort). A context run
+             *     counts its interpreter's use during the run.
              */
             cpu_ms?: number;
             /** @description The session's data after the run. */
@@ -631,7 +631,8 @@ export interface components {
              * Format: uint64
              * @description The most memory the run held at once, in bytes: the peak charge of its memory cgroup
              *     (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
-             *     of a step's main process or a child it waited for (best effort). Absent for a context run.
+             *     of a step's main process or a child it waited for (best effort). A context run: the
+             *     interpreter's peak during the run, where it can be reset for the run, else absent.
              */
             peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
@@ -966,8 +967,8 @@ export interface components {
              * Format: double
              * @description CPU time (user + system) the run's processes used, installs included, in milliseconds:
              *     from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
-             *     each step's main process and the children it waited for (best effort). Absent for a
-             *     context run.
+             *     each step's main process and the children it waited for (best effort). A context run
+             *     counts its interpreter's use during the run.
              */
             cpu_ms?: number;
             /** @description The session's data after the run. */
@@ -1000,7 +1001,8 @@ export interface components {
              * Format: uint64
              * @description The most memory the run held at once, in bytes: the peak charge of its memory cgroup
              *     (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
-             *     of a step's main process or a child it waited for (best effort). Absent for a context run.
+             *     of a step's main process or a child it waited for (best effort). A context run: the
+             *     interpreter's peak during the run, where it can be reset for the run, else absent.
              */
             peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
