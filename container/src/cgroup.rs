@@ -363,6 +363,7 @@ impl Cgroups {
         tag_var: &str,
     ) -> io::Result<(RunGroup, crate::spawn::Child)> {
         let parked = self.take_parked(session);
+        let was_parked = parked.is_some();
         let (group, ready, tag) = match parked {
             Some(p) => {
                 p.group.limit(memory_bytes, max_processes)?;
@@ -378,7 +379,14 @@ impl Cgroups {
         let mut group = group;
         group.cpu_base_usec = group.cpu_usec().unwrap_or(0);
         exec.env.push((tag_var.to_string(), tag));
-        let child = ready.start(exec);
+        let child = match ready.start(exec) {
+            // A parked child that died while it waited (killed from outside): a fresh one, in
+            // the same groups, takes the run.
+            Err(e) if was_parked && matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) => {
+                crate::spawn::Ready::fork(&group.join_fds(), true).and_then(|r| r.start(exec))
+            }
+            r => r,
+        };
         self.park(session, memory_bytes, max_processes);
         Ok((group, child?))
     }

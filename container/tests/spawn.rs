@@ -185,3 +185,40 @@ async fn parked_children_and_session_groups_go_with_the_executor() {
     }
     assert!(!session_dir.exists(), "{} removed", session_dir.display());
 }
+
+/// A parked child killed from outside while it waits does not cost the run: a fresh child takes
+/// it in the same groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_child_killed_while_it_waits_is_replaced() {
+    if !is_root() {
+        return;
+    }
+    let f = common::fixture_in(KillSetting::Cgroup);
+    let sid = "killed-parked";
+    let r = f.run(sid, Language::Bash, "cat /proc/self/cgroup", |_| {}).await;
+    let session_dir = memory_mount().join(Path::new(&memory_path(&r.stdout)).parent().unwrap().strip_prefix("/").unwrap());
+    let until = Instant::now() + Duration::from_secs(5);
+    let (group, pid) = loop {
+        let found = std::fs::read_dir(&session_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .find_map(|g| procs(&g).first().copied().map(|p| (g, p)));
+        if let Some(x) = found {
+            break x;
+        }
+        assert!(Instant::now() < until, "no parked child");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // SAFETY: kill(2) on the parked child's pid, read from its group.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !procs(&group).is_empty() {
+        assert!(Instant::now() < until, "the killed child left its group");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = f.run(sid, Language::Bash, "cat /proc/self/cgroup; echo ran", |_| {}).await;
+    assert_eq!((r.exit_code, r.stdout.lines().last()), (0, Some("ran")), "{r:?}");
+    assert_eq!(Path::new(&memory_path(&r.stdout)).file_name(), group.file_name(), "in the parked child's groups");
+}
