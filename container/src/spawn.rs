@@ -408,13 +408,13 @@ fn read_report(ctl: RawFd) -> io::Result<Option<Fail>> {
     }
 }
 
-/// In the child: sends a report and ends. Async-signal-safe.
-fn report_and_exit(fail: Fail) -> ! {
+/// In the child: sends a report on the control socket `ctl` and ends. Async-signal-safe.
+fn report_and_exit(ctl: RawFd, fail: Fail) -> ! {
     let e = fail.errno.to_le_bytes();
     let buf = [fail.stage as u8, e[0], e[1], e[2], e[3]];
     // SAFETY: write(2) of a stack buffer to our control socket, then _exit.
     unsafe {
-        libc::write(3, buf.as_ptr().cast(), buf.len());
+        libc::write(ctl, buf.as_ptr().cast(), buf.len());
         libc::_exit(127)
     }
 }
@@ -562,14 +562,21 @@ fn send(ctl: RawFd, net_fd: Option<RawFd>) -> io::Result<()> {
     Ok(())
 }
 
-/// The child of [`Ready::fork`]: stdio onto 0–2, control socket onto 3, nothing else open;
-/// joins its groups, says it is ready, waits for the plan, takes its steps and execs.
+/// The child of [`Ready::fork`]: joins its groups; stdio onto 0–2, control socket onto 3,
+/// nothing else open; says it is ready, waits for the plan, takes its steps and execs.
 ///
 /// # Safety
 /// Only between fork and exec, in the child, with descriptors and a mapping made before the fork.
 unsafe fn park(fds: [RawFd; 4], joins: [RawFd; 8], arena: *mut u8) -> ! {
     // SAFETY: plain system calls on descriptors inherited from the parent; no allocation.
     unsafe {
+        // Into the groups first, through the descriptors as the parent numbered them (before
+        // anything is moved onto those numbers).
+        for fd in joins.iter().copied().filter(|fd| *fd >= 0) {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                report_and_exit(fds[3], Fail::now(Stage::Groups));
+            }
+        }
         // Move the four descriptors above any number they will be put at, then into place.
         let mut high = [0; 4];
         for (h, fd) in high.iter_mut().zip(fds) {
@@ -585,11 +592,6 @@ unsafe fn park(fds: [RawFd; 4], joins: [RawFd; 8], arena: *mut u8) -> ! {
         }
         if libc::dup3(high[3], 3, libc::O_CLOEXEC) < 0 {
             libc::_exit(126);
-        }
-        for fd in joins.iter().copied().filter(|fd| *fd >= 0) {
-            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                report_and_exit(Fail::now(Stage::Groups));
-            }
         }
         // Nothing of the executor's stays open in a child that may wait a long time: not the
         // pipes of other runs (their readers would never see the end), not its sockets.
@@ -619,7 +621,7 @@ unsafe fn park(fds: [RawFd; 4], joins: [RawFd; 8], arena: *mut u8) -> ! {
             libc::_exit(0);
         }
         if n != 1 {
-            report_and_exit(Fail::now(Stage::Plan));
+            report_and_exit(3, Fail::now(Stage::Plan));
         }
         let plan = *arena.cast::<Plan>();
         let mut steps = plan.steps;
@@ -628,7 +630,7 @@ unsafe fn park(fds: [RawFd; 4], joins: [RawFd; 8], arena: *mut u8) -> ! {
             steps.net_fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
         }
         if let Err(f) = steps.enter() {
-            report_and_exit(f);
+            report_and_exit(3, f);
         }
         // The executor ignores SIGPIPE and its threads block some signals: user code starts
         // with the defaults (ignored dispositions and the mask survive exec).
@@ -637,7 +639,7 @@ unsafe fn park(fds: [RawFd; 4], joins: [RawFd; 8], arena: *mut u8) -> ! {
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         libc::execve(plan.program, plan.argv, plan.envp);
-        report_and_exit(Fail::now(Stage::Exec))
+        report_and_exit(3, Fail::now(Stage::Exec))
     }
 }
 
@@ -844,6 +846,14 @@ mod tests {
         drop(ready);
         // SAFETY: kill with signal 0 only probes.
         assert_eq!(unsafe { libc::kill(pid, 0) }, -1, "the child is gone");
+    }
+
+    #[test]
+    fn a_group_the_child_cannot_join_is_an_error_of_the_fork() {
+        // A descriptor the child cannot write to stands for a `cgroup.procs` it may not enter.
+        let ro = std::fs::File::open("/dev/null").unwrap();
+        let e = Ready::fork(&[ro.as_raw_fd()], true).unwrap_err();
+        assert!(e.to_string().starts_with("joining the run's cgroups: "), "{e}");
     }
 
     #[test]
