@@ -53,6 +53,25 @@ pub struct Limits {
     pub output_bytes: usize,
 }
 
+impl Limits {
+    /// What of them the process sets on itself as rlimits.
+    pub fn rlimits(&self) -> crate::spawn::Rlimits {
+        crate::spawn::Rlimits {
+            memory_bytes: self.memory_bytes,
+            max_processes: self.max_processes,
+            file_size_bytes: self.file_size_bytes,
+            open_files: self.open_files,
+        }
+    }
+}
+
+impl Identity {
+    /// As the spawn takes it.
+    pub fn ids(self) -> crate::spawn::Ids {
+        crate::spawn::Ids { uid: self.uid, gid: self.gid }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits { memory_bytes: 2 << 30, max_processes: 512, file_size_bytes: 1 << 30, open_files: 4096, output_bytes: 1 << 20 }
@@ -271,9 +290,9 @@ impl Prepared {
             binds: self.bind_ptrs.as_ptr(),
             nbinds: self.bind_ptrs.len(),
             net_fd: self.net.as_ref().map_or(-1, |n| n.fd.as_raw_fd()),
-            identity: self.identity,
+            identity: self.identity.map(Identity::ids),
             umask: self.umask,
-            limits: self.limits,
+            limits: self.limits.rlimits(),
             in_cgroups: !self.group_fds.is_empty(),
         };
         debug_assert_eq!(self.binds.len(), self.bind_ptrs.len());
@@ -991,9 +1010,9 @@ pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running>
         cwd: spec.cwd.clone(),
         binds: spec.private.as_ref().map(|p| p.binds.clone()).unwrap_or_default(),
         net_fd: spec.net.as_ref().map(|n| n.fd.as_raw_fd()),
-        identity: spec.identity,
+        identity: spec.identity.map(Identity::ids),
         umask: spec.umask,
-        limits,
+        limits: limits.rlimits(),
     };
     let (tree, (mut child, in_flight)) = match (&spec.kill_mode, spec.identity) {
         (KillMode::Cgroup(cg), id) => {

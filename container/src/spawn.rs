@@ -22,7 +22,6 @@
 //! Waiting uses a pidfd (Linux ≥ 5.3), readable once the child exits; the status and the
 //! resource usage of the child come from one `wait4`.
 
-use crate::sandbox::{Identity, Limits};
 use std::ffi::{c_char, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -31,6 +30,30 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
+
+/// Who a run's process becomes: its uid and gid (the sandbox's `Identity`;
+/// this module depends on no other of the executor's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    /// The uid.
+    pub uid: u32,
+    /// The gid.
+    pub gid: u32,
+}
+
+/// The limits a run's process sets on itself before exec (the sandbox's
+/// `Limits` as far as rlimits carry them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimits {
+    /// The run's memory: a data-size backstop of 1.5 times it where no cgroup limits memory.
+    pub memory_bytes: u64,
+    /// The run's processes: `RLIMIT_NPROC` 16 above it where no cgroup limits processes.
+    pub max_processes: u64,
+    /// `RLIMIT_FSIZE`.
+    pub file_size_bytes: u64,
+    /// `RLIMIT_NOFILE`.
+    pub open_files: u64,
+}
 
 /// Where a child failed before exec; sent back as one byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,11 +156,11 @@ pub(crate) struct Steps {
     /// The network namespace to enter, or -1.
     pub net_fd: RawFd,
     /// Who to become, if anyone.
-    pub identity: Option<Identity>,
+    pub identity: Option<Ids>,
     /// The file-creation mask.
     pub umask: u32,
     /// The run's limits (the rlimits).
-    pub limits: Limits,
+    pub limits: Rlimits,
     /// Whether the child is in cgroups that limit memory and processes (then the rlimit
     /// backstops of the other modes are not set).
     pub in_cgroups: bool,
@@ -224,11 +247,11 @@ pub struct Exec {
     /// The network namespace to enter (a descriptor the parent holds), if any.
     pub net_fd: Option<RawFd>,
     /// Who to become.
-    pub identity: Option<Identity>,
+    pub identity: Option<Ids>,
     /// File-creation mask.
     pub umask: u32,
     /// The run's limits.
-    pub limits: Limits,
+    pub limits: Rlimits,
 }
 
 /// What the child reads first in the shared mapping.
@@ -787,7 +810,7 @@ mod tests {
             net_fd: None,
             identity: None,
             umask: 0o022,
-            limits: Limits::default(),
+            limits: Rlimits { memory_bytes: 2 << 30, max_processes: 512, file_size_bytes: 1 << 30, open_files: 4096 },
         }
     }
 
