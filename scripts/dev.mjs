@@ -3,7 +3,7 @@
 // session in its own Podman container of container/Dockerfile's image; root and Podman needed,
 // which scripts/bootstrap.sh installs; the first start builds the image, a few minutes).
 import { join } from "node:path";
-import { root, startContainerStack, startStack, stateParent } from "./stack.mjs";
+import { buildExecutor, root, startContainerStack, startStack, stateParent, toolEnv } from "./stack.mjs";
 
 const args = process.argv.slice(2);
 const unknown = args.filter((a) => a !== "--containers");
@@ -22,9 +22,16 @@ if (containers) {
   stack = await startContainerStack({ port, stateDir: join(root, ".state/dev-containers"), vars, quiet: false, watch: true });
   console.log(`edgerun is listening on http://localhost:${port} (sessions in containers, Podman at ${stack.podman.url}), ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 } else {
+  // The release executor, as users' first runs should feel (a debug build adds milliseconds to
+  // every run); cargo rebuilds it only when its sources changed. EDGERUN_PROFILE=debug picks the
+  // debug one.
+  const profile = process.env.EDGERUN_PROFILE ?? "release";
+  console.error(`[dev] building the ${profile} executor (the first time takes a few minutes, then it is cached)…`);
+  const executorBin = buildExecutor(toolEnv({ EDGERUN_PROFILE: profile }));
   console.error(`[dev] starting the executor and wrangler dev (first start builds the Worker)…`);
   stack = await startStack({
     port,
+    executorBin,
     stateDir: join(root, ".state/dev"),
     workRoot: join(stateParent(), `work-${port}`),
     vars,

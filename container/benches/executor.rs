@@ -94,6 +94,17 @@ async fn warm_overhead(router: &axum::Router, work_root: &Path, python: &Path, i
     json!({"through_executor_ms": stats(through), "raw_spawn_ms": stats(raw), "overhead_ms": stats(diffs), "goal_overhead_median_ms": 5.0})
 }
 
+/// `files` files of 1–4 KiB in 100 directories.
+fn make_small_tree(root: &Path, files: usize) {
+    for i in 0..files {
+        let dir = root.join(format!("d{}", i % 100));
+        fs::create_dir_all(&dir).expect("mkdir");
+        let size = 1024 + (i * 7919) % 3072;
+        let content: Vec<u8> = (0..size).map(|j| ((i * 31 + j) % 251) as u8).collect();
+        fs::write(dir.join(format!("f{i}.txt")), content).expect("write");
+    }
+}
+
 async fn restore(router: &axum::Router, src: &Path, rounds: usize) -> serde_json::Value {
     let m = workspace::scan(src, None).expect("scan");
     let (delta, tar) = workspace::build_delta(src, None, &m).expect("delta");
@@ -169,7 +180,7 @@ fn cgroup_cost(root: &Path, rounds: usize) -> Option<serde_json::Value> {
     let mut took = Vec::new();
     for i in 0..rounds {
         let t = Instant::now();
-        let group = cg.create(&format!("bench{i}"), 256 << 20, 64).expect("group");
+        let group = cg.create(None, &format!("bench{i}"), 256 << 20, 64).expect("group");
         drop(group);
         took.push(ms(t.elapsed()));
     }
@@ -200,6 +211,10 @@ fn main() {
     let src = work.path().join("restore-src");
     make_tree(&src, 1000, 20 * 1024);
     let restored = rt.block_on(restore(&router, &src, if quick { 3 } else { 7 }));
+    eprintln!("[bench] restore of 10,000 small files (1–4 KiB)…");
+    let small = work.path().join("restore-small");
+    make_small_tree(&small, 10_000);
+    let restored_small = rt.block_on(restore(&router, &small, if quick { 3 } else { 7 }));
     eprintln!("[bench] delta of one changed file in 10,000 files…");
     let big = work.path().join("extract-src");
     make_tree(&big, 10_000, 64);
@@ -229,6 +244,14 @@ fn main() {
         restored["restore_ms"]["n"],
         verdict(r <= 1000.0)
     );
+    let rs = restored_small["restore_ms"]["median"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "| restore {} small files / {:.1} MB (n={}) | {rs:.1} ms | ≤ 1000 ms | {} |",
+        restored_small["files"],
+        restored_small["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        restored_small["restore_ms"]["n"],
+        verdict(rs <= 1000.0)
+    );
     println!(
         "| delta of 1 changed file in {} files (n={}) | {e:.1} ms | ≤ 50 ms | {} |",
         extract["files"],
@@ -249,7 +272,7 @@ fn main() {
     if json_out {
         println!(
             "{}",
-            json!({"isolation": isolation, "warm": warm, "restore": restored, "extract": extract, "idle_rss_kib": rss, "cgroup_ms": groups})
+            json!({"isolation": isolation, "warm": warm, "restore": restored, "restore_small": restored_small, "extract": extract, "idle_rss_kib": rss, "cgroup_ms": groups})
         );
     }
 }

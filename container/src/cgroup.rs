@@ -4,14 +4,21 @@
 //! tree, or a root-run development machine), each run gets a group of its own in every hierarchy
 //! that helps: the unified (v2) one for `cgroup.kill` and, where its controllers are there, for
 //! `memory.max` and `pids.max`; v1 `memory` and `pids` hierarchies otherwise (hybrid machines
-//! bind those controllers to v1). The child joins its groups between fork and exec, before it can
-//! fork, so nothing it starts — `setsid`, double forks, daemons — leaves them.
+//! bind those controllers to v1). The child joins its groups before exec, before it can fork, so
+//! nothing it starts — `setsid`, double forks, daemons — leaves them. Joining is slow (see
+//! [`crate::spawn`]), so a child is forked and joins the next run's groups ahead of time, after
+//! each run of a session ([`Cgroups::start`]): the run that comes next finds it parked there.
+//!
+//! Each session has a group of its own above its runs' ([`Cgroups::create`] with the session's
+//! uid): it caps what all the session's processes together hold — its runs, its live contexts,
+//! and any other long-lived process placed there — at [`SESSION_SHARE`] times one run's limits,
+//! and each run or context has its own group with its own limits inside it.
 //!
 //! A run's limit is named from the groups' own event counters: `oom_kill` (memory) and the
 //! `pids` controller's `max` (a fork refused at the process limit). Memory is the cgroup's
 //! charge, page cache included, and never an address-space limit, so V8 and Go run normally.
 //!
-//! Layout: `<the executor's own group>/edgerun-<name>/<run tag>`, per hierarchy; `<name>` is
+//! Layout: `<the executor's own group>/edgerun-<name>/s<uid>/<run tag>`, per hierarchy; `<name>` is
 //! derived from the work root, so several executors on one machine keep apart, and groups left by
 //! an executor that died are emptied and removed when the next one starts.
 use edgerun_protocol::KilledBy;
@@ -20,7 +27,14 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// A session's processes together hold at most this many times one run's memory and processes.
+pub const SESSION_SHARE: u64 = 2;
+
+/// At most this many children wait parked at once (one per recently active session).
+const PARKED_MAX: usize = 4;
 
 /// One hierarchy the runs' groups are made in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +134,28 @@ pub fn placement(mountinfo: &str, proc_cgroup: &str) -> Placement {
 #[derive(Debug)]
 pub struct Cgroups {
     hierarchies: Vec<Hierarchy>,
+    parked: Mutex<Parking>,
+    /// Signalled whenever a parked child is ready (or failed to be).
+    parked_changed: Condvar,
+}
+
+/// Children forked ahead and waiting in the groups of their session's next run.
+#[derive(Debug, Default)]
+struct Parking {
+    /// Ready children, oldest first.
+    ready: Vec<Parked>,
+    /// Sessions for which a child is being forked and joined right now.
+    filling: Vec<Option<u32>>,
+}
+
+#[derive(Debug)]
+struct Parked {
+    session: Option<u32>,
+    tag: String,
+    /// Declared before `group`: dropped first, the child is killed and reaped before its
+    /// groups are removed.
+    child: crate::spawn::Ready,
+    group: RunGroup,
 }
 
 fn write(path: &Path, value: &str) -> io::Result<()> {
@@ -228,7 +264,7 @@ impl Cgroups {
                 Err(e) => errors.push(format!("v1 {ctrl} at {}: {e}", dir.display())),
             }
         }
-        let cg = Cgroups { hierarchies };
+        let cg = Cgroups { hierarchies, parked: Mutex::new(Parking::default()), parked_changed: Condvar::new() };
         if !cg.hierarchies.iter().any(|h| h.memory) || !cg.hierarchies.iter().any(|h| h.pids) {
             let why = if errors.is_empty() { "no memory and pids controllers are mounted".to_string() } else { errors.join("; ") };
             return Err(why);
@@ -236,12 +272,7 @@ impl Cgroups {
         // Groups of runs whose executor died with them: their processes die now.
         for h in &cg.hierarchies {
             h.sweep_unused();
-            if let Ok(rd) = fs::read_dir(&h.base) {
-                for e in rd.flatten().filter(|e| e.path().is_dir()) {
-                    empty_group(&e.path(), h.v2);
-                    remove_group(&e.path());
-                }
-            }
+            remove_tree(&h.base, h.v2, false);
         }
         Ok(cg)
     }
@@ -259,42 +290,220 @@ impl Cgroups {
             .join(", ")
     }
 
-    /// Makes the groups of one run with its limits; the child joins them with [`RunGroup::join`].
-    pub fn create(&self, tag: &str, memory_bytes: u64, max_processes: u64) -> io::Result<RunGroup> {
-        let mut group = RunGroup { dirs: Vec::new(), procs: Vec::new() };
+    /// Makes the groups of one run (or of a live context, or any long-lived process of the
+    /// session) with its limits, inside the session's group when `session` (its uid) is given;
+    /// a child joins them with [`RunGroup::join`]. This is the way to put a long-lived process
+    /// of a session under the session's cap: its own limits, and the session's total above.
+    pub fn create(&self, session: Option<u32>, tag: &str, memory_bytes: u64, max_processes: u64) -> io::Result<RunGroup> {
+        let group = self.create_unlimited(session, tag, memory_bytes, max_processes)?;
+        group.limit(memory_bytes, max_processes)?;
+        Ok(group)
+    }
+
+    /// The session's group in `h` (made, with the session's cap, when missing), or the base.
+    fn parent(&self, h: &Hierarchy, session: Option<u32>, memory_bytes: u64, max_processes: u64) -> io::Result<PathBuf> {
+        let Some(uid) = session else { return Ok(h.base.clone()) };
+        let dir = h.base.join(format!("s{uid}"));
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        match fs::create_dir(&dir) {
+            // Another executor swept our base as unused (see `sweep_unused`): make it again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                h.make_base()?;
+                fs::create_dir(&dir)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(dir),
+            r => r?,
+        }
+        let wanted: Vec<&str> = [(h.memory, "memory"), (h.pids, "pids")].into_iter().filter(|(on, _)| *on).map(|(_, c)| c).collect();
+        if h.v2 {
+            enable_v2(&dir, &wanted, false)?;
+        }
+        limit_dir(&dir, h, memory_bytes.saturating_mul(SESSION_SHARE), max_processes.saturating_mul(SESSION_SHARE))?;
+        Ok(dir)
+    }
+
+    /// The groups of one run without limits of their own yet (a parked child waits in them).
+    fn create_unlimited(&self, session: Option<u32>, tag: &str, memory_bytes: u64, max_processes: u64) -> io::Result<RunGroup> {
+        let mut group = RunGroup { dirs: Vec::new(), procs: Vec::new(), session: None, cpu_base_usec: 0 };
         for h in &self.hierarchies {
-            let dir = h.base.join(tag);
-            match fs::create_dir(&dir) {
-                // Another executor swept our base as unused (see `sweep_unused`): make it again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    h.make_base()?;
-                    fs::create_dir(&dir)?;
+            let mut made = None;
+            for _ in 0..3 {
+                let dir = self.parent(h, session, memory_bytes, max_processes)?.join(tag);
+                match fs::create_dir(&dir) {
+                    // The session's group was removed as empty meanwhile: make it again.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    r => {
+                        r?;
+                        made = Some(dir);
+                        break;
+                    }
                 }
-                r => r?,
             }
+            let dir = made.ok_or_else(|| io::Error::other("the session's group kept disappearing"))?;
             group.dirs.push((dir.clone(), h.clone()));
-            if h.memory && h.v2 {
-                write(&dir.join("memory.max"), &memory_bytes.to_string())?;
-                let _ = write(&dir.join("memory.swap.max"), "0");
-                // An OOM kill takes the whole run, not one process picked from it.
-                let _ = write(&dir.join("memory.oom.group"), "1");
-            } else if h.memory {
-                write(&dir.join("memory.limit_in_bytes"), &memory_bytes.to_string())?;
-                let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &memory_bytes.to_string());
-            }
-            if h.pids {
-                write(&dir.join("pids.max"), &max_processes.to_string())?;
-            }
             let procs = fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
             group.procs.push(procs.into());
         }
+        group.session = session.map(|_| group.dirs.iter().filter_map(|(d, _)| d.parent().map(Path::to_path_buf)).collect());
         Ok(group)
     }
+
+    /// Starts a run's process in the run's own groups, inside its session's, and returns them
+    /// with it: a child parked for this session takes the run when there is one (no cgroup
+    /// migration then delays the run), else one is forked and joins now. Either way, a child
+    /// is then parked for the session's next run, off this run's path.
+    pub fn start(
+        self: &Arc<Self>,
+        session: Option<u32>,
+        memory_bytes: u64,
+        max_processes: u64,
+        exec: &mut crate::spawn::Exec,
+        tag_var: &str,
+    ) -> io::Result<(RunGroup, crate::spawn::Child)> {
+        let parked = self.take_parked(session);
+        let was_parked = parked.is_some();
+        let (group, ready, tag) = match parked {
+            Some(p) => {
+                p.group.limit(memory_bytes, max_processes)?;
+                (p.group, p.child, p.tag)
+            }
+            None => {
+                let tag = run_tag();
+                let group = self.create(session, &tag, memory_bytes, max_processes)?;
+                let ready = crate::spawn::Ready::fork(&group.join_fds(), true)?;
+                (group, ready, tag)
+            }
+        };
+        let mut group = group;
+        group.cpu_base_usec = group.cpu_usec().unwrap_or(0);
+        exec.env.push((tag_var.to_string(), tag));
+        let child = match ready.start(exec) {
+            // A parked child that died while it waited (killed from outside): a fresh one, in
+            // the same groups, takes the run.
+            Err(e) if was_parked && matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET)) => {
+                crate::spawn::Ready::fork(&group.join_fds(), true).and_then(|r| r.start(exec))
+            }
+            r => r,
+        };
+        self.park(session, memory_bytes, max_processes);
+        Ok((group, child?))
+    }
+
+    /// Takes the child parked for `session`, waiting a little for one being parked right now
+    /// (it is nearer to ready than a fresh one would be).
+    fn take_parked(&self, session: Option<u32>) -> Option<Parked> {
+        let mut p = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let until = Instant::now() + Duration::from_millis(50);
+        loop {
+            if let Some(i) = p.ready.iter().position(|x| x.session == session) {
+                return Some(p.ready.remove(i));
+            }
+            let now = Instant::now();
+            if !p.filling.contains(&session) || now >= until {
+                return None;
+            }
+            p = self.parked_changed.wait_timeout(p, until - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Parks a child for `session`'s next run, on a thread of its own (unless one is parked or
+    /// being parked); the oldest parked child goes when there are too many.
+    fn park(self: &Arc<Self>, session: Option<u32>, memory_bytes: u64, max_processes: u64) {
+        {
+            let mut p = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            if p.filling.contains(&session) || p.ready.iter().any(|x| x.session == session) {
+                return;
+            }
+            p.filling.push(session);
+        }
+        let cg = self.clone();
+        let parked = std::thread::Builder::new().name("park".into()).spawn(move || {
+            let tag = run_tag();
+            let made = cg
+                .create_unlimited(session, &tag, memory_bytes, max_processes)
+                .and_then(|group| Ok((crate::spawn::Ready::fork(&group.join_fds(), true)?, group)));
+            let evicted = {
+                let mut p = cg.parked.lock().unwrap_or_else(|e| e.into_inner());
+                p.filling.retain(|s| *s != session);
+                match made {
+                    Ok((child, group)) => p.ready.push(Parked { session, tag, group, child }),
+                    Err(e) => tracing::warn!(error = %e, "could not park a child for the next run"),
+                }
+                let over = p.ready.len().saturating_sub(PARKED_MAX);
+                p.ready.drain(..over).collect::<Vec<_>>()
+            };
+            cg.parked_changed.notify_all();
+            // Killed and removed outside the lock.
+            drop(evicted);
+        });
+        if parked.is_err() {
+            self.parked.lock().unwrap_or_else(|e| e.into_inner()).filling.retain(|s| *s != session);
+        }
+    }
+
+    /// Ends the children parked for `session` (its groups can then go, e.g. when it is deleted).
+    pub fn unpark(&self, session: Option<u32>) {
+        let gone: Vec<Parked> = {
+            let mut p = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            let (gone, kept) = std::mem::take(&mut p.ready).into_iter().partition(|x| x.session == session);
+            p.ready = kept;
+            gone
+        };
+        drop(gone);
+        if let Some(uid) = session {
+            for h in &self.hierarchies {
+                let _ = fs::remove_dir(h.base.join(format!("s{uid}")));
+            }
+        }
+    }
+}
+
+/// Writes a group's limits in hierarchy `h`.
+fn limit_dir(dir: &Path, h: &Hierarchy, memory_bytes: u64, max_processes: u64) -> io::Result<()> {
+    if h.memory && h.v2 {
+        write(&dir.join("memory.max"), &memory_bytes.to_string())?;
+        let _ = write(&dir.join("memory.swap.max"), "0");
+        // An OOM kill takes the whole run, not one process picked from it.
+        let _ = write(&dir.join("memory.oom.group"), "1");
+    } else if h.memory {
+        write(&dir.join("memory.limit_in_bytes"), &memory_bytes.to_string())?;
+        let _ = write(&dir.join("memory.memsw.limit_in_bytes"), &memory_bytes.to_string());
+    }
+    if h.pids {
+        write(&dir.join("pids.max"), &max_processes.to_string())?;
+    }
+    Ok(())
+}
+
+/// Kills the processes of every group below `dir` (deepest first) and removes those groups,
+/// and `dir` itself when `remove_self`.
+fn remove_tree(dir: &Path, v2: bool, remove_self: bool) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            remove_tree(&e.path(), v2, true);
+        }
+    }
+    if remove_self {
+        empty_group(dir, v2);
+        remove_group(dir);
+    }
+}
+
+/// A fresh random run tag (16 hex digits).
+pub fn run_tag() -> String {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom(2) into an 8-byte stack buffer.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Drop for Cgroups {
     fn drop(&mut self) {
+        drop(std::mem::take(&mut self.parked.get_mut().unwrap_or_else(|e| e.into_inner()).ready));
         for h in &self.hierarchies {
+            remove_tree(&h.base, h.v2, false);
             let _ = fs::remove_dir(&h.base);
         }
     }
@@ -307,6 +516,10 @@ pub struct RunGroup {
     /// `cgroup.procs` of each group, opened (close-on-exec) by the executor so that the child can
     /// join after it dropped privileges: the kernel checks the opener's credentials.
     procs: Vec<OwnedFd>,
+    /// The session's groups above these, removed with the last group inside them.
+    session: Option<Vec<PathBuf>>,
+    /// The v2 group's CPU time when the run started (what a parked child used before).
+    cpu_base_usec: u64,
 }
 
 impl RunGroup {
@@ -325,6 +538,52 @@ impl RunGroup {
             }
         }
         Ok(())
+    }
+
+    /// Sets the run's memory and process limits on its groups.
+    fn limit(&self, memory_bytes: u64, max_processes: u64) -> io::Result<()> {
+        for (dir, h) in &self.dirs {
+            limit_dir(dir, h, memory_bytes, max_processes)?;
+            if h.memory && !h.v2 {
+                // The peak starts at the run (not at a parked child's own pages).
+                let _ = write(&dir.join("memory.max_usage_in_bytes"), "0");
+            }
+        }
+        Ok(())
+    }
+
+    /// CPU time used in the group so far, in microseconds, from the v2 group's `cpu.stat`
+    /// (present in every v2 group, with or without the cpu controller).
+    fn cpu_usec(&self) -> Option<u64> {
+        let (dir, _) = self.dirs.iter().find(|(_, h)| h.v2)?;
+        let text = fs::read_to_string(dir.join("cpu.stat")).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("usage_usec ")).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Starts counting a new stretch of use in the groups (a context's next run): the CPU time
+    /// so far becomes the base, and the v1 memory peak starts again from the current charge.
+    /// Answers whether the peak could be reset (v2's `memory.peak` keeps the group's lifetime peak).
+    pub fn restart_count(&mut self) -> bool {
+        self.cpu_base_usec = self.cpu_usec().unwrap_or(0);
+        let mut reset = false;
+        for (dir, h) in &self.dirs {
+            if h.memory && !h.v2 {
+                reset |= write(&dir.join("memory.max_usage_in_bytes"), "0").is_ok();
+            }
+        }
+        reset
+    }
+
+    /// What the run used: CPU time (ms) since it started, and the peak memory charge (bytes) of
+    /// its groups, each when the kernel keeps it (`cpu.stat`; v2 `memory.peak`, v1
+    /// `memory.max_usage_in_bytes`).
+    pub fn usage(&self) -> (Option<f64>, Option<u64>) {
+        let cpu = self.cpu_usec().map(|u| u.saturating_sub(self.cpu_base_usec) as f64 / 1000.0);
+        let peak = self.dirs.iter().filter(|(_, h)| h.memory).find_map(|(dir, h)| {
+            let file = if h.v2 { "memory.peak" } else { "memory.max_usage_in_bytes" };
+            fs::read_to_string(dir.join(file)).ok()?.trim().parse().ok()
+        });
+        (cpu, peak)
     }
 
     /// Which limit the run hit, if any: an OOM kill in the group, or a fork refused at the
@@ -368,6 +627,11 @@ impl Drop for RunGroup {
         self.procs.clear();
         for (dir, _) in &self.dirs {
             remove_group(dir);
+        }
+        // The session's group goes with its last member (it is made again at the next run);
+        // one that still holds a run, a context or a parked child stays.
+        for dir in self.session.iter().flatten() {
+            let _ = fs::remove_dir(dir);
         }
     }
 }
@@ -435,7 +699,7 @@ mod tests {
         }
         let name = format!("unit-{}", std::process::id());
         let cg = Cgroups::detect(&name).expect("root-run machines can make cgroups");
-        let group = cg.create("stale", 64 << 20, 16).expect("group");
+        let group = cg.create(Some(4242), "stale", 64 << 20, 16).expect("group");
         let dirs: Vec<PathBuf> = group.dirs.iter().map(|(d, _)| d.clone()).collect();
         let fds = group.join_fds();
         let mut cmd = std::process::Command::new("sleep");

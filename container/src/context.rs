@@ -307,6 +307,7 @@ impl Live {
     /// Runs one request; answers the result and whether the interpreter lives on.
     async fn run(&mut self, run: ContextRun<'_>) -> (RunResult, bool) {
         let started = Instant::now();
+        let mark = self.resident.usage_mark();
         self.runs += 1;
         self.last_used = Instant::now();
         let nonce = random_hex();
@@ -464,6 +465,7 @@ impl Live {
         result.stdout = stdout;
         result.stderr = stderr;
         result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        (result.cpu_ms, result.peak_memory_bytes) = self.resident.usage_since(&mark);
         self.last_used = Instant::now();
         (result, alive)
     }

@@ -11,6 +11,7 @@ pub mod firewall;
 pub mod lang;
 pub mod sandbox;
 pub mod session;
+pub mod spawn;
 pub mod workspace;
 
 pub use api::app;

@@ -53,6 +53,25 @@ pub struct Limits {
     pub output_bytes: usize,
 }
 
+impl Limits {
+    /// What of them the process sets on itself as rlimits.
+    pub fn rlimits(&self) -> crate::spawn::Rlimits {
+        crate::spawn::Rlimits {
+            memory_bytes: self.memory_bytes,
+            max_processes: self.max_processes,
+            file_size_bytes: self.file_size_bytes,
+            open_files: self.open_files,
+        }
+    }
+}
+
+impl Identity {
+    /// As the spawn takes it.
+    pub fn ids(self) -> crate::spawn::Ids {
+        crate::spawn::Ids { uid: self.uid, gid: self.gid }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits { memory_bytes: 2 << 30, max_processes: 512, file_size_bytes: 1 << 30, open_files: 4096, output_bytes: 1 << 20 }
@@ -172,15 +191,7 @@ fn loopback_up() -> std::io::Result<()> {
 /// child would, and sees the loopback interface and no other. `Err` says why not.
 pub fn network_namespaces_work() -> std::io::Result<()> {
     let net = Arc::new(NetNs::create()?);
-    let prepared = Prepared {
-        cwd: c"/".into(),
-        binds: Vec::new(),
-        net: Some(net),
-        identity: None,
-        umask: 0o077,
-        limits: Limits::default(),
-        group_fds: Vec::new(),
-    };
+    let prepared = Prepared::new(c"/".into(), Vec::new(), Some(net), None, 0o077, Limits::default(), Vec::new());
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.args(["-c", "grep -q '^ *lo:' /proc/net/dev && ! grep -qv -e '^ *lo:' -e '|' /proc/net/dev"])
         .stdin(Stdio::null())
@@ -220,11 +231,14 @@ pub fn shared_writable_dirs() -> Vec<(&'static str, PathBuf)> {
         .collect()
 }
 
-/// What the child does between fork and exec, prepared before the fork (no allocation after it).
+/// What the child does between fork and exec, prepared before the fork (no allocation after it),
+/// for children started by `Command` (the probes and the contexts' interpreters).
 struct Prepared {
     cwd: CString,
     /// (source, mount point) pairs; empty without private mounts.
     binds: Vec<(CString, CString)>,
+    /// Pointers to the strings of `binds`, made before the fork (the child does not allocate).
+    bind_ptrs: Vec<[*const std::ffi::c_char; 2]>,
     /// Entered first thing; held here so that its descriptor is open when the child forks.
     net: Option<Arc<NetNs>>,
     identity: Option<Identity>,
@@ -232,6 +246,12 @@ struct Prepared {
     limits: Limits,
     group_fds: Vec<i32>,
 }
+
+// SAFETY: the raw pointers point into this value's own CStrings, only read, never freed
+// before it; moving or sharing it across threads keeps them valid.
+unsafe impl Send for Prepared {}
+// SAFETY: as above.
+unsafe impl Sync for Prepared {}
 
 fn cstring(p: &Path) -> std::io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::other(format!("{} holds a NUL byte", p.display())))
@@ -247,64 +267,37 @@ fn check(rc: libc::c_int, what: &'static str) -> std::io::Result<()> {
 }
 
 impl Prepared {
-    /// Called in the child between fork and exec; only async-signal-safe calls.
-    ///
-    /// Order matters: into the run's groups first (before anything can fork); the session's
-    /// network namespace and the private mounts while still root; limits; every descriptor
-    /// beyond stdio marked close-on-exec; then the uid switch (groups, gid, uid — all three ids,
-    /// so none can be regained), and only then the working directory, resolved with the user's
-    /// authority.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cwd: CString,
+        binds: Vec<(CString, CString)>,
+        net: Option<Arc<NetNs>>,
+        identity: Option<Identity>,
+        umask: u32,
+        limits: Limits,
+        group_fds: Vec<i32>,
+    ) -> Prepared {
+        let bind_ptrs = binds.iter().map(|(s, d)| [s.as_ptr(), d.as_ptr()]).collect();
+        Prepared { cwd, binds, bind_ptrs, net, identity, umask, limits, group_fds }
+    }
+
+    /// Called in the child between fork and exec; only async-signal-safe calls: into the run's
+    /// groups first (before anything can fork), then [`crate::spawn::Steps::enter`].
     fn enter(&self) -> std::io::Result<()> {
         RunGroup::join(&self.group_fds)?;
-        // SAFETY: plain system calls on C strings and a descriptor prepared before the fork.
-        unsafe {
-            if let Some(net) = &self.net {
-                check(libc::setns(net.fd.as_raw_fd(), libc::CLONE_NEWNET), "setns(CLONE_NEWNET)")?;
-            }
-            if !self.binds.is_empty() {
-                check(libc::unshare(libc::CLONE_NEWNS), "unshare(CLONE_NEWNS)")?;
-                let none = c"none".as_ptr();
-                check(
-                    libc::mount(none, c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
-                    "making mounts private",
-                )?;
-                for (src, dst) in &self.binds {
-                    check(
-                        libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()),
-                        "binding a private directory",
-                    )?;
-                }
-                let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-                check(
-                    libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, c"hidepid=invisible".as_ptr().cast()),
-                    "mounting /proc",
-                )?;
-            }
-            libc::setsid();
-            libc::umask(self.umask);
-        }
-        if self.group_fds.is_empty() {
-            // A per-process backstop above the watched limit, so that the watcher names the limit.
-            set_rlimit(libc::RLIMIT_DATA, self.limits.memory_bytes.saturating_mul(3) / 2)?;
-            // Above the watched limit, so that a fork bomb crosses it and is named, not just slowed.
-            set_rlimit(libc::RLIMIT_NPROC, self.limits.max_processes + 16)?;
-        }
-        set_rlimit(libc::RLIMIT_FSIZE, self.limits.file_size_bytes)?;
-        set_rlimit(libc::RLIMIT_NOFILE, self.limits.open_files)?;
-        set_rlimit(libc::RLIMIT_CORE, 0)?;
-        // SAFETY: as above.
-        unsafe {
-            // Whatever the executor inherited or opened stays out of user code (Linux ≥ 5.11;
-            // the executor's own descriptors are close-on-exec already).
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-            if let Some(id) = self.identity {
-                check(libc::setgroups(0, std::ptr::null()), "setgroups")?;
-                check(libc::setresgid(id.gid, id.gid, id.gid), "setresgid")?;
-                check(libc::setresuid(id.uid, id.uid, id.uid), "setresuid")?;
-            }
-            check(libc::chdir(self.cwd.as_ptr()), "chdir to the working directory")?;
-        }
-        Ok(())
+        let steps = crate::spawn::Steps {
+            cwd: self.cwd.as_ptr(),
+            binds: self.bind_ptrs.as_ptr(),
+            nbinds: self.bind_ptrs.len(),
+            net_fd: self.net.as_ref().map_or(-1, |n| n.fd.as_raw_fd()),
+            identity: self.identity.map(Identity::ids),
+            umask: self.umask,
+            limits: self.limits.rlimits(),
+            in_cgroups: !self.group_fds.is_empty(),
+        };
+        debug_assert_eq!(self.binds.len(), self.bind_ptrs.len());
+        // SAFETY: every pointer points into a CString this value owns, alive while it is.
+        unsafe { steps.enter() }.map_err(crate::spawn::Fail::into_io)
     }
 }
 
@@ -317,8 +310,7 @@ pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
     for (sub, at) in shared_writable_dirs() {
         binds.push((cstring(&dir.join(sub))?, cstring(&at)?));
     }
-    let prepared =
-        Prepared { cwd: cstring(dir)?, binds, net: None, identity: None, umask: 0o077, limits: Limits::default(), group_fds: Vec::new() };
+    let prepared = Prepared::new(cstring(dir)?, binds, None, None, 0o077, Limits::default(), Vec::new());
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.args(["-c", "test -r /proc/self/status && : > /tmp/probe && : > /dev/shm/probe"])
         .stdin(Stdio::null())
@@ -376,6 +368,10 @@ pub struct Outcome {
     pub truncated: bool,
     /// Wall-clock time from before the spawn until the output was collected.
     pub duration: Duration,
+    /// CPU time of the run, in ms (see [`Ended::cpu_ms`]).
+    pub cpu_ms: Option<f64>,
+    /// Peak memory of the run, in bytes (see [`Ended::peak_memory_bytes`]).
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// The conventional name of signal `sig` (`SIGKILL`), or `SIG<n>` for one not listed here.
@@ -402,16 +398,6 @@ pub fn signal_name(sig: i32) -> String {
         _ => return format!("SIG{sig}"),
     };
     name.to_string()
-}
-
-fn set_rlimit(res: libc::__rlimit_resource_t, v: u64) -> std::io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: v, rlim_max: v };
-    // SAFETY: setrlimit with a valid pointer to a stack value.
-    if unsafe { libc::setrlimit(res, &lim) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 /// How one run's processes are found: its groups, its uid, or its tag.
@@ -535,12 +521,20 @@ pub mod reaper {
         }
     }
 
-    /// Spawns `cmd` and records its pid as in flight, under the lock.
-    pub fn spawn(cmd: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    /// Starts a child with `start` and records it as in flight, under the lock (a sweep never
+    /// meets a child just forked).
+    pub fn spawn(start: impl FnOnce() -> std::io::Result<crate::spawn::Child>) -> std::io::Result<(crate::spawn::Child, InFlight)> {
         let mut live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-        let child = cmd.spawn()?;
-        live.push(child.id().unwrap_or(0) as i32);
-        Ok(child)
+        let child = start()?;
+        let pid = child.id();
+        live.push(pid);
+        Ok((child, InFlight(pid)))
+    }
+
+    /// Records `pid` as a run in flight until the answer is dropped.
+    pub fn in_flight(pid: i32) -> InFlight {
+        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+        InFlight(pid)
     }
 
     /// Spawns a live context's interpreter under the same lock, recording it as spared (never
@@ -952,13 +946,13 @@ pub async fn run_teed(spec: Spawn, tap: Option<Tap>) -> std::io::Result<Outcome>
     } else {
         (Vec::new(), b"output could not be collected: a process outside the run holds its pipes".to_vec())
     };
-    let Ended { exit_code, signal, killed_by, truncated, duration, .. } = ended;
-    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration })
+    let Ended { exit_code, signal, killed_by, truncated, duration, cpu_ms, peak_memory_bytes, .. } = ended;
+    Ok(Outcome { exit_code, signal, killed_by, stdout, stderr, truncated, duration, cpu_ms, peak_memory_bytes })
 }
 
 /// A started run: its main process, how its tree is found, its output pumps.
 pub struct Running {
-    child: tokio::process::Child,
+    child: crate::spawn::Child,
     tree: Tree,
     pgid: i32,
     _in_flight: reaper::InFlight,
@@ -994,63 +988,69 @@ pub struct Ended {
     pub duration: Duration,
     /// Both output streams were read to their end (false: a process outside the run holds them).
     pub output_complete: bool,
+    /// CPU time of the run, in ms: its cgroup's in cgroup mode, else the main process's and
+    /// its waited-for children's (`wait4`).
+    pub cpu_ms: Option<f64>,
+    /// Peak memory of the run, in bytes: its memory cgroup's peak charge in cgroup mode, else
+    /// the largest resident set of the main process or a waited-for child.
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// Starts `spec` in its own groups, session and mount namespace (and in `spec.net`, given one),
-/// as its user; its output goes to `sink` as it comes, and [`Running::wait`] ends it.
+/// as its user; its output goes to `sink` as it comes, and [`Running::wait`] ends it. The process
+/// is started by [`crate::spawn`]: in cgroup mode by a child parked in the run's groups ahead of
+/// time when there is one, so that no cgroup migration delays the run.
 pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running> {
     let started = Instant::now();
-    let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
     let limits = spec.limits;
-    let tree = match (&spec.kill_mode, spec.identity) {
-        (KillMode::Cgroup(cg), _) => Tree::Group(cg.create(&tag, limits.memory_bytes, limits.max_processes)?),
-        (KillMode::Uid, Some(id)) => Tree::Uid(id),
-        _ => Tree::Tag(tag.clone()),
-    };
-    let prepared = Prepared {
-        cwd: cstring(&spec.cwd)?,
-        binds: match &spec.private {
-            Some(p) => p.binds.iter().map(|(src, at)| Ok((cstring(src)?, cstring(at)?))).collect::<std::io::Result<_>>()?,
-            None => Vec::new(),
-        },
-        net: spec.net.clone(),
-        identity: spec.identity,
+    let mut exec = crate::spawn::Exec {
+        program: spec.program.clone(),
+        args: spec.args.clone(),
+        env: spec.env.clone(),
+        cwd: spec.cwd.clone(),
+        binds: spec.private.as_ref().map(|p| p.binds.clone()).unwrap_or_default(),
+        net_fd: spec.net.as_ref().map(|n| n.fd.as_raw_fd()),
+        identity: spec.identity.map(Identity::ids),
         umask: spec.umask,
-        limits,
-        group_fds: match &tree {
-            Tree::Group(g) => g.join_fds(),
-            _ => Vec::new(),
-        },
+        limits: limits.rlimits(),
     };
-    let mut cmd = tokio::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .env(RUN_TAG_VAR, &tag)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // SAFETY: `enter` makes only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || prepared.enter());
-    }
-    let mut child = reaper::spawn(&mut cmd)?;
-    let pgid = child.id().unwrap_or(0) as i32;
-    let in_flight = reaper::InFlight(pgid);
+    let (tree, (mut child, in_flight)) = match (&spec.kill_mode, spec.identity) {
+        (KillMode::Cgroup(cg), id) => {
+            // No sweep happens in cgroup mode: the run's groups hold all of it.
+            let (group, child) = cg.start(id.map(|i| i.uid), limits.memory_bytes, limits.max_processes, &mut exec, RUN_TAG_VAR)?;
+            let in_flight = reaper::in_flight(child.id());
+            (Tree::Group(group), (child, in_flight))
+        }
+        (mode, id) => {
+            let tag = crate::cgroup::run_tag();
+            exec.env.push((RUN_TAG_VAR.to_string(), tag.clone()));
+            let tree = match (mode, id) {
+                (KillMode::Uid, Some(id)) => Tree::Uid(id),
+                _ => Tree::Tag(tag),
+            };
+            // Under the reaper's lock: a sweep never meets a child that was just forked.
+            (tree, reaper::spawn(|| crate::spawn::Ready::fork(&[], false)?.start(&exec))?)
+        }
+    };
+    let pgid = child.id();
     let over = Arc::new(AtomicBool::new(false));
     let notify = Arc::new(Notify::new());
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
+    let stdout = tokio::net::unix::pipe::Receiver::from_owned_fd(child.stdout.take().expect("piped"))?;
+    let stderr = tokio::net::unix::pipe::Receiver::from_owned_fd(child.stderr.take().expect("piped"))?;
     let pumps = [
         tokio::spawn(pump(stdout, OutStream::Stdout, limits.output_bytes, sink.clone(), over.clone(), notify.clone())),
         tokio::spawn(pump(stderr, OutStream::Stderr, limits.output_bytes, sink, over.clone(), notify.clone())),
     ];
-    if let Some(mut stdin) = child.stdin.take() {
+    if let Some(stdin) = child.stdin.take() {
         let data = spec.stdin;
-        tokio::spawn(async move {
-            let _ = stdin.write_all(&data).await;
-        });
+        if data.is_empty() {
+            drop(stdin);
+        } else {
+            let mut stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin)?;
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&data).await;
+            });
+        }
     }
     Ok(Running {
         child,
@@ -1103,7 +1103,15 @@ impl Running {
             Some("SIGXFSZ") => Some(KilledBy::Disk),
             _ => None,
         });
-        Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete })
+        let waited = self.child.usage();
+        let (cpu_ms, peak_memory_bytes) = match &self.tree {
+            Tree::Group(g) => {
+                let (cpu, peak) = g.usage();
+                (cpu.or(waited.map(|u| u.cpu_ms)), peak.or(waited.map(|u| u.max_rss_bytes)))
+            }
+            _ => (waited.map(|u| u.cpu_ms), waited.map(|u| u.max_rss_bytes)),
+        };
+        Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete, cpu_ms, peak_memory_bytes })
     }
 }
 
@@ -1129,21 +1137,24 @@ pub fn spawn_resident(spec: &Spawn) -> std::io::Result<Resident> {
     let tag = format!("{:08x}{:08x}", rand_u32(), rand_u32());
     let limits = spec.limits;
     let group = match &spec.kill_mode {
-        KillMode::Cgroup(cg) => Some(cg.create(&format!("ctx-{tag}"), limits.memory_bytes, limits.max_processes)?),
+        KillMode::Cgroup(cg) => {
+            Some(cg.create(spec.identity.map(|i| i.uid), &format!("ctx-{tag}"), limits.memory_bytes, limits.max_processes)?)
+        }
         _ => None,
     };
-    let prepared = Prepared {
-        cwd: cstring(&spec.cwd)?,
-        binds: match &spec.private {
-            Some(p) => p.binds.iter().map(|(src, at)| Ok((cstring(src)?, cstring(at)?))).collect::<std::io::Result<_>>()?,
-            None => Vec::new(),
-        },
-        net: spec.net.clone(),
-        identity: spec.identity,
-        umask: spec.umask,
-        limits,
-        group_fds: group.as_ref().map(RunGroup::join_fds).unwrap_or_default(),
+    let binds = match &spec.private {
+        Some(p) => p.binds.iter().map(|(src, at)| Ok((cstring(src)?, cstring(at)?))).collect::<std::io::Result<_>>()?,
+        None => Vec::new(),
     };
+    let prepared = Prepared::new(
+        cstring(&spec.cwd)?,
+        binds,
+        spec.net.clone(),
+        spec.identity,
+        spec.umask,
+        limits,
+        group.as_ref().map(RunGroup::join_fds).unwrap_or_default(),
+    );
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 into a two-element array.
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, "pipe2")?;
@@ -1177,7 +1188,55 @@ pub fn spawn_resident(spec: &Spawn) -> std::io::Result<Resident> {
     Ok(Resident { child, pid, replies: Some(read), group, tag })
 }
 
+/// What a live context's interpreter had used when one of its runs started.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageMark {
+    /// CPU ticks of the interpreter and its waited-for children (non-cgroup modes).
+    ticks: Option<u64>,
+    /// Whether the memory peak was reset for this run (else the peak is not the run's).
+    peak_reset: bool,
+}
+
+/// utime + stime + cutime + cstime of `pid`, in clock ticks, from /proc/<pid>/stat.
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    // Fields 14–17 of stat(5); `rest` starts at field 3.
+    Some(rest.get(11..15)?.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+}
+
+/// The resident high-water mark of `pid`, in bytes (VmHWM).
+fn hwm_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 impl Resident {
+    /// Starts counting one run's use: in cgroup mode from the context's groups, else from the
+    /// interpreter's own counters (its resident peak reset through `/proc/<pid>/clear_refs`).
+    pub fn usage_mark(&mut self) -> UsageMark {
+        if let Some(g) = &mut self.group {
+            let peak_reset = g.restart_count();
+            return UsageMark { ticks: None, peak_reset };
+        }
+        let peak_reset = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok();
+        UsageMark { ticks: cpu_ticks(self.pid), peak_reset }
+    }
+
+    /// What the interpreter used since `mark`: (CPU ms, peak memory bytes), each when known. In
+    /// the uid and tag modes, the interpreter itself and the children it waited for.
+    pub fn usage_since(&self, mark: &UsageMark) -> (Option<f64>, Option<u64>) {
+        if let Some(g) = &self.group {
+            let (cpu, peak) = g.usage();
+            return (cpu, peak.filter(|_| mark.peak_reset));
+        }
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let cpu = mark.ticks.zip(cpu_ticks(self.pid)).map(|(a, b)| b.saturating_sub(a) as f64 * 1000.0 / hz);
+        (cpu, hwm_bytes(self.pid).filter(|_| mark.peak_reset))
+    }
+
     /// Sends SIGINT to the interpreter alone (Python raises `KeyboardInterrupt`, Node breaks
     /// the running script): the run is interrupted and the interpreter lives on.
     pub fn interrupt(&self) {

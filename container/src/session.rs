@@ -633,6 +633,7 @@ impl Sessions {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(req.timeout_secs);
         let mut logs = Vec::new();
         let mut combined = RunResult::default();
+        let mut cost = Cost::default();
         let started = std::time::Instant::now();
         let private = self.private(root);
 
@@ -648,6 +649,7 @@ impl Sessions {
         for step in &plan.steps {
             let tap = tee.clone().map(|to| sandbox::Tap { to, log: true });
             let out = self.spawn(step, ws, &env, &req.env, b"", deadline, identity, &private, None, tap, Some(cancel.clone())).await?;
+            cost.add(&out);
             let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
             logs.extend(text.lines().map(str::to_string));
             if out.exit_code != 0 || out.killed_by.is_some() {
@@ -713,6 +715,7 @@ impl Sessions {
                         Some(cancel.clone()),
                     )
                     .await?;
+                cost.add(&out);
                 let r = outcome_to_result(out);
                 stdout.push_str(&r.stdout);
                 stderr.push_str(&r.stderr);
@@ -726,6 +729,7 @@ impl Sessions {
             combined.stderr = stderr;
         }
         combined.logs = logs;
+        cost.put(&mut combined);
         self.finish(combined, started, data_note, req, data_path, identity).await
     }
 
@@ -1085,6 +1089,10 @@ impl Sessions {
         self.contexts.stop_session(sid);
         if let Some(id) = slot.identity {
             sandbox::kill_uid(id);
+            if let sandbox::KillMode::Cgroup(cg) = &self.kill_mode {
+                // The child parked for the session's next run goes, and the session's group with it.
+                cg.unpark(Some(id.uid));
+            }
         }
         let root = self.root(sid);
         if root.exists() {
@@ -1221,7 +1229,30 @@ fn outcome_to_result(o: sandbox::Outcome) -> RunResult {
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         truncated: o.truncated,
         duration_ms: o.duration.as_secs_f64() * 1000.0,
+        cpu_ms: o.cpu_ms,
+        peak_memory_bytes: o.peak_memory_bytes,
         ..Default::default()
+    }
+}
+
+/// What the steps of one run cost together: CPU times add up, the memory peak is the largest.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    cpu_ms: Option<f64>,
+    peak_memory_bytes: Option<u64>,
+}
+
+impl Cost {
+    fn add(&mut self, o: &sandbox::Outcome) {
+        if let Some(c) = o.cpu_ms {
+            self.cpu_ms = Some(self.cpu_ms.unwrap_or(0.0) + c);
+        }
+        self.peak_memory_bytes = self.peak_memory_bytes.max(o.peak_memory_bytes);
+    }
+
+    fn put(self, r: &mut RunResult) {
+        r.cpu_ms = self.cpu_ms;
+        r.peak_memory_bytes = self.peak_memory_bytes;
     }
 }
 

@@ -557,6 +557,62 @@ fn placeable<'a>(root: &Path, wanted: &BTreeMap<&'a str, &'a Entry>, skipped: &m
     kept
 }
 
+/// What a snapshot's apply has written so far: the directories it made or checked (each is
+/// checked once, not once per file below it), and each file's size and hash as its bytes went
+/// by (so nothing is read back to be verified).
+#[derive(Debug, Default)]
+struct Written {
+    dirs: std::collections::HashSet<PathBuf>,
+    files: std::collections::HashMap<String, (u64, String)>,
+}
+
+impl Written {
+    /// Creates the parents of `full` as [`ensure_parent_inside`] does, skipping those already
+    /// made or checked in this apply (the staging directory is the executor's, filled by it alone).
+    fn parents(&mut self, root: &Path, full: &Path) -> Result<(), SyncError> {
+        let parent = full.parent().unwrap_or(root);
+        if parent == root || self.dirs.contains(parent) {
+            return Ok(());
+        }
+        ensure_parent_inside(root, full)?;
+        let mut at = parent;
+        while at != root && self.dirs.insert(at.to_path_buf()) {
+            let Some(up) = at.parent() else { break };
+            at = up;
+        }
+        Ok(())
+    }
+
+    /// Writes `e`'s bytes from `body` to a new file at `full` (whatever was at that name is
+    /// unlinked, never opened), hashing them on the way, and gives it `e`'s mode and mtime
+    /// through the descriptor still open: one open per file, no read back.
+    fn file(&mut self, full: &Path, e: &Entry, body: &mut dyn Read) -> io::Result<()> {
+        use std::io::Write;
+        let mut f = match crate::confine::create_new(full, 0o600) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => fresh_file(full)?,
+            r => r?,
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = [0u8; 64 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            hasher.update(&buf[..n]);
+            f.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        f.set_permissions(fs::Permissions::from_mode(e.mode))?;
+        f.set_modified(UNIX_EPOCH + std::time::Duration::from_nanos(e.mtime_ns.max(0) as u64))?;
+        self.files.insert(e.path.clone(), (size, hasher.finalize().to_hex().to_string()));
+        Ok(())
+    }
+}
+
 /// [`apply_full`] reading the segments from a stream (an inject request as it arrives).
 pub fn apply_full_from<R: Read>(
     staging: &Path,
@@ -577,13 +633,14 @@ pub fn apply_full_from<R: Read>(
     let mut skipped = Skipped::default();
     let mut wanted = placeable(staging, &all, &mut skipped);
     fs::create_dir_all(staging)?;
+    let mut written = Written::default();
     for seg in segments {
         let len = match seg {
             Segment::Tar { len } | Segment::Raw { len, .. } => *len,
         };
         let mut part = body.by_ref().take(len);
         match seg {
-            Segment::Tar { .. } => apply_tar(staging, &mut part, &mut wanted, &mut skipped, limits)?,
+            Segment::Tar { .. } => apply_tar(staging, &mut part, &mut wanted, &mut skipped, &mut written, limits)?,
             Segment::Raw { path, .. } => {
                 check_rel_path(path)?;
                 if len > limits.max_file_bytes {
@@ -591,10 +648,8 @@ pub fn apply_full_from<R: Read>(
                 }
                 if let Some(e) = wanted.get(path.as_str()).copied().filter(|e| e.kind == EntryKind::File) {
                     let full = staging.join(path);
-                    match ensure_parent_inside(staging, &full).and_then(|()| fresh_file(&full).map_err(SyncError::Io)) {
-                        Ok(mut f) => {
-                            io::copy(&mut part, &mut f)?;
-                        }
+                    match written.parents(staging, &full).and_then(|()| written.file(&full, e, &mut part).map_err(SyncError::Io)) {
+                        Ok(()) => {}
                         Err(SyncError::Io(err)) if refuses_name(&err) => {
                             skipped.add(e, format!("the filesystem refuses it ({err})"));
                             wanted.remove(path.as_str());
@@ -652,18 +707,20 @@ pub fn apply_full_from<R: Read>(
                 }
             }
             EntryKind::File => {
-                let md =
-                    fs::symlink_metadata(&full).map_err(|_| SyncError::Refused(format!("file {} is missing from the packs", e.path)))?;
-                if !md.is_file() || md.len() != e.size || hash_file(&full)? != e.hash {
+                let Some((size, hash)) = written.files.get(&e.path) else {
+                    return refused(format!("file {} is missing from the packs", e.path));
+                };
+                if *size != e.size || *hash != e.hash {
                     return refused(format!("file {} does not match its manifest entry", e.path));
                 }
             }
         }
     }
     remove_extras(staging, "", &wanted)?;
-    // Modes, then mtimes deepest first so that directory times are not disturbed. Owners need no
-    // change: the caller applies the snapshot as the session's user ([`crate::confine::as_user`]).
-    let mut ordered: Vec<&Entry> = wanted.values().copied().collect();
+    // Modes, then mtimes deepest first so that directory times are not disturbed (files got
+    // theirs as they were written). Owners need no change: the caller applies the snapshot as
+    // the session's user ([`crate::confine::as_user`]).
+    let mut ordered: Vec<&Entry> = wanted.values().copied().filter(|e| e.kind != EntryKind::File).collect();
     ordered.sort_by(|a, b| b.path.matches('/').count().cmp(&a.path.matches('/').count()).then(b.path.cmp(&a.path)));
     for e in ordered {
         let full = staging.join(&e.path);
@@ -681,6 +738,7 @@ fn apply_tar<R: Read>(
     tar_bytes: &mut R,
     wanted: &mut BTreeMap<&str, &Entry>,
     skipped: &mut Skipped,
+    written: &mut Written,
     limits: InjectLimits,
 ) -> Result<(), SyncError> {
     let mut archive = tar::Archive::new(tar_bytes);
@@ -700,10 +758,8 @@ fn apply_tar<R: Read>(
                     continue; // superseded content in an older pack, or an entry skipped
                 };
                 let full = staging.join(&path);
-                match ensure_parent_inside(staging, &full).and_then(|()| fresh_file(&full).map_err(SyncError::Io)) {
-                    Ok(mut f) => {
-                        io::copy(&mut item, &mut f)?;
-                    }
+                match written.parents(staging, &full).and_then(|()| written.file(&full, e, &mut item).map_err(SyncError::Io)) {
+                    Ok(()) => {}
                     Err(SyncError::Io(err)) if refuses_name(&err) => {
                         skipped.add(e, format!("the filesystem refuses it ({err})"));
                         wanted.remove(path.as_str());

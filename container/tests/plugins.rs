@@ -188,7 +188,7 @@ async fn each_installer_installs_into_the_workspace_once() {
         .await;
     assert_eq!((r.exit_code, r.stdout.as_str()), (0, "36\n"), "{r:?}");
     let cached = f.run("gomod", Language::Go, prog, |_| {}).await;
-    assert_eq!(cached.stdout, "36\n");
+    assert_eq!(cached.stdout, "36\n", "{cached:?}");
     assert!(cached.duration_ms < r.duration_ms, "second run reuses the built binary ({} vs {} ms)", cached.duration_ms, r.duration_ms);
 }
 

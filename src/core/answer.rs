@@ -253,6 +253,9 @@ pub fn check_result(r: &RunResult) -> ApiResult<()> {
     if !r.duration_ms.is_finite() || r.duration_ms < 0.0 || r.duration_ms > MAX_DURATION_MS {
         return Err(refused(format!("duration {} ms", r.duration_ms)));
     }
+    if r.cpu_ms.is_some_and(|c| !c.is_finite() || !(0.0..=MAX_DURATION_MS * 1024.0).contains(&c)) {
+        return Err(refused(format!("cpu time {:?} ms", r.cpu_ms)));
+    }
     if !(-1..=255).contains(&r.exit_code) {
         return Err(refused(format!("exit code {}", r.exit_code)));
     }
@@ -675,6 +678,8 @@ mod tests {
         bad(&|r| r.duration_ms = f64::NAN);
         bad(&|r| r.duration_ms = -1.0);
         bad(&|r| r.duration_ms = 1e12);
+        bad(&|r| r.cpu_ms = Some(f64::NAN));
+        bad(&|r| r.cpu_ms = Some(-1.0));
         bad(&|r| r.exit_code = 256);
         bad(&|r| r.exit_code = i32::MIN);
         bad(&|r| r.signal = Some("SIG\nKILL".into()));

@@ -204,6 +204,20 @@ pub struct RunResponse {
     pub duration: String,
     /// The same in milliseconds.
     pub duration_ms: f64,
+    /// CPU time (user + system) the run's processes used, installs included, in milliseconds:
+    /// from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
+    /// each step's main process and the children it waited for (best effort). A context run
+    /// counts its interpreter's use during the run.
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    /// The most memory the run held at once, in bytes: the peak charge of its memory cgroup
+    /// (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
+    /// of a step's main process or a child it waited for (best effort). A context run: the
+    /// interpreter's peak during the run, where it can be reset for the run, else absent.
+    #[cfg_attr(feature = "schema", schemars(with = "u64"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
     /// The session's data after the run.
     pub data: JsonObject,
     /// stdout or stderr reached its cap.
@@ -265,6 +279,14 @@ pub struct PluginAnswer {
     pub truncated: bool,
     /// As in the run answer.
     pub duration_ms: f64,
+    /// As in the run answer.
+    #[cfg_attr(feature = "schema", schemars(with = "f64"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    /// As in the run answer.
+    #[cfg_attr(feature = "schema", schemars(with = "u64"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
     /// Only when `success` is false: why, then `: <last non-empty stderr line>` if there is one.
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -845,6 +867,8 @@ mod tests {
             timed_out: false,
             duration: "0s".into(),
             duration_ms: 0.0,
+            cpu_ms: None,
+            peak_memory_bytes: None,
             data: JsonObject::new(),
             truncated: true,
             session_id: None,
@@ -858,6 +882,7 @@ mod tests {
         };
         let v = serde_json::to_value(&r).unwrap();
         assert!(v.get("session_id").is_none());
+        assert!(v.get("cpu_ms").is_none() && v.get("peak_memory_bytes").is_none(), "unknown costs are left out");
         assert!(
             v.get("context").is_none() && v.get("result").is_none() && v.get("outputs").is_none(),
             "plain runs carry no context fields"

@@ -983,6 +983,7 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
                 ("RunResponse", "session_id")
                     | ("PluginAnswer", "error")
                     | ("RunResponse" | "PluginAnswer", "context" | "result" | "outputs" | "restored" | "restore_error" | "lost")
+                    | ("RunResponse" | "PluginAnswer", "cpu_ms" | "peak_memory_bytes")
             );
             assert_eq!(required.contains(&p.as_str()), !optional, "{name}.{p}");
         }

@@ -600,6 +600,14 @@ export interface components {
         EraDoneEvent: {
             /** @description A context run only: the id of the context it ran in. */
             context?: string;
+            /**
+             * Format: double
+             * @description CPU time (user + system) the run's processes used, installs included, in milliseconds:
+             *     from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
+             *     each step's main process and the children it waited for (best effort). A context run
+             *     counts its interpreter's use during the run.
+             */
+            cpu_ms?: number;
             /** @description The session's data after the run. */
             data: {
                 [key: string]: unknown;
@@ -626,6 +634,14 @@ export interface components {
             lost?: string[];
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * Format: uint64
+             * @description The most memory the run held at once, in bytes: the peak charge of its memory cgroup
+             *     (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
+             *     of a step's main process or a child it waited for (best effort). A context run: the
+             *     interpreter's peak during the run, where it can be reset for the run, else absent.
+             */
+            peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
             restore_error?: string;
             /**
@@ -790,6 +806,11 @@ export interface components {
              * Format: double
              * @description As in the run answer.
              */
+            cpu_ms?: number;
+            /**
+             * Format: double
+             * @description As in the run answer.
+             */
             duration_ms: number;
             /** @description Only when `success` is false: why, then `: <last non-empty stderr line>` if there is one. */
             error?: string;
@@ -811,6 +832,11 @@ export interface components {
             output: string;
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * Format: uint64
+             * @description As in the run answer.
+             */
+            peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
             restore_error?: string;
             /**
@@ -944,6 +970,14 @@ export interface components {
         RunResponse: {
             /** @description A context run only: the id of the context it ran in. */
             context?: string;
+            /**
+             * Format: double
+             * @description CPU time (user + system) the run's processes used, installs included, in milliseconds:
+             *     from the run's cgroup in cgroup mode; in the uid and tag modes the kernel's account of
+             *     each step's main process and the children it waited for (best effort). A context run
+             *     counts its interpreter's use during the run.
+             */
+            cpu_ms?: number;
             /** @description The session's data after the run. */
             data: {
                 [key: string]: unknown;
@@ -970,6 +1004,14 @@ export interface components {
             lost?: string[];
             /** @description A context run only: rich forms of that value and the figures the run drew. */
             outputs?: components["schemas"]["RichOutput"][];
+            /**
+             * Format: uint64
+             * @description The most memory the run held at once, in bytes: the peak charge of its memory cgroup
+             *     (page cache included) in cgroup mode; in the uid and tag modes the largest resident set
+             *     of a step's main process or a child it waited for (best effort). A context run: the
+             *     interpreter's peak during the run, where it can be reset for the run, else absent.
+             */
+            peak_memory_bytes?: number;
             /** @description With `restored: false`: why the checkpoint could not be loaded (the context started empty). */
             restore_error?: string;
             /**

@@ -378,6 +378,20 @@ pub struct RunResult {
     pub truncated: bool,
     /// Wall-clock time of the whole run, installs included, in milliseconds.
     pub duration_ms: f64,
+    /// CPU time (user + system) the run's processes used, installs included, in milliseconds.
+    /// In cgroup mode the run's cgroup counts every process of the run; in the uid and tag
+    /// modes it is the kernel's account of each step's main process and of the children it
+    /// waited for (a daemon left behind is not counted). A context run counts its interpreter's
+    /// use during the run (its groups in cgroup mode, its own counters otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    /// The most memory the run held at once, in bytes, over its steps. In cgroup mode the peak
+    /// charge of the run's memory cgroup (page cache included); in the uid and tag modes the
+    /// largest resident set of a step's main process or one child it waited for. A context run:
+    /// the interpreter's peak during the run where it can be reset for the run (v1 memory
+    /// cgroups, or the interpreter's resident peak outside cgroups), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
     /// Installer output and runtime notices, one line each.
     #[serde(default)]
     pub logs: Vec<String>,
