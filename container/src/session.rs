@@ -171,6 +171,8 @@ pub struct Sessions {
     cancels: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// Live interpreter contexts, by session and context id.
     contexts: crate::context::Contexts,
+    /// Background processes, by session ([`crate::process`]).
+    processes: crate::process::Processes,
     uids: UidCounter,
     is_root: bool,
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
@@ -258,6 +260,7 @@ impl Sessions {
             slots: Mutex::new(HashMap::new()),
             cancels: Mutex::new(HashMap::new()),
             contexts: crate::context::Contexts::default(),
+            processes: crate::process::Processes::default(),
             uids,
             is_root,
             private_mounts,
@@ -840,6 +843,56 @@ impl Sessions {
         self.contexts.stop_idle(idle)
     }
 
+    /// Starts a background process ([`crate::process`]) in the session's workspace, which must
+    /// hold `req.expect_version`: as the session's user, in its network namespace (always: a
+    /// process's ports are reached there), with the run limits, under `bash -c`.
+    pub async fn start_process(&self, sid: &str, req: edgerun_protocol::ProcessStart) -> AppResult<edgerun_protocol::ProcessState> {
+        let slot_arc = self.slot(sid);
+        let mut slot = slot_arc.lock().await;
+        if req.expect_version != slot.version {
+            return Err(AppError::new(
+                ErrorCode::WorkspaceStale,
+                format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
+            ));
+        }
+        if let Err(why) = &self.network_namespaces {
+            return Err(AppError::new(
+                ErrorCode::SandboxUnavailable,
+                format!("background processes run in the session's network namespace, which this executor cannot make ({why})"),
+            ));
+        }
+        let net = self.netns(&mut slot)?;
+        self.touch(sid, &mut slot)?;
+        let root = self.root(sid);
+        let mut env = self.base_env(&root);
+        env.extend(session_env(sid, Language::Bash));
+        env.extend(req.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let spawn = Spawn {
+            program: self.config.runtimes.bash.clone(),
+            args: vec!["-c".into(), req.command.clone()],
+            cwd: root.join("ws"),
+            env,
+            stdin: Vec::new(),
+            timeout: Duration::from_secs(req.max_secs),
+            limits: self.config.limits,
+            identity: slot.identity,
+            umask: 0o022,
+            kill_mode: self.kill_mode.clone(),
+            private: self.private(&root),
+            net: Some(net),
+            cancel: None,
+        };
+        self.processes.start(sid, &req.id, &spawn, Duration::from_secs(req.max_secs)).map_err(|e| match e {
+            crate::process::StartError::Conflict(m) => AppError::new(ErrorCode::Conflict, m),
+            crate::process::StartError::Io(e) => AppError::internal(e),
+        })
+    }
+
+    /// The session's background processes.
+    pub fn processes(&self) -> &crate::process::Processes {
+        &self.processes
+    }
+
     fn base_env(&self, root: &Path) -> Vec<(String, String)> {
         let r = &self.config.runtimes;
         let mut path_dirs: Vec<String> = Vec::new();
@@ -1000,8 +1053,9 @@ impl Sessions {
         let manifest = req.manifest.clone();
         let segments = req.segments.clone();
         slot.skipped = workspace::Skipped::default();
-        // A live context works in the workspace directory: it is kept, and its content replaced.
-        let in_place = !self.contexts.live_ids(sid).is_empty();
+        // A live context or background process works in the workspace directory: it is kept,
+        // and its content replaced.
+        let in_place = !self.contexts.live_ids(sid).is_empty() || self.processes.any_live(sid);
         let skipped = tokio::task::spawn_blocking(move || -> Result<workspace::Skipped, workspace::SyncError> {
             workspace::recover(&dirs)?;
             // The staging tree is made by the runtime in its session root and handed to the
@@ -1052,6 +1106,7 @@ impl Sessions {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
         self.contexts.stop_session(sid);
+        self.processes.stop_session(sid).await;
         if let Some(id) = slot.identity {
             sandbox::kill_uid(id);
         }
