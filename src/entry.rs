@@ -252,6 +252,18 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         }
         Route::ListContexts(sid) => forward(env, &sid, &SessionOp::ListContexts).await,
         Route::DeleteContext(sid, ctx) => forward(env, &sid, &SessionOp::DeleteContext { ctx }).await,
+        Route::StartProcess(sid) => {
+            let spec = crate::core::processes::parse_start(&read_json(&mut req).await?)?;
+            forward(env, &sid, &SessionOp::StartProcess { spec }).await
+        }
+        Route::ListProcesses(sid) => forward(env, &sid, &SessionOp::ListProcesses).await,
+        Route::GetProcess(sid, proc) => forward(env, &sid, &SessionOp::GetProcess { proc }).await,
+        Route::DeleteProcess(sid, proc) => forward(env, &sid, &SessionOp::DeleteProcess { proc }).await,
+        Route::ProcessLogs(sid, proc) => forward(env, &sid, &SessionOp::ProcessLogs { proc, stream: stream_form(&req)? }).await,
+        Route::ProcessInput(sid, proc) => {
+            let (data, eof) = crate::core::processes::parse_input(&read_json(&mut req).await?)?;
+            forward(env, &sid, &SessionOp::ProcessInput { proc, data, eof }).await
+        }
         Route::GetRun(sid, run_id) => forward(env, &sid, &SessionOp::GetRun { run_id }).await,
         Route::Runs(sid) => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;

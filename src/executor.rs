@@ -137,6 +137,39 @@ impl Executor {
         self.send(Method::Delete, &session_path(sid, &format!("/contexts/{ctx}")), None, "application/json", SMALL_ANSWER).await
     }
 
+    /// `POST /v1/sessions/{sid}/processes`: starts a background process on the version it expects.
+    pub async fn start_process(&self, sid: &str, req: &edgerun_protocol::ProcessStart) -> ApiResult<Answer> {
+        let body = serde_json::to_vec(req).expect("requests serialize");
+        self.send(Method::Post, &session_path(sid, "/processes"), Some(body), "application/json", SMALL_ANSWER).await
+    }
+
+    /// `GET /v1/sessions/{sid}/processes`: the states of the processes the executor holds.
+    pub async fn processes(&self, sid: &str) -> ApiResult<Answer> {
+        self.send(Method::Get, &session_path(sid, "/processes"), None, "application/json", SMALL_ANSWER).await
+    }
+
+    /// `DELETE /v1/sessions/{sid}/processes/{proc}`: ends it and everything it started.
+    pub async fn stop_process(&self, sid: &str, proc: &str) -> ApiResult<Answer> {
+        self.send(Method::Delete, &session_path(sid, &format!("/processes/{proc}")), None, "application/json", SMALL_ANSWER).await
+    }
+
+    /// `GET /v1/sessions/{sid}/processes/{proc}/logs`: its rings, read up to `limit`.
+    pub async fn process_logs(&self, sid: &str, proc: &str, limit: usize) -> ApiResult<Answer> {
+        self.send(Method::Get, &session_path(sid, &format!("/processes/{proc}/logs")), None, "application/json", limit).await
+    }
+
+    /// `GET /v1/sessions/{sid}/processes/{proc}/logs?follow=1`: records of its output until it
+    /// ends, unread.
+    pub async fn follow_process(&self, sid: &str, proc: &str) -> ApiResult<worker::Response> {
+        self.fetch(Method::Get, &session_path(sid, &format!("/processes/{proc}/logs?follow=1")), None, "application/json").await
+    }
+
+    /// `POST /v1/sessions/{sid}/processes/{proc}/stdin`: writes `data` (and closes the input with `eof`).
+    pub async fn process_input(&self, sid: &str, proc: &str, data: &[u8], eof: bool) -> ApiResult<Answer> {
+        let path = session_path(sid, &format!("/processes/{proc}/stdin{}", if eof { "?eof=1" } else { "" }));
+        self.send(Method::Post, &path, Some(data.to_vec()), "application/octet-stream", SMALL_ANSWER).await
+    }
+
     /// `DELETE /v1/sessions/{sid}`: the session's files, user and groups are removed.
     pub async fn delete(&self, sid: &str) -> ApiResult<Answer> {
         self.send(Method::Delete, &session_path(sid, ""), None, "application/json", SMALL_ANSWER).await

@@ -50,6 +50,7 @@ fn streams(op_id: &str) -> Option<&'static str> {
         "run" | "execute" => Some("RunResponse"),
         "plugin" => Some("PluginAnswer"),
         "getSetup" => Some("Session"),
+        "processLogs" => Some("ProcessInfo"),
         _ => None,
     }
 }
@@ -499,6 +500,72 @@ fn table() -> Vec<Op> {
         },
         Op {
             method: "post",
+            path: "/api/sessions/{id}/processes",
+            id: "startProcess",
+            summary: "Start a background process that outlives the request (a dev server, a job)",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::StartProcessRequest>, true),
+            ok: Ok200::Json(201, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 409, 413, 415, 422, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/processes",
+            id: "listProcesses",
+            summary: "The session's background processes and how they are",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessList>),
+            errors: &[400, 404, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/processes/{proc}",
+            id: "getProcess",
+            summary: "One background process",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 500, 502, 503],
+        },
+        Op {
+            method: "delete",
+            path: "/api/sessions/{id}/processes/{proc}",
+            id: "deleteProcess",
+            summary: "End a background process and everything it started",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/processes/{proc}/logs",
+            id: "processLogs",
+            summary: "A background process's output (the last 1 MiB of each stream), or followed as events",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessLogs>),
+            errors: &[400, 404, 409, 500, 502, 503],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/processes/{proc}/stdin",
+            id: "processInput",
+            summary: "Write to a background process's standard input",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::ProcessInput>, true),
+            ok: Ok200::Json(200, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 409, 413, 415, 422, 500, 502, 503],
+        },
+        Op {
+            method: "post",
             path: "/api/execute",
             id: "execute",
             summary: "One-shot run; nothing is kept",
@@ -546,9 +613,18 @@ fn op_id(r: &Route) -> &'static str {
         Route::CreateContext(_) => "createContext",
         Route::ListContexts(_) => "listContexts",
         Route::DeleteContext(..) => "deleteContext",
+        Route::StartProcess(_) => "startProcess",
+        Route::ListProcesses(_) => "listProcesses",
+        Route::GetProcess(..) => "getProcess",
+        Route::DeleteProcess(..) => "deleteProcess",
+        Route::ProcessLogs(..) => "processLogs",
+        Route::ProcessInput(..) => "processInput",
         Route::Execute => "execute",
     }
 }
+
+/// A process id for the coverage checks.
+const PROC: &str = "proc_0123456789abcdef01234567";
 
 /// One of each route, for the coverage check.
 fn every_route() -> Vec<Route> {
@@ -586,6 +662,12 @@ fn every_route() -> Vec<Route> {
         Route::CreateContext(s()),
         Route::ListContexts(s()),
         Route::DeleteContext(s(), "ctx_0123456789abcdef01234567".into()),
+        Route::StartProcess(s()),
+        Route::ListProcesses(s()),
+        Route::GetProcess(s(), PROC.into()),
+        Route::DeleteProcess(s(), PROC.into()),
+        Route::ProcessLogs(s(), PROC.into()),
+        Route::ProcessInput(s(), PROC.into()),
     ]
 }
 
@@ -649,6 +731,9 @@ fn path_params(path: &str) -> Vec<Value> {
     }
     if path.contains("{ctx}") {
         out.push(json!({"$ref": "#/components/parameters/ContextId"}));
+    }
+    if path.contains("{proc}") {
+        out.push(json!({"$ref": "#/components/parameters/ProcessId"}));
     }
     out
 }
@@ -870,6 +955,11 @@ fn document() -> Value {
                     "name": "ctx", "in": "path", "required": true,
                     "description": "A context id from `POST …/contexts` (`id`).",
                     "schema": {"type": "string", "pattern": "^ctx_[0-9a-f]{24}$"}
+                },
+                "ProcessId": {
+                    "name": "proc", "in": "path", "required": true,
+                    "description": "A process id from `POST …/processes` (`id`).",
+                    "schema": {"type": "string", "pattern": "^proc_[0-9a-f]{24}$"}
                 }
             },
             "securitySchemes": {
@@ -902,7 +992,8 @@ fn the_table_covers_every_route_and_reaches_it() {
             .replace("{id}", "s1")
             .replace("{path}", "dir/a.txt")
             .replace("{run_id}", "run_0123456789abcdef01234567")
-            .replace("{ctx}", "ctx_0123456789abcdef01234567");
+            .replace("{ctx}", "ctx_0123456789abcdef01234567")
+            .replace("{proc}", PROC);
         let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
         assert_eq!(
@@ -972,6 +1063,9 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "ContextList",
         "ContextDeleted",
         "RichOutput",
+        "ProcessInfo",
+        "ProcessList",
+        "ProcessLogs",
     ] {
         let s = &schemas[name];
         assert_eq!(s["additionalProperties"], json!(false), "{name}");
@@ -997,6 +1091,8 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "DuplicateRequest",
         "PatchSessionRequest",
         "StoreCodeRequest",
+        "StartProcessRequest",
+        "ProcessInput",
     ] {
         assert!(schemas[name].get("additionalProperties").is_none(), "{name}");
     }

@@ -38,6 +38,12 @@ pub enum Route {
     CreateContext(String),
     ListContexts(String),
     DeleteContext(String, String),
+    StartProcess(String),
+    ListProcesses(String),
+    GetProcess(String, String),
+    DeleteProcess(String, String),
+    ProcessLogs(String, String),
+    ProcessInput(String, String),
 }
 
 /// A file of the playground.
@@ -181,6 +187,30 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
                 _ => return Err(wrong_method("DELETE")),
             }
         }
+        ("processes", "POST") => Route::StartProcess(id),
+        ("processes", "GET") => Route::ListProcesses(id),
+        ("processes", _) => return Err(wrong_method("GET or POST")),
+        (t, m) if t.starts_with("processes/") => {
+            let rest = &t["processes/".len()..];
+            let (raw, sub) = rest.split_once('/').unwrap_or((rest, ""));
+            let proc = percent_decode(raw)?;
+            if !edgerun_protocol::valid_process_id(&proc) {
+                return Err(ApiError::bad(format!(
+                    "invalid process id {:?}: process ids are `proc_` and 24 hex digits",
+                    super::ids::truncate(&proc, 80)
+                )));
+            }
+            match (sub, m) {
+                ("", "GET") => Route::GetProcess(id, proc),
+                ("", "DELETE") => Route::DeleteProcess(id, proc),
+                ("", _) => return Err(wrong_method("GET or DELETE")),
+                ("logs", "GET") => Route::ProcessLogs(id, proc),
+                ("logs", _) => return Err(wrong_method("GET")),
+                ("stdin", "POST") => Route::ProcessInput(id, proc),
+                ("stdin", _) => return Err(wrong_method("POST")),
+                _ => return Err(ApiError::not_found(format!("no route for {path}"))),
+            }
+        }
         ("files" | "files/", "GET") => Route::ListFiles(id),
         ("files" | "files/", _) => return Err(wrong_method("GET")),
         (t, _) if t.starts_with("files/") => {
@@ -241,6 +271,26 @@ mod tests {
         assert_eq!(parse("GET", &format!("/api/sessions/abc/contexts/{ctx}")).unwrap_err().status(), 405);
         for bad in ["ctx_x", "ctx_0123456789ABCDEF01234567", "0123456789abcdef01234567", "ctx_0123456789abcdef01234567/x"] {
             assert_eq!(parse("DELETE", &format!("/api/sessions/abc/contexts/{bad}")).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn process_routes_parse() {
+        let p = "proc_0123456789abcdef01234567";
+        let at = |m: &str, tail: &str| parse(m, &format!("/api/sessions/abc/processes{tail}"));
+        assert_eq!(at("POST", "").unwrap(), Route::StartProcess("abc".into()));
+        assert_eq!(at("GET", "").unwrap(), Route::ListProcesses("abc".into()));
+        assert_eq!(at("GET", &format!("/{p}")).unwrap(), Route::GetProcess("abc".into(), p.into()));
+        assert_eq!(at("DELETE", &format!("/{p}")).unwrap(), Route::DeleteProcess("abc".into(), p.into()));
+        assert_eq!(at("GET", &format!("/{p}/logs")).unwrap(), Route::ProcessLogs("abc".into(), p.into()));
+        assert_eq!(at("POST", &format!("/{p}/stdin")).unwrap(), Route::ProcessInput("abc".into(), p.into()));
+        assert_eq!(at("PUT", "").unwrap_err().status(), 405);
+        assert_eq!(at("POST", &format!("/{p}")).unwrap_err().status(), 405);
+        assert_eq!(at("POST", &format!("/{p}/logs")).unwrap_err().status(), 405);
+        assert_eq!(at("GET", &format!("/{p}/stdin")).unwrap_err().status(), 405);
+        assert_eq!(at("GET", &format!("/{p}/nope")).unwrap_err().status(), 404);
+        for bad in ["proc_x", "proc_0123456789ABCDEF01234567", "ctx_0123456789abcdef01234567", "..%2F"] {
+            assert_eq!(at("GET", &format!("/{bad}")).unwrap_err().status(), 400, "{bad}");
         }
     }
 

@@ -8,6 +8,7 @@
 mod contexts;
 mod events;
 mod files;
+mod processes;
 mod run;
 
 use crate::core::api;
@@ -147,6 +148,12 @@ impl Session {
             SessionOp::CreateContext { language } => self.handle_create_context(language),
             SessionOp::ListContexts => self.handle_list_contexts(),
             SessionOp::DeleteContext { ctx } => self.handle_delete_context(&sid, &ctx).await,
+            SessionOp::StartProcess { spec } => self.handle_start_process(&sid, spec).await,
+            SessionOp::ListProcesses => self.handle_list_processes(&sid).await,
+            SessionOp::GetProcess { proc } => self.handle_get_process(&sid, &proc).await,
+            SessionOp::DeleteProcess { proc } => self.handle_delete_process(&sid, &proc).await,
+            SessionOp::ProcessLogs { proc, stream } => self.handle_process_logs(&sid, &proc, stream).await,
+            SessionOp::ProcessInput { proc, data, eof } => self.handle_process_input(&sid, &proc, &data, eof).await,
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
@@ -184,6 +191,10 @@ impl Session {
         let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_IDLE_MS);
         if self.state.container().is_some() {
             match idle_action(js_sys::Date::now(), self.last_activity_ms.get(), idle) {
+                // A running background process keeps the container awake.
+                IdleAction::Sleep if self.has_running_process() => {
+                    let _ = self.state.storage().set_alarm(idle).await;
+                }
                 IdleAction::Sleep => {
                     if let Ok(exec) = self.executor() {
                         exec.destroy().await;

@@ -1,0 +1,262 @@
+//! The background processes API of the session object: start, list, read or follow the logs of,
+//! write to and end processes that outlive the request that started them. The list and each
+//! process's last known state live in the session's SQLite; the processes live in the executor,
+//! whose word brings a running row up to date (an executor that does not know it lost it).
+use super::events::Events;
+use super::{Answer, Session};
+use crate::core::answer::{sandbox_error, Record, Records};
+use crate::core::api;
+use crate::core::error::{ApiError, ApiResult};
+use crate::core::processes::{lifetime, may_start, new_id, ProcessRow, StartSpec, DEFAULT_MAX_SECONDS, MAX_MAX_SECONDS};
+use crate::core::sse::Form;
+use crate::platform::{now_rfc3339, random_hex};
+use edgerun_protocol::{ErrorCode, ProcessStart, ProcessState, ProcessStates};
+use futures_util::StreamExt;
+use std::rc::Rc;
+
+/// Largest logs answer read from the executor: two 1 MiB rings, escaped as JSON text (six bytes
+/// per byte at worst), with room for a larger configured ring.
+const MAX_LOGS_ANSWER: usize = 32 << 20;
+
+fn parse<T: for<'de> serde::Deserialize<'de>>(body: &[u8], what: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("the sandbox's {what} was refused: {e}")))
+}
+
+fn lost(proc: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!("process {proc} was lost with its sandbox (see GET …/processes): its input and logs went with it"),
+    )
+}
+
+impl Session {
+    /// The deployment's default and largest process lifetimes (`PROCESS_DEFAULT_SECONDS`,
+    /// `PROCESS_MAX_SECONDS`).
+    fn process_lifetimes(&self) -> (u64, u64) {
+        let var =
+            |k: &str, d: u64| self.env.var(k).ok().and_then(|v| v.to_string().trim().parse::<u64>().ok()).filter(|v| *v > 0).unwrap_or(d);
+        (var("PROCESS_DEFAULT_SECONDS", DEFAULT_MAX_SECONDS), var("PROCESS_MAX_SECONDS", MAX_MAX_SECONDS))
+    }
+
+    /// The session's processes, the running ones brought up to date with the executor's word
+    /// (stored as they change). A stopped container has lost them all.
+    pub(super) async fn settle_processes(&self, sid: &str) -> ApiResult<Vec<ProcessRow>> {
+        let mut rows = self.with_store(|s| s.processes())?;
+        if !rows.iter().any(ProcessRow::running) {
+            return Ok(rows);
+        }
+        let exec = self.executor()?;
+        let states = if exec.is_up() {
+            let a = exec.processes(sid).await?;
+            if a.status != 200 {
+                return Err(sandbox_error(a.status, &a.body));
+            }
+            parse::<ProcessStates>(&a.body, "process list")?.processes
+        } else {
+            Vec::new()
+        };
+        let now = now_rfc3339();
+        for row in rows.iter_mut() {
+            if let Some(new) = row.settled(states.iter().find(|s| s.id == row.id), &now) {
+                self.with_store(|s| s.update_process(&new))?;
+                *row = new;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Whether one of the session's processes runs, as last seen (the idle check keeps the
+    /// container up for it).
+    pub(super) fn has_running_process(&self) -> bool {
+        self.with_store(|s| s.processes()).is_ok_and(|rows| rows.iter().any(ProcessRow::running))
+    }
+
+    async fn process_row(&self, sid: &str, proc: &str) -> ApiResult<ProcessRow> {
+        self.session()?;
+        let rows = self.settle_processes(sid).await?;
+        rows.into_iter().find(|r| r.id == proc).ok_or_else(|| ApiError::not_found(format!("no process {proc} in this session")))
+    }
+
+    /// Stores what the executor answered of a process and answers the row.
+    fn take_state(&self, row: &ProcessRow, state: Option<&ProcessState>) -> ApiResult<ProcessRow> {
+        match row.settled(state, &now_rfc3339()) {
+            Some(new) => {
+                self.with_store(|s| s.update_process(&new))?;
+                Ok(new)
+            }
+            None => Ok(row.clone()),
+        }
+    }
+
+    /// Starts a process between runs (the queue is held, so no run or inject is under way), on
+    /// the committed workspace: the executor is brought to it first when it does not hold it.
+    pub(super) async fn handle_start_process(&self, sid: &str, spec: StartSpec) -> ApiResult<Answer> {
+        let row = self.session()?;
+        may_start(row.persistent != 0, 0)?;
+        let (default, max) = self.process_lifetimes();
+        let max_secs = lifetime(spec.max_seconds, default, max)?;
+        let _guard = self.queue.lock().await;
+        self.settle_setup(sid).await?;
+        let live = self.settle_processes(sid).await?.iter().filter(|r| r.running()).count();
+        may_start(true, live)?;
+        let row = self.session()?;
+        let exec = self.executor()?;
+        exec.ensure_ready().await?;
+        self.last_activity_ms.set(js_sys::Date::now());
+        let mut req = ProcessStart {
+            id: new_id(&random_hex()),
+            command: spec.command.clone(),
+            env: spec.env,
+            max_secs,
+            expect_version: row.version.clone(),
+        };
+        let mut a = exec.start_process(sid, &req).await?;
+        if a.status == 409 {
+            let e = sandbox_error(a.status, &a.body);
+            if e.code != ErrorCode::WorkspaceStale {
+                return Err(e);
+            }
+            req.expect_version = Some(self.inject(sid, &exec, &row).await?);
+            a = exec.start_process(sid, &req).await?;
+        }
+        if a.status != 201 {
+            return Err(sandbox_error(a.status, &a.body));
+        }
+        let state: ProcessState = parse(&a.body, "process start")?;
+        if state.id != req.id {
+            let _ = exec.stop_process(sid, &req.id).await;
+            return Err(ApiError::new(ErrorCode::SandboxFailed, "the sandbox answered the start of another process"));
+        }
+        let row = ProcessRow {
+            id: req.id.clone(),
+            command: spec.command,
+            started_at: now_rfc3339(),
+            ended_at: None,
+            status: "running".into(),
+            exit_code: None,
+            killed_by: None,
+            max_seconds: max_secs as i64,
+        };
+        if let Err(e) = self.with_store(|s| s.insert_process(&row)) {
+            // Nothing refers to it: it must not run unlisted.
+            let _ = exec.stop_process(sid, &req.id).await;
+            return Err(e);
+        }
+        Ok(Answer::json(201, &row.info()))
+    }
+
+    pub(super) async fn handle_list_processes(&self, sid: &str) -> ApiResult<Answer> {
+        self.session()?;
+        let processes = self.settle_processes(sid).await?.iter().map(ProcessRow::info).collect();
+        Ok(Answer::json(200, &api::ProcessList { processes }))
+    }
+
+    pub(super) async fn handle_get_process(&self, sid: &str, proc: &str) -> ApiResult<Answer> {
+        Ok(Answer::json(200, &self.process_row(sid, proc).await?.info()))
+    }
+
+    /// Ends a process and everything it started; a process that already ended is answered as it is.
+    pub(super) async fn handle_delete_process(&self, sid: &str, proc: &str) -> ApiResult<Answer> {
+        let row = self.process_row(sid, proc).await?;
+        if !row.running() {
+            return Ok(Answer::json(200, &row.info()));
+        }
+        let a = self.executor()?.stop_process(sid, proc).await?;
+        let row = match a.status {
+            200 => self.take_state(&row, Some(&parse::<ProcessState>(&a.body, "process state")?))?,
+            404 => self.take_state(&row, None)?,
+            s => return Err(sandbox_error(s, &a.body)),
+        };
+        Ok(Answer::json(200, &row.info()))
+    }
+
+    pub(super) async fn handle_process_input(&self, sid: &str, proc: &str, data: &str, eof: bool) -> ApiResult<Answer> {
+        let row = self.process_row(sid, proc).await?;
+        if row.status == "lost" {
+            return Err(lost(proc));
+        }
+        if !row.running() {
+            return Err(ApiError::new(ErrorCode::Conflict, format!("process {proc} has ended: it takes no input")));
+        }
+        let a = self.executor()?.process_input(sid, proc, data.as_bytes(), eof).await?;
+        match a.status {
+            200 => {
+                let row = self.take_state(&row, Some(&parse::<ProcessState>(&a.body, "process state")?))?;
+                Ok(Answer::json(200, &row.info()))
+            }
+            404 => {
+                self.take_state(&row, None)?;
+                Err(lost(proc))
+            }
+            s => Err(sandbox_error(s, &a.body)),
+        }
+    }
+
+    /// Its logs: the rings as they are, or (`stream`) what they hold and then its output as it
+    /// comes, as events (`stdout`, `stderr`), ending with an `exit` event of the process once it
+    /// ended. A follower's stream carries at most 64 MiB of output; reconnect for more.
+    pub(super) async fn handle_process_logs(self: &Rc<Self>, sid: &str, proc: &str, stream: Option<Form>) -> ApiResult<Answer> {
+        let row = self.process_row(sid, proc).await?;
+        if row.status == "lost" {
+            return Err(lost(proc));
+        }
+        let exec = self.executor()?;
+        let Some(form) = stream else {
+            let a = exec.process_logs(sid, proc, MAX_LOGS_ANSWER).await?;
+            if a.status == 404 {
+                self.take_state(&row, None)?;
+                return Err(lost(proc));
+            }
+            if a.status != 200 {
+                return Err(sandbox_error(a.status, &a.body));
+            }
+            let logs: edgerun_protocol::ProcessLogs = parse(&a.body, "process logs")?;
+            let row = self.take_state(&row, Some(&logs.process))?;
+            return Ok(Answer::json(
+                200,
+                &api::ProcessLogs {
+                    stdout: logs.stdout,
+                    stderr: logs.stderr,
+                    stdout_dropped: logs.stdout_dropped,
+                    stderr_dropped: logs.stderr_dropped,
+                    process: row.info(),
+                },
+            ));
+        };
+        let mut resp = exec.follow_process(sid, proc).await?;
+        if resp.status_code() == 404 {
+            self.take_state(&row, None)?;
+            return Err(lost(proc));
+        }
+        if resp.status_code() != 200 {
+            return Err(crate::executor::error_from(&mut resp).await);
+        }
+        let mut body = resp.stream().map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("the sandbox's log stream: {e}")))?;
+        let (events, out) = Events::open(form, self.keep_alive_ms())?;
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut records = Records::default();
+            let ended: ApiResult<serde_json::Value> = async {
+                while let Some(chunk) = body.next().await {
+                    let chunk =
+                        chunk.map_err(|e| ApiError::new(ErrorCode::SandboxFailed, format!("reading the sandbox's log stream: {e}")))?;
+                    for r in records.push(&chunk)? {
+                        match r {
+                            Record::Output(o, bytes) => events.output(o, &bytes),
+                            Record::Answer(json) => {
+                                let state: ProcessState = parse(&json, "process state")?;
+                                let row = this.take_state(&row, Some(&state))?;
+                                return Ok(serde_json::to_value(row.info()).expect("serializes"));
+                            }
+                            Record::Error(b) => return Err(sandbox_error(500, &b)),
+                        }
+                    }
+                }
+                Err(ApiError::new(ErrorCode::SandboxFailed, "the sandbox's log stream ended before the process did"))
+            }
+            .await;
+            events.finish(ended);
+        });
+        Ok(Answer::Events(out))
+    }
+}
