@@ -260,6 +260,16 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::GetProcess(sid, proc) => forward(env, &sid, &SessionOp::GetProcess { proc }).await,
         Route::DeleteProcess(sid, proc) => forward(env, &sid, &SessionOp::DeleteProcess { proc }).await,
         Route::ProcessLogs(sid, proc) => forward(env, &sid, &SessionOp::ProcessLogs { proc, stream: stream_form(&req)? }).await,
+        Route::Port(sid, port, path) => {
+            let query = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?.query().map(|q| format!("?{q}")).unwrap_or_default();
+            let headers: Vec<(String, String)> = req.headers().entries().filter(|(k, _)| crate::core::ports::forwardable(k)).collect();
+            let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
+            let op = SessionOp::Port { port, target: format!("{path}{query}"), method: req.inner().method(), headers, length };
+            match req.inner().body() {
+                Some(body) => session_upload(env, &sid, &op, body.into()).await,
+                None => forward(env, &sid, &op).await,
+            }
+        }
         Route::ProcessInput(sid, proc) => {
             let (data, eof) = crate::core::processes::parse_input(&read_json(&mut req).await?)?;
             forward(env, &sid, &SessionOp::ProcessInput { proc, data, eof }).await

@@ -80,6 +80,8 @@ pub enum SessionOp {
     ProcessLogs { proc: String, stream: Option<Form> },
     /// Write to a background process's standard input.
     ProcessInput { proc: String, data: String, eof: bool },
+    /// An HTTP request for the app on `port` in the session (the call's body is the request's).
+    Port { port: u16, target: String, method: String, headers: Vec<(String, String)>, length: Option<u64> },
 }
 
 /// Everything a duplicate carries to its new object.

@@ -11,6 +11,9 @@
 //!   of its output (what is buffered, then as it comes), then one answer record with its final state
 //! - `POST /v1/sessions/{sid}/processes/{proc}/stdin` (raw body; `?eof=1` closes it) → its state
 //! - `DELETE /v1/sessions/{sid}/processes/{proc}` → ends it and everything it started; its state
+//! - any method on `/v1/sessions/{sid}/ports/{port}` (the app's path and query in
+//!   [`crate::ports::TARGET_HEADER`]) → the answer of what listens on that port in the session's
+//!   network namespace, streamed; 502 when nothing does
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
 //! - `POST /v1/sessions/{sid}/apply` (framed [`ApplyRequest`] + file contents) → the new state
 //! - `POST /v1/sessions/{sid}/snapshot` (`{"version"}`) → framed full `Delta` + tar of that version
@@ -54,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions/{sid}/processes/{proc}", axum::routing::delete(handle_stop_process))
         .route("/v1/sessions/{sid}/processes/{proc}/logs", get(handle_process_logs))
         .route("/v1/sessions/{sid}/processes/{proc}/stdin", post(handle_process_stdin))
+        .route("/v1/sessions/{sid}/ports/{port}", axum::routing::any(handle_port))
         .route("/v1/sessions/{sid}/inject", post(handle_inject))
         .route("/v1/sessions/{sid}/snapshot", post(handle_snapshot))
         .route("/v1/sessions/{sid}/apply", post(handle_apply))
@@ -334,4 +338,28 @@ async fn handle_process_stdin(
         Ok(None) => Err(no_process(&id)),
         Err(m) => Err(AppError::new(ErrorCode::Conflict, m)),
     }
+}
+
+/// The port route ([`crate::ports`]): the request goes to `127.0.0.1:{port}` in the session's
+/// network namespace; what answers there answers.
+async fn handle_port(State(s): State<AppState>, Path((sid, port)): Path<(String, String)>, req: Request) -> AppResult<Response> {
+    check_sid(&sid)?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p >= crate::ports::MIN_PORT)
+        .ok_or_else(|| AppError::new(ErrorCode::BadRequest, "ports are 1024 to 65535"))?;
+    if s.port_refused(port) {
+        return Err(AppError::new(ErrorCode::Forbidden, format!("port {port} is the runtime's, not the session's")));
+    }
+    let target = crate::ports::target(req.headers()).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let closed = |why: String| AppError::new(ErrorCode::SandboxFailed, format!("nothing answers on port {port} in the session ({why})"));
+    let Some(net) = s.session_netns(&sid) else {
+        return Err(closed("the session has started no process".into()));
+    };
+    let stream = crate::ports::connect(&net, port).await.map_err(|e| closed(e.to_string()))?;
+    let (parts, body) = req.into_parts();
+    let mut out = axum::http::Request::builder().method(parts.method).uri(target).body(body).map_err(|e| closed(e.to_string()))?;
+    *out.headers_mut() = crate::ports::forwarded_headers(&parts.headers, port);
+    crate::ports::send(stream, out).await.map_err(closed)
 }

@@ -173,6 +173,11 @@ pub struct Sessions {
     contexts: crate::context::Contexts,
     /// Background processes, by session ([`crate::process`]).
     processes: crate::process::Processes,
+    /// Each session's network namespace, for the port route (which must not wait for a run to
+    /// release the session's slot); the slot holds the same one.
+    nets: Mutex<HashMap<String, Arc<sandbox::NetNs>>>,
+    /// The port the executor listens on (refused by the port route).
+    own_port: Option<u16>,
     uids: UidCounter,
     is_root: bool,
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
@@ -261,6 +266,8 @@ impl Sessions {
             cancels: Mutex::new(HashMap::new()),
             contexts: crate::context::Contexts::default(),
             processes: crate::process::Processes::default(),
+            nets: Mutex::new(HashMap::new()),
+            own_port: None,
             uids,
             is_root,
             private_mounts,
@@ -295,7 +302,7 @@ impl Sessions {
     }
 
     /// The session's network namespace, made on first use; refused where none can be made.
-    fn netns(&self, slot: &mut Slot) -> AppResult<Arc<sandbox::NetNs>> {
+    fn netns(&self, sid: &str, slot: &mut Slot) -> AppResult<Arc<sandbox::NetNs>> {
         if let Err(why) = &self.network_namespaces {
             return Err(AppError::new(
                 ErrorCode::BadRequest,
@@ -309,6 +316,7 @@ impl Sessions {
         }
         let net = Arc::new(sandbox::NetNs::create()?);
         slot.net = Some(net.clone());
+        self.nets.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_string(), net.clone());
         Ok(net)
     }
 
@@ -316,6 +324,7 @@ impl Sessions {
     /// sandbox uids ([`crate::firewall`]); without root or nftables they stay reachable, and
     /// only the secret guards them. The caller removes the table at a graceful stop.
     pub fn close_to_sandboxes(&mut self, port: u16) -> Option<crate::firewall::Firewall> {
+        self.own_port = Some(port);
         if !self.is_root {
             return None;
         }
@@ -475,7 +484,7 @@ impl Sessions {
                 format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
             ));
         }
-        let net = if req.allow_internet { None } else { Some(self.netns(&mut slot)?) };
+        let net = if req.allow_internet { None } else { Some(self.netns(sid, &mut slot)?) };
         self.touch(sid, &mut slot)?;
         let base = slot.base.take();
         slot.version = None;
@@ -861,7 +870,7 @@ impl Sessions {
                 format!("background processes run in the session's network namespace, which this executor cannot make ({why})"),
             ));
         }
-        let net = self.netns(&mut slot)?;
+        let net = self.netns(sid, &mut slot)?;
         self.touch(sid, &mut slot)?;
         let root = self.root(sid);
         let mut env = self.base_env(&root);
@@ -886,6 +895,16 @@ impl Sessions {
             crate::process::StartError::Conflict(m) => AppError::new(ErrorCode::Conflict, m),
             crate::process::StartError::Io(e) => AppError::internal(e),
         })
+    }
+
+    /// The session's network namespace, if it has one yet (the port route never makes one).
+    pub fn session_netns(&self, sid: &str) -> Option<Arc<sandbox::NetNs>> {
+        self.nets.lock().unwrap_or_else(|e| e.into_inner()).get(sid).cloned()
+    }
+
+    /// Whether the port route refuses `port`: the executor's own, and those closed to sandboxes.
+    pub fn port_refused(&self, port: u16) -> bool {
+        self.own_port == Some(port) || self.closed_ports.contains(&port)
     }
 
     /// The session's background processes.
@@ -1107,6 +1126,7 @@ impl Sessions {
         let mut slot = slot_arc.lock().await;
         self.contexts.stop_session(sid);
         self.processes.stop_session(sid).await;
+        self.nets.lock().unwrap_or_else(|e| e.into_inner()).remove(sid);
         if let Some(id) = slot.identity {
             sandbox::kill_uid(id);
         }

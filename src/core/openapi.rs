@@ -110,6 +110,8 @@ enum Ok200 {
     Mcp,
     /// A static file of this media type.
     Static(&'static str),
+    /// Whatever the session's app answers, passed through.
+    App,
 }
 
 /// One operation of the API.
@@ -565,6 +567,17 @@ fn table() -> Vec<Op> {
             errors: &[400, 404, 409, 413, 415, 422, 500, 502, 503],
         },
         Op {
+            method: "get",
+            path: "/api/sessions/{id}/ports/{port}/{app_path}",
+            id: "port",
+            summary: "The session's app listening on a port (any method: GET, POST, PUT, PATCH, DELETE, …)",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::App,
+            errors: &[400, 404, 502, 503],
+        },
+        Op {
             method: "post",
             path: "/api/execute",
             id: "execute",
@@ -619,6 +632,7 @@ fn op_id(r: &Route) -> &'static str {
         Route::DeleteProcess(..) => "deleteProcess",
         Route::ProcessLogs(..) => "processLogs",
         Route::ProcessInput(..) => "processInput",
+        Route::Port(..) => "port",
         Route::Execute => "execute",
     }
 }
@@ -668,6 +682,7 @@ fn every_route() -> Vec<Route> {
         Route::DeleteProcess(s(), PROC.into()),
         Route::ProcessLogs(s(), PROC.into()),
         Route::ProcessInput(s(), PROC.into()),
+        Route::Port(s(), 8000, "/".into()),
     ]
 }
 
@@ -731,6 +746,12 @@ fn path_params(path: &str) -> Vec<Value> {
     }
     if path.contains("{ctx}") {
         out.push(json!({"$ref": "#/components/parameters/ContextId"}));
+    }
+    if path.contains("{app_path}") {
+        out.push(json!({"$ref": "#/components/parameters/AppPath"}));
+    }
+    if path.contains("{port}") {
+        out.push(json!({"$ref": "#/components/parameters/Port"}));
     }
     if path.contains("{proc}") {
         out.push(json!({"$ref": "#/components/parameters/ProcessId"}));
@@ -807,6 +828,15 @@ fn operation(op: &Op, out: &mut SchemaGenerator, inp: &mut SchemaGenerator) -> V
             responses.insert(
                 "200".into(),
                 json!({"description": "The run's events, as they happen.", "content": {"text/event-stream": sse_content(*set, "RunResponse")}}),
+            );
+        }
+        Ok200::App => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "What the app listening on the port answered, as it answered it: any status, headers and body (streamed). Errors of the route itself (no such session, a bad port, nothing listening: 502 within 1 s) are in the API's JSON error shape.",
+                    "content": {"*/*": {"schema": {"type": "string"}}}
+                }),
             );
         }
         Ok200::Bytes => {
@@ -956,6 +986,17 @@ fn document() -> Value {
                     "description": "A context id from `POST …/contexts` (`id`).",
                     "schema": {"type": "string", "pattern": "^ctx_[0-9a-f]{24}$"}
                 },
+                "AppPath": {
+                    "name": "app_path", "in": "path", "required": true,
+                    "description": "The rest of the URL's path, passed to the app as it was sent (with the query); `…/ports/{port}/` is the app's `/`.",
+                    "x-multi-segment": true,
+                    "schema": {"type": "string"}
+                },
+                "Port": {
+                    "name": "port", "in": "path", "required": true,
+                    "description": "A port the session's app listens on, inside the session's network namespace.",
+                    "schema": {"type": "integer", "minimum": 1024, "maximum": 65535}
+                },
                 "ProcessId": {
                     "name": "proc", "in": "path", "required": true,
                     "description": "A process id from `POST …/processes` (`id`).",
@@ -993,7 +1034,9 @@ fn the_table_covers_every_route_and_reaches_it() {
             .replace("{path}", "dir/a.txt")
             .replace("{run_id}", "run_0123456789abcdef01234567")
             .replace("{ctx}", "ctx_0123456789abcdef01234567")
-            .replace("{proc}", PROC);
+            .replace("{proc}", PROC)
+            .replace("{port}", "8000")
+            .replace("{app_path}", "index.html");
         let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
         assert_eq!(

@@ -44,6 +44,9 @@ pub enum Route {
     DeleteProcess(String, String),
     ProcessLogs(String, String),
     ProcessInput(String, String),
+    /// Any method on `…/ports/{port}/<path>`: the session's app on that port; the path is the
+    /// rest of the URL's path as sent (still percent-encoded), `/` at least.
+    Port(String, u16, String),
 }
 
 /// A file of the playground.
@@ -93,6 +96,19 @@ pub fn percent_encode(s: &str) -> String {
 /// `run_` and 24 lower-case hex digits.
 pub fn is_run_id(s: &str) -> bool {
     s.strip_prefix("run_").is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// A port of the port route: decimal, 1024 to 65535 (the ones below are privileged: no session
+/// process listens there).
+pub fn parse_port(raw: &str) -> ApiResult<u16> {
+    let bad = || ApiError::bad(format!("invalid port {:?}: ports are 1024 to 65535", super::ids::truncate(raw, 20)));
+    if raw.is_empty() || raw.len() > 5 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match raw.parse::<u32>() {
+        Ok(p) if (1024..=65535).contains(&p) => Ok(p as u16),
+        _ => Err(bad()),
+    }
 }
 
 fn wrong_method(allowed: &str) -> ApiError {
@@ -211,6 +227,15 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
                 _ => return Err(ApiError::not_found(format!("no route for {path}"))),
             }
         }
+        (t, _) if t == "ports" || t.starts_with("ports/") => {
+            let rest = t.strip_prefix("ports").unwrap_or("").trim_start_matches('/');
+            let (raw, sub) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let port = parse_port(raw)?;
+            Route::Port(id, port, sub.to_string())
+        }
         ("files" | "files/", "GET") => Route::ListFiles(id),
         ("files" | "files/", _) => return Err(wrong_method("GET")),
         (t, _) if t.starts_with("files/") => {
@@ -291,6 +316,18 @@ mod tests {
         assert_eq!(at("GET", &format!("/{p}/nope")).unwrap_err().status(), 404);
         for bad in ["proc_x", "proc_0123456789ABCDEF01234567", "ctx_0123456789abcdef01234567", "..%2F"] {
             assert_eq!(at("GET", &format!("/{bad}")).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_routes_parse() {
+        let at = |m: &str, tail: &str| parse(m, &format!("/api/sessions/abc/ports{tail}"));
+        assert_eq!(at("GET", "/8000/").unwrap(), Route::Port("abc".into(), 8000, "/".into()));
+        assert_eq!(at("GET", "/8000").unwrap(), Route::Port("abc".into(), 8000, "/".into()));
+        assert_eq!(at("POST", "/8000/api/x%20y").unwrap(), Route::Port("abc".into(), 8000, "/api/x%20y".into()));
+        assert_eq!(at("PROPFIND", "/65535/a/b/").unwrap(), Route::Port("abc".into(), 65535, "/a/b/".into()));
+        for bad in ["", "/", "/80/", "/1023/", "/65536/", "/08x/", "/-1/", "/8000.0/", "/123456/"] {
+            assert_eq!(at("GET", bad).unwrap_err().status(), 400, "{bad}");
         }
     }
 

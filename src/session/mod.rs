@@ -68,6 +68,8 @@ pub enum Answer {
     Stream(worker::ByteStream, Vec<(&'static str, String)>),
     /// Server-Sent Events, written while the run goes on (`events`).
     Events(web_sys::ReadableStream),
+    /// A response relayed as it came (the port route's: the session's app answered it).
+    Raw(Response),
 }
 
 impl Answer {
@@ -154,9 +156,13 @@ impl Session {
             SessionOp::DeleteProcess { proc } => self.handle_delete_process(&sid, &proc).await,
             SessionOp::ProcessLogs { proc, stream } => self.handle_process_logs(&sid, &proc, stream).await,
             SessionOp::ProcessInput { proc, data, eof } => self.handle_process_input(&sid, &proc, &data, eof).await,
+            SessionOp::Port { port, target, method, headers, length } => {
+                self.handle_port(&sid, port, &target, &method, &headers, length, &req).await
+            }
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
+            Ok(Answer::Raw(resp)) => Ok(resp),
             Ok(Answer::Events(body)) => {
                 let resp = Response::from_body(worker::ResponseBody::Stream(body))?;
                 let _ = resp.headers().set("content-type", "text/event-stream; charset=utf-8");

@@ -192,6 +192,41 @@ impl Session {
         }
     }
 
+    /// The port route: the request goes to the executor, which hands it to what listens on the
+    /// port in the session's network namespace; the answer comes back as the app gave it.
+    /// Not queued: an app answers while runs go on.
+    #[allow(clippy::too_many_arguments, reason = "one HTTP request, in its parts")]
+    pub(super) async fn handle_port(
+        &self,
+        sid: &str,
+        port: u16,
+        target: &str,
+        method: &str,
+        headers: &[(String, String)],
+        length: Option<u64>,
+        req: &worker::Request,
+    ) -> ApiResult<Answer> {
+        self.session()?;
+        let exec = self.executor()?;
+        exec.ensure_ready().await?;
+        self.last_activity_ms.set(js_sys::Date::now());
+        // The body is the client's only when the operation came in its header (else the body
+        // was the operation, and is read).
+        let body = if req.headers().get(crate::ops::OP_HEADER).ok().flatten().is_some() { req.inner().body() } else { None };
+        let prefix = format!("/api/sessions/{sid}/ports/{port}");
+        let resp = exec.port(sid, port, target, &prefix, method, headers, body, length).await?;
+        if resp.headers().has("content-encoding").unwrap_or(false) {
+            return Ok(Answer::Raw(resp));
+        }
+        // Marked as not to be compressed on the way: a compressor holds a streamed answer back.
+        let h = worker::Headers::new();
+        for (k, v) in resp.headers().entries() {
+            let _ = h.append(&k, &v);
+        }
+        let _ = h.set("content-encoding", "identity");
+        Ok(Answer::Raw(resp.with_headers(h)))
+    }
+
     /// Its logs: the rings as they are, or (`stream`) what they hold and then its output as it
     /// comes, as events (`stdout`, `stderr`), ending with an `exit` event of the process once it
     /// ended. A follower's stream carries at most 64 MiB of output; reconnect for more.

@@ -754,3 +754,9 @@ pub struct ProcessLogs {
     /// Its state when the logs were read.
     pub process: ProcessState,
 }
+
+/// Worker → executor, on the port route: the app's path and query, as the client sent them.
+pub const PORT_TARGET_HEADER: &str = "x-edgerun-target";
+/// Worker → executor, on the port route: the prefix the app is served under
+/// (`/api/sessions/{id}/ports/{port}`), passed to the app as `x-forwarded-prefix`.
+pub const PORT_PREFIX_HEADER: &str = "x-edgerun-prefix";
