@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { assertError, call, uid, useStack } from "./helpers.mjs";
 
 const TOKEN = `tok-${randomBytes(8).toString("hex")}`;
-const h = useStack({ vars: { API_TOKEN: TOKEN } });
+const h = useStack({ vars: { API_TOKEN: TOKEN, PORT_URL_SECRET: randomBytes(24).toString("hex") } });
 const auth = { authorization: `Bearer ${TOKEN}` };
 const api = (method, path, body) => call(h.stack, method, path, body, auth);
 
@@ -201,4 +201,50 @@ test("the executor's port, the API's port and the host's loopback are never reac
   } finally {
     host.close();
   }
+});
+
+test("a signed address works without the token until it expires, and never for another session or port", async () => {
+  const id = await session({ "index.html": "signed" });
+  const other = await session({ "index.html": "other" });
+  await serve(id, 8000);
+  await serve(id, 8300);
+  await serve(other, 8000);
+  const made = await api("POST", `/api/sessions/${id}/ports/8000/url`, { expires_in: 3 });
+  assert.equal(made.status, 201, made.text);
+  assert.equal(made.json.port, 8000);
+  assert.ok(Date.parse(made.json.expires_at) - Date.now() <= 3000);
+  const url = new URL(made.json.url);
+  assert.match(url.pathname, new RegExp(`^/api/sessions/${id}/ports/8000/\\.edgerun-token\\.[0-9]+\\.[0-9a-f]{64}/$`));
+  const token = url.pathname.split("/")[6];
+  // Without the API token: the app's page, and a cookie scoped to the prefix.
+  const g = await fetch(`${h.stack.url}${url.pathname}index.html`);
+  assert.equal(g.status, 200);
+  assert.equal(await g.text(), "signed");
+  const cookie = g.headers.get("set-cookie");
+  assert.match(cookie, new RegExp(`^edgerun_port=${token.slice(".edgerun-token.".length).replace(".", "\\.")}; Path=/api/sessions/${id}/ports/8000/; Max-Age=[0-3]; HttpOnly; SameSite=Lax`));
+  const jar = cookie.split(";")[0];
+  // The cookie alone lets the app's other paths through, and never reaches the app.
+  const echo = await fetch(`${h.stack.url}/api/sessions/${id}/ports/8000/echo`, { method: "POST", body: "x", headers: { cookie: `${jar}; app=1` } });
+  assert.equal(echo.status, 201);
+  assert.equal((await echo.json()).headers.cookie, "app=1", "the app sees its own cookies only");
+  // Another port, another session, a tampered token: refused, the app not reached.
+  const wrongPort = await fetch(`${h.stack.url}/api/sessions/${id}/ports/8300/${token}/index.html`);
+  assert.equal(wrongPort.status, 401);
+  assert.equal((await wrongPort.json()).code, "unauthorized");
+  const wrongSession = await fetch(`${h.stack.url}/api/sessions/${other}/ports/8000/${token}/index.html`);
+  assert.equal(wrongSession.status, 401);
+  const cookieElsewhere = await fetch(`${h.stack.url}/api/sessions/${other}/ports/8000/index.html`, { headers: { cookie: jar } });
+  assert.equal(cookieElsewhere.status, 401, "the cookie is worth nothing for another session");
+  const tampered = token.slice(0, -1) + (token.endsWith("0") ? "1" : "0");
+  assert.equal((await fetch(`${h.stack.url}/api/sessions/${id}/ports/8000/${tampered}/`)).status, 401);
+  // Nor does it open the rest of the API.
+  assert.equal((await fetch(`${h.stack.url}/api/sessions/${id}`, { headers: { cookie: jar } })).status, 401);
+  // Bounds of the request.
+  assertError(assert, await api("POST", `/api/sessions/${id}/ports/8000/url`, { expires_in: 86_401 }), 400, "bad_request");
+  assertError(assert, await api("POST", `/api/sessions/${uid("nobody")}/ports/8000/url`, {}), 404, "not_found");
+  assert.equal((await fetch(`${h.stack.url}/api/sessions/${id}/ports/8000/url`, { method: "POST" })).status, 401, "making one needs the token");
+  // Once it expired, neither the address nor the cookie works.
+  await new Promise((res) => setTimeout(res, Math.max(0, Date.parse(made.json.expires_at) - Date.now()) + 1100));
+  assert.equal((await fetch(`${h.stack.url}${url.pathname}index.html`)).status, 401);
+  assert.equal((await fetch(`${h.stack.url}/api/sessions/${id}/ports/8000/index.html`, { headers: { cookie: jar } })).status, 401);
 });

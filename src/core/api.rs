@@ -1036,3 +1036,26 @@ pub struct ProcessInput {
     #[serde(default)]
     pub eof: bool,
 }
+
+/// `POST /api/sessions/{id}/ports/{port}/url` body (may be empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct PortUrlRequest {
+    /// Seconds the address works, 1 to 86400 (default 3600).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// A signed, expiring address of a session's port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PortUrl {
+    /// The address: works without the API token until `expires_at`, for this session and port only.
+    pub url: String,
+    /// When it stops working (RFC 3339).
+    #[cfg_attr(feature = "schema", schemars(extend("format" = "date-time")))]
+    pub expires_at: String,
+    /// The port it reaches.
+    pub port: u64,
+}

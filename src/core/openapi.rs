@@ -567,6 +567,17 @@ fn table() -> Vec<Op> {
             errors: &[400, 404, 409, 413, 415, 422, 500, 502, 503],
         },
         Op {
+            method: "post",
+            path: "/api/sessions/{id}/ports/{port}/url",
+            id: "portUrl",
+            summary: "A signed, expiring address of a port that works without the token",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::PortUrlRequest>, false),
+            ok: Ok200::Json(201, answer::<api::PortUrl>),
+            errors: &[400, 404, 409, 413, 415, 422, 500],
+        },
+        Op {
             method: "get",
             path: "/api/sessions/{id}/ports/{port}/{app_path}",
             id: "port",
@@ -633,6 +644,7 @@ fn op_id(r: &Route) -> &'static str {
         Route::ProcessLogs(..) => "processLogs",
         Route::ProcessInput(..) => "processInput",
         Route::Port(..) => "port",
+        Route::PortUrl(..) => "portUrl",
         Route::Execute => "execute",
     }
 }
@@ -683,6 +695,7 @@ fn every_route() -> Vec<Route> {
         Route::ProcessLogs(s(), PROC.into()),
         Route::ProcessInput(s(), PROC.into()),
         Route::Port(s(), 8000, "/".into()),
+        Route::PortUrl(s(), 8000),
     ]
 }
 
@@ -1109,6 +1122,7 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "ProcessInfo",
         "ProcessList",
         "ProcessLogs",
+        "PortUrl",
     ] {
         let s = &schemas[name];
         assert_eq!(s["additionalProperties"], json!(false), "{name}");
@@ -1136,6 +1150,7 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "StoreCodeRequest",
         "StartProcessRequest",
         "ProcessInput",
+        "PortUrlRequest",
     ] {
         assert!(schemas[name].get("additionalProperties").is_none(), "{name}");
     }

@@ -47,6 +47,8 @@ pub enum Route {
     /// Any method on `…/ports/{port}/<path>`: the session's app on that port; the path is the
     /// rest of the URL's path as sent (still percent-encoded), `/` at least.
     Port(String, u16, String),
+    /// `POST …/ports/{port}/url`: a signed, expiring address of the port.
+    PortUrl(String, u16),
 }
 
 /// A file of the playground.
@@ -234,7 +236,11 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
                 None => (rest, "/"),
             };
             let port = parse_port(raw)?;
-            Route::Port(id, port, sub.to_string())
+            if sub == "/url" && m == "POST" {
+                Route::PortUrl(id, port)
+            } else {
+                Route::Port(id, port, sub.to_string())
+            }
         }
         ("files" | "files/", "GET") => Route::ListFiles(id),
         ("files" | "files/", _) => return Err(wrong_method("GET")),
@@ -326,6 +332,8 @@ mod tests {
         assert_eq!(at("GET", "/8000").unwrap(), Route::Port("abc".into(), 8000, "/".into()));
         assert_eq!(at("POST", "/8000/api/x%20y").unwrap(), Route::Port("abc".into(), 8000, "/api/x%20y".into()));
         assert_eq!(at("PROPFIND", "/65535/a/b/").unwrap(), Route::Port("abc".into(), 65535, "/a/b/".into()));
+        assert_eq!(at("POST", "/8000/url").unwrap(), Route::PortUrl("abc".into(), 8000));
+        assert_eq!(at("GET", "/8000/url").unwrap(), Route::Port("abc".into(), 8000, "/url".into()), "the app's own /url otherwise");
         for bad in ["", "/", "/80/", "/1023/", "/65536/", "/08x/", "/-1/", "/8000.0/", "/123456/"] {
             assert_eq!(at("GET", bad).unwrap_err().status(), 400, "{bad}");
         }
