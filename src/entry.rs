@@ -298,24 +298,8 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::ProcessLogs(sid, proc) => forward(env, &sid, &SessionOp::ProcessLogs { proc, stream: stream_form(&req)? }).await,
         Route::PortUrl(sid, port) => {
             let expires_in = crate::core::ports::parse_url_request(&read_json(&mut req).await?)?;
-            let secret = port_secret(env).ok_or_else(|| {
-                ApiError::new(ErrorCode::Conflict, "signed port addresses are off: this deployment has no PORT_URL_SECRET")
-            })?;
-            let exists = forward(env, &sid, &SessionOp::Get).await?;
-            if exists.status_code() != 200 {
-                return Ok(exists);
-            }
-            let exp = (js_sys::Date::now() / 1000.0) as u64 + expires_in;
-            let token = crate::core::ports::sign(secret.as_bytes(), &sid, port, exp);
-            let url = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?;
-            let origin = url.origin().ascii_serialization();
-            let expires_at = String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(exp as f64 * 1000.0)).to_iso_string());
-            let answer = crate::core::api::PortUrl {
-                url: format!("{origin}/api/sessions/{sid}/ports/{port}/{}{token}/", crate::core::ports::TOKEN_SEGMENT),
-                expires_at,
-                port: u64::from(port),
-            };
-            json_response(201, &answer).map_err(internal)
+            let origin = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?.origin().ascii_serialization();
+            port_url(env, &sid, port, expires_in, &origin).await
         }
         Route::Port(sid, port, path) => {
             let query = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -392,6 +376,25 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, &SessionOp::Execute { spec, stream: stream_form(&req)? }).await
         }
     }
+}
+
+/// A signed, expiring address of a session's port (`core::ports`), under `origin`.
+pub(crate) async fn port_url(env: &Env, sid: &str, port: u16, expires_in: u64, origin: &str) -> ApiResult<Response> {
+    let secret = port_secret(env)
+        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "signed port addresses are off: this deployment has no PORT_URL_SECRET"))?;
+    let exists = forward(env, sid, &SessionOp::Get).await?;
+    if exists.status_code() != 200 {
+        return Ok(exists);
+    }
+    let exp = (js_sys::Date::now() / 1000.0) as u64 + expires_in;
+    let token = crate::core::ports::sign(secret.as_bytes(), sid, port, exp);
+    let expires_at = String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(exp as f64 * 1000.0)).to_iso_string());
+    let answer = crate::core::api::PortUrl {
+        url: format!("{origin}/api/sessions/{sid}/ports/{port}/{}{token}/", crate::core::ports::TOKEN_SEGMENT),
+        expires_at,
+        port: u64::from(port),
+    };
+    json_response(201, &answer).map_err(internal)
 }
 
 /// Deletes a session; it leaves the list only once it is gone (or was never there).

@@ -248,3 +248,34 @@ test("a signed address works without the token until it expires, and never for a
   assert.equal((await fetch(`${h.stack.url}${url.pathname}index.html`)).status, 401);
   assert.equal((await fetch(`${h.stack.url}/api/sessions/${id}/ports/8000/index.html`, { headers: { cookie: jar } })).status, 401);
 });
+
+test("MCP: start_process, process_logs, port_url and stop_process", async () => {
+  const id = await session({ "index.html": "via mcp" });
+  let n = 0;
+  const tool = async (name, args) => {
+    const r = await fetch(`${h.stack.url}/mcp`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: ++n, method: "tools/call", params: { name, arguments: args } }),
+    });
+    const j = await r.json();
+    assert.equal(j.result?.isError, false, JSON.stringify(j));
+    return j.result.structuredContent;
+  };
+  const p = await tool("start_process", { session_id: id, command: "echo started; exec python3 srv.py 8000" });
+  assert.match(p.id, /^proc_[0-9a-f]{24}$/);
+  const u = await tool("port_url", { session_id: id, port: 8000, expires_in: 60 });
+  let got;
+  for (let i = 0; i < 100; i++) {
+    got = await fetch(`${u.url}index.html`);
+    if (got.status === 200) break;
+    await got.arrayBuffer();
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(await got.text(), "via mcp", "the signed address works without the token");
+  const l = await tool("process_logs", { session_id: id, process: p.id });
+  assert.deepEqual([l.process.status, l.stdout], ["running", "started\n"]);
+  assert.match(l.stderr, /GET \/index\.html/);
+  const s = await tool("stop_process", { session_id: id, process: p.id });
+  assert.deepEqual([s.status, s.killed_by], ["killed", "deleted"]);
+});
