@@ -313,11 +313,16 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
                 }
             }
             let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
-            let op = SessionOp::Port { port, target: format!("{path}{query}"), method: req.inner().method(), headers, length };
+            let websocket = req.headers().get("upgrade").ok().flatten().is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+            let op = SessionOp::Port { port, target: format!("{path}{query}"), method: req.inner().method(), headers, length, websocket };
             let resp = match req.inner().body() {
+                _ if websocket => crate::rpc::session_websocket(env, &sid, &op).await?,
                 Some(body) => session_upload(env, &sid, &op, body.into()).await?,
                 None => forward(env, &sid, &op).await?,
             };
+            if resp.status_code() == 101 {
+                return Ok(resp);
+            }
             let Some(cookie) = set_cookie else { return Ok(resp) };
             let h = Headers::new();
             for (k, v) in resp.headers().entries() {

@@ -81,7 +81,16 @@ pub enum SessionOp {
     /// Write to a background process's standard input.
     ProcessInput { proc: String, data: String, eof: bool },
     /// An HTTP request for the app on `port` in the session (the call's body is the request's).
-    Port { port: u16, target: String, method: String, headers: Vec<(String, String)>, length: Option<u64> },
+    /// (`websocket`: the request asks to become a WebSocket; the call is then a `GET` upgrade.)
+    Port {
+        port: u16,
+        target: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        length: Option<u64>,
+        #[serde(default)]
+        websocket: bool,
+    },
 }
 
 /// Everything a duplicate carries to its new object.

@@ -6,7 +6,7 @@
 // API token never reaches the app.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { createServer } from "node:http";
+import { createServer, request } from "node:http";
 import { test } from "node:test";
 import { assertError, call, uid, useStack } from "./helpers.mjs";
 
@@ -278,4 +278,90 @@ test("MCP: start_process, process_logs, port_url and stop_process", async () => 
   assert.match(l.stderr, /GET \/index\.html/);
   const s = await tool("stop_process", { session_id: id, process: p.id });
   assert.deepEqual([s.status, s.killed_by], ["killed", "deleted"]);
+});
+
+// A WebSocket echo server in plain Node (the handshake and unfragmented frames, enough for a test).
+const WS_ECHO = `
+const http = require('http'), crypto = require('crypto');
+const s = http.createServer((q, r) => r.end('http'));
+s.on('upgrade', (req, sock) => {
+  const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 2) {
+      const op = buf[0] & 15; let len = buf[1] & 127, at = 2;
+      if (len === 126) { len = buf.readUInt16BE(2); at = 4; } else if (len === 127) { len = Number(buf.readBigUInt64BE(2)); at = 10; }
+      const masked = buf[1] & 128; const mask = masked ? buf.subarray(at, at + 4) : null; if (masked) at += 4;
+      if (buf.length < at + len) return;
+      const data = Buffer.from(buf.subarray(at, at + len)); if (mask) for (let i = 0; i < len; i++) data[i] ^= mask[i & 3];
+      buf = buf.subarray(at + len);
+      if (op === 8) { sock.end(Buffer.from([0x88, 0])); return; }
+      if (op !== 1) continue;
+      const out = Buffer.from('echo: ' + data.toString());
+      const head = out.length < 126 ? Buffer.from([0x81, out.length]) : Buffer.from([0x81, 126, out.length >> 8, out.length & 255]);
+      sock.write(Buffer.concat([head, out]));
+    }
+  });
+});
+s.listen(8400, '127.0.0.1');
+`;
+
+test("a WebSocket through the port route echoes both ways, with the token or a signed address", async () => {
+  const id = await session({ "ws.js": WS_ECHO });
+  assert.equal((await api("POST", `/api/sessions/${id}/processes`, { command: "exec node ws.js" })).status, 201);
+  for (let i = 0; i < 100; i++) {
+    const r = await port(id, 8400, "/");
+    if (r.status === 200) break;
+    await r.arrayBuffer();
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  // A minimal WebSocket client over node:http (the machine's Node may lack the global one):
+  // sends each text message masked, answers the text messages it got once it has `n` of them.
+  const talk = (path, messages, headers = {}) =>
+    new Promise((resolve, reject) => {
+      const key = randomBytes(16).toString("base64");
+      const req = request(`${h.stack.url}${path}`, { headers: { ...headers, connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": key } });
+      req.on("response", (r) => reject(new Error(`no upgrade: ${r.statusCode}`)));
+      req.on("error", reject);
+      req.on("upgrade", (res, sock) => {
+        const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+        if (res.headers["sec-websocket-accept"] !== accept) return reject(new Error("a wrong sec-websocket-accept"));
+        for (const m of messages) {
+          const data = Buffer.from(m);
+          const mask = randomBytes(4);
+          const head = data.length < 126 ? Buffer.from([0x81, 0x80 | data.length]) : Buffer.from([0x81, 0x80 | 126, data.length >> 8, data.length & 255]);
+          const body = Buffer.from(data.map((b, i) => b ^ mask[i & 3]));
+          sock.write(Buffer.concat([head, mask, body]));
+        }
+        const got = [];
+        let buf = Buffer.alloc(0);
+        sock.on("data", (d) => {
+          buf = Buffer.concat([buf, d]);
+          while (buf.length >= 2) {
+            let len = buf[1] & 127;
+            let at = 2;
+            if (len === 126) {
+              len = buf.readUInt16BE(2);
+              at = 4;
+            }
+            if (buf.length < at + len) return;
+            if ((buf[0] & 15) === 1) got.push(buf.subarray(at, at + len).toString());
+            buf = buf.subarray(at + len);
+          }
+          if (got.length === messages.length) {
+            sock.end(Buffer.from([0x88, 0x80, 0, 0, 0, 0]));
+            resolve(got);
+          }
+        });
+        sock.on("error", reject);
+      });
+      req.end();
+    });
+  const signed = new URL((await api("POST", `/api/sessions/${id}/ports/8400/url`, { expires_in: 60 })).json.url);
+  const got = await talk(signed.pathname, ["one", "x".repeat(300)]);
+  assert.deepEqual(got, ["echo: one", `echo: ${"x".repeat(300)}`]);
+  assert.deepEqual(await talk(`/api/sessions/${id}/ports/8400/`, ["with the token"], auth), ["echo: with the token"]);
+  await assert.rejects(talk(`/api/sessions/${id}/ports/8400/`, ["no token"]), /no upgrade: 401/);
 });

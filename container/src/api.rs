@@ -342,7 +342,7 @@ async fn handle_process_stdin(
 
 /// The port route ([`crate::ports`]): the request goes to `127.0.0.1:{port}` in the session's
 /// network namespace; what answers there answers.
-async fn handle_port(State(s): State<AppState>, Path((sid, port)): Path<(String, String)>, req: Request) -> AppResult<Response> {
+async fn handle_port(State(s): State<AppState>, Path((sid, port)): Path<(String, String)>, mut req: Request) -> AppResult<Response> {
     check_sid(&sid)?;
     let port: u16 = port
         .parse()
@@ -358,8 +358,9 @@ async fn handle_port(State(s): State<AppState>, Path((sid, port)): Path<(String,
         return Err(closed("the session has started no process".into()));
     };
     let stream = crate::ports::connect(&net, port).await.map_err(|e| closed(e.to_string()))?;
+    let upgrade = crate::ports::is_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let mut out = axum::http::Request::builder().method(parts.method).uri(target).body(body).map_err(|e| closed(e.to_string()))?;
     *out.headers_mut() = crate::ports::forwarded_headers(&parts.headers, port);
-    crate::ports::send(stream, out).await.map_err(closed)
+    crate::ports::send(stream, out, upgrade).await.map_err(closed)
 }

@@ -28,6 +28,11 @@ pub const PREFIX_HEADER: &str = edgerun_protocol::PORT_PREFIX_HEADER;
 const HOP_BY_HOP: [&str; 8] =
     ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
+/// Whether a request asks to become a WebSocket (`upgrade: websocket`).
+pub fn is_websocket(headers: &HeaderMap) -> bool {
+    headers.get_all("upgrade").iter().any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket"))))
+}
+
 /// Connects to `127.0.0.1:port` inside `net`, within [`CONNECT_WAIT`].
 pub async fn connect(net: &NetNs, port: u16) -> std::io::Result<tokio::net::TcpStream> {
     let ns = net.dup_fd()?;
@@ -83,17 +88,39 @@ pub fn forwarded_headers(from: &HeaderMap, port: u16) -> HeaderMap {
     if let Some(p) = from.get(PREFIX_HEADER) {
         out.insert(HeaderName::from_static("x-forwarded-prefix"), p.clone());
     }
+    if is_websocket(from) {
+        // The one upgrade passed on: to a WebSocket, whose bytes are then copied both ways.
+        out.insert(axum::http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+        out.insert(axum::http::header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
     out
 }
 
 /// Sends `req` over `stream` (HTTP/1.1) and answers the app's response, its body streamed.
-pub async fn send(stream: tokio::net::TcpStream, req: Request<Body>) -> Result<Response<Body>, String> {
+/// With `upgrade` (the caller's side of a WebSocket request), an app that switches protocols
+/// gets its connection joined to the caller's: the bytes are copied both ways until either ends.
+pub async fn send(
+    stream: tokio::net::TcpStream,
+    req: Request<Body>,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<Body>, String> {
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(async move {
-        let _ = conn.await;
+        let _ = conn.with_upgrades().await;
     });
-    let resp = sender.send_request(req).await.map_err(|e| format!("the app's answer: {e}"))?;
+    let mut resp = sender.send_request(req).await.map_err(|e| format!("the app's answer: {e}"))?;
+    if let (Some(caller), axum::http::StatusCode::SWITCHING_PROTOCOLS) = (upgrade, resp.status()) {
+        let app = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            if let (Ok(caller), Ok(app)) = (caller.await, app.await) {
+                let (mut a, mut b) = (hyper_util::rt::TokioIo::new(caller), hyper_util::rt::TokioIo::new(app));
+                let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+            }
+        });
+        let (parts, _) = resp.into_parts();
+        return Ok(Response::from_parts(parts, Body::empty()));
+    }
     let (mut parts, body) = resp.into_parts();
     for h in HOP_BY_HOP {
         parts.headers.remove(h);

@@ -156,8 +156,8 @@ impl Session {
             SessionOp::DeleteProcess { proc } => self.handle_delete_process(&sid, &proc).await,
             SessionOp::ProcessLogs { proc, stream } => self.handle_process_logs(&sid, &proc, stream).await,
             SessionOp::ProcessInput { proc, data, eof } => self.handle_process_input(&sid, &proc, &data, eof).await,
-            SessionOp::Port { port, target, method, headers, length } => {
-                self.handle_port(&sid, port, &target, &method, &headers, length, &req).await
+            SessionOp::Port { port, target, method, headers, length, websocket } => {
+                self.handle_port(&sid, port, &target, &method, &headers, length, websocket, &req).await
             }
         };
         match result {

@@ -204,6 +204,7 @@ impl Session {
         method: &str,
         headers: &[(String, String)],
         length: Option<u64>,
+        websocket: bool,
         req: &worker::Request,
     ) -> ApiResult<Answer> {
         self.session()?;
@@ -212,10 +213,15 @@ impl Session {
         self.last_activity_ms.set(js_sys::Date::now());
         // The body is the client's only when the operation came in its header (else the body
         // was the operation, and is read).
-        let body = if req.headers().get(crate::ops::OP_HEADER).ok().flatten().is_some() { req.inner().body() } else { None };
+        let body = if !websocket && req.headers().get(crate::ops::OP_HEADER).ok().flatten().is_some() { req.inner().body() } else { None };
         let prefix = format!("/api/sessions/{sid}/ports/{port}");
-        let resp = exec.port(sid, port, target, &prefix, method, headers, body, length).await?;
-        if resp.headers().has("content-encoding").unwrap_or(false) {
+        let mut headers = headers.to_vec();
+        if websocket {
+            headers.push(("upgrade".into(), "websocket".into()));
+        }
+        let method = if websocket { "GET" } else { method };
+        let resp = exec.port(sid, port, target, &prefix, method, &headers, body, length).await?;
+        if resp.status_code() == 101 || resp.headers().has("content-encoding").unwrap_or(false) {
             return Ok(Answer::Raw(resp));
         }
         // Marked as not to be compressed on the way: a compressor holds a streamed answer back.
