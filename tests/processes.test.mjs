@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { assertError, call, stream, uid, useStack } from "./helpers.mjs";
 
-const h = useStack();
+// Commits while processes run every second here (the default is 60 s).
+const h = useStack({ vars: { PROCESS_COMMIT_MS: "1000" } });
 const create = (body) => call(h.stack, "POST", "/api/sessions", body);
 const start = (id, body) => call(h.stack, "POST", `/api/sessions/${id}/processes`, body);
 const list = (id) => call(h.stack, "GET", `/api/sessions/${id}/processes`);
@@ -153,6 +154,44 @@ test("bounds: persistent sessions only, eight live at once, the lifetime maximum
   assert.equal((await list(id)).json.processes.filter((x) => x.status === "running").length, 8);
   // Deleting the session ends them all.
   assert.equal((await call(h.stack, "DELETE", `/api/sessions/${id}`)).status, 200);
+});
+
+test("files a background process writes are committed at the interval and once it ended, without a run", async () => {
+  const id = uid("proc-commit");
+  assert.equal((await create({ id, language: "bash" })).status, 201);
+  const file = (p) => call(h.stack, "GET", `/api/sessions/${id}/files/${p}`);
+  const p = (await start(id, { command: "echo a > bg.txt; sleep 2; echo b >> bg.txt; sleep 300" })).json.id;
+  const first = await until(() => file("bg.txt"), (r) => r.status === 200, 8000);
+  assert.equal(first.text, "a\n", "committed while the process runs");
+  assert.equal((await until(() => file("bg.txt"), (r) => r.text === "a\nb\n", 8000)).text, "a\nb\n", "and again at the next interval");
+  const q = (await start(id, { command: "sleep 1; echo done > end.txt" })).json.id;
+  assert.equal((await until(() => file("end.txt"), (r) => r.status === 200, 8000)).text, "done\n", "committed once it ended");
+  assert.equal((await statusOf(id, q)).status, "exited");
+  const session = await call(h.stack, "GET", `/api/sessions/${id}`);
+  assert.equal(session.json.run_count, 0, "the commits are not runs");
+  assert.equal((await stop(id, p)).status, 200);
+});
+
+test("a log the process keeps appending to never fails a run, a commit or a restore", async () => {
+  const id = uid("proc-log");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  const writer = "import time\nf = open('app.log', 'a')\nwhile True:\n    for i in range(200):\n        f.write('a line of the log\\n')\n    f.flush()\n    time.sleep(0.002)";
+  assert.equal((await run(id, { code: `open('writer.py', 'w').write(${JSON.stringify(writer)})` })).json.exit_code, 0);
+  const p = (await start(id, { command: "exec python3 writer.py" })).json.id;
+  await until(() => call(h.stack, "GET", `/api/sessions/${id}/files/app.log`), (r) => r.status === 200, 8000);
+  for (let i = 0; i < 5; i++) {
+    const r = await run(id, { code: "import os\nprint(os.path.getsize('app.log') > 0)" });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([r.json.exit_code, r.json.stdout], [0, "True\n"], r.text);
+  }
+  const stored = await call(h.stack, "GET", `/api/sessions/${id}/files/app.log`);
+  assert.equal(stored.status, 200);
+  assert.ok(stored.text.length > 0 && stored.text.split("\n").slice(0, -1).every((l) => l === "a line of the log"), "what is stored is whole lines of what was written");
+  assert.equal((await stop(id, p)).status, 200);
+  await h.stack.restartExecutor({ fresh: true });
+  const r = await run(id, { code: "print(open('app.log').read().count('\\n') > 0)" });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.stdout, "True\n", "restored from R2");
 });
 
 test("an executor restarted with an empty work root has lost the processes, and says so", async () => {

@@ -538,13 +538,34 @@ impl Sessions {
                 if bytes > max_bytes || count > max_files {
                     return Ok((m, unkept, scratch_use, None, skipped));
                 }
-                let d = workspace::build_delta_to(here, base.as_ref(), &m, &mut file)?;
+                // Background processes may write while this reads: see `build_delta_report_to`.
+                let (d, left) = workspace::build_delta_report_to(here, base.as_ref(), &m, &mut file)?;
+                for pe in &d.entries {
+                    m.entries.insert(pe.entry.path.clone(), pe.entry.clone());
+                }
+                for p in &left {
+                    // Not committed: the version holds what the last commit had, so the next
+                    // scan sees the file as changed.
+                    match base.as_ref().and_then(|b| b.entries.get(p)) {
+                        Some(old) => m.entries.insert(p.clone(), old.clone()),
+                        None => m.entries.remove(p),
+                    };
+                }
                 std::io::Seek::rewind(&mut file)?;
-                Ok((m, unkept, scratch_use, Some((d, file)), skipped))
+                Ok((m, unkept, scratch_use, Some((d, file, left)), skipped))
             })?
         })
         .await
         .map_err(AppError::internal)??;
+        let built = built.map(|(d, file, left)| {
+            if !left.is_empty() {
+                result.stderr.push_str(&format!(
+                    "\n[edgerun] {} shrank while it was read (a process writes to it): it is left for the next commit\n",
+                    left.join(", ")
+                ));
+            }
+            (d, file)
+        });
         slot.skipped.entries = skipped;
         if let Some(note) = unkept.note() {
             result.stderr.push_str(&note);

@@ -187,12 +187,19 @@ impl Session {
         // A pending (or interrupted) setup runs here, after the create answer went out.
         let guard = self.queue.lock().await;
         let sid = self.with_store(|s| s.session()).ok().flatten().map(|s| s.id);
+        let mut processes_run = false;
         if let Some(sid) = sid {
             if let Err(e) = self.settle_setup(&sid).await {
                 worker::console_error!("setup of {sid} failed to run: {e}");
             }
+            // What background processes wrote is committed at the interval (the next commit armed).
+            processes_run = self.tick_processes(&sid).await;
         }
         drop(guard);
+        if processes_run {
+            // The container stays awake for them.
+            return Response::ok("");
+        }
         // Let an idle container sleep: its workspace is committed in R2.
         let idle = self.env.var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_IDLE_MS);
         if self.state.container().is_some() {

@@ -14,6 +14,9 @@ use edgerun_protocol::{ErrorCode, ProcessStart, ProcessState, ProcessStates};
 use futures_util::StreamExt;
 use std::rc::Rc;
 
+/// How often the workspace is committed while a process runs, unless `PROCESS_COMMIT_MS` says.
+const DEFAULT_COMMIT_MS: i64 = 60_000;
+
 /// Largest logs answer read from the executor: two 1 MiB rings, escaped as JSON text (six bytes
 /// per byte at worst), with room for a larger configured ring.
 const MAX_LOGS_ANSWER: usize = 32 << 20;
@@ -63,6 +66,67 @@ impl Session {
             }
         }
         Ok(rows)
+    }
+
+    /// How often the workspace is committed while a process runs (`PROCESS_COMMIT_MS`, default
+    /// 60 s, at least 1 s).
+    fn commit_interval_ms(&self) -> i64 {
+        let set = self.env.var("PROCESS_COMMIT_MS").ok().and_then(|v| v.to_string().trim().parse::<i64>().ok());
+        set.unwrap_or(DEFAULT_COMMIT_MS).max(1000)
+    }
+
+    /// Arms the object's alarm for the next periodic commit, unless it rings sooner already.
+    async fn arm_commit(&self) {
+        let at = js_sys::Date::now() as i64 + self.commit_interval_ms();
+        let storage = self.state.storage();
+        match storage.get_alarm().await {
+            Ok(Some(t)) if t <= at => {}
+            _ => {
+                let _ = storage.set_alarm(self.commit_interval_ms()).await;
+            }
+        }
+    }
+
+    /// The alarm's work for processes (the queue is held): when one was running, the workspace
+    /// is committed (a run of nothing, not counted: what the processes wrote since the last
+    /// commit is its delta; nothing changed, nothing is written), and while one still runs the
+    /// next commit is armed. A process that ended since the last tick gets its last commit here.
+    /// Answers whether one still runs.
+    pub(super) async fn tick_processes(&self, sid: &str) -> bool {
+        if !self.has_running_process() {
+            return false;
+        }
+        let still = match self.settle_processes(sid).await {
+            Ok(rows) => rows.iter().any(ProcessRow::running),
+            Err(e) => {
+                worker::console_error!("the processes of {sid} could not be seen: {e}");
+                true
+            }
+        };
+        if let Err(e) = self.commit_workspace(sid).await {
+            worker::console_error!("the periodic commit of {sid} failed (the next one retries): {e}");
+        }
+        if still {
+            let _ = self.state.storage().set_alarm(self.commit_interval_ms()).await;
+        }
+        still
+    }
+
+    /// Commits the workspace as it is: a run of nothing, not counted.
+    async fn commit_workspace(&self, sid: &str) -> ApiResult<()> {
+        let row = self.session()?;
+        let spec = crate::core::request::RunSpec {
+            language: None,
+            code: None,
+            timeout_secs: Some(60),
+            env: Default::default(),
+            stdin: String::new(),
+            install: Default::default(),
+            context: None,
+            fresh: false,
+            default_context: false,
+        };
+        self.run_now(sid, &row, spec, Vec::new(), None, None).await.map(|_| ())
     }
 
     /// Whether one of the session's processes runs, as last seen (the idle check keeps the
@@ -142,6 +206,7 @@ impl Session {
             let _ = exec.stop_process(sid, &req.id).await;
             return Err(e);
         }
+        self.arm_commit().await;
         Ok(Answer::json(201, &row.info()))
     }
 
