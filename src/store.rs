@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS processes (
         id TEXT PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
         status TEXT NOT NULL, exit_code INTEGER, killed_by TEXT, max_seconds INTEGER NOT NULL,
+        restart TEXT NOT NULL DEFAULT 'never', restarts INTEGER NOT NULL DEFAULT 0, env TEXT NOT NULL DEFAULT '{}',
         seq INTEGER NOT NULL);",
 ];
 
@@ -562,7 +563,10 @@ impl Store {
     /// The session's background processes, oldest first.
     pub fn processes(&self) -> ApiResult<Vec<crate::core::processes::ProcessRow>> {
         self.sql
-            .exec("SELECT id, command, started_at, ended_at, status, exit_code, killed_by, max_seconds FROM processes ORDER BY seq", None)
+            .exec(
+                "SELECT id, command, started_at, ended_at, status, exit_code, killed_by, max_seconds, restart, restarts, env FROM processes ORDER BY seq",
+                None,
+            )
             .and_then(|c| c.to_array())
             .map_err(sql_err)
     }
@@ -571,14 +575,16 @@ impl Store {
     pub fn insert_process(&self, row: &crate::core::processes::ProcessRow) -> ApiResult<()> {
         self.sql
             .exec(
-                "INSERT INTO processes (id, command, started_at, ended_at, status, exit_code, killed_by, max_seconds, seq)
-                 VALUES (?, ?, ?, NULL, ?, NULL, NULL, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM processes))",
+                "INSERT INTO processes (id, command, started_at, ended_at, status, exit_code, killed_by, max_seconds, restart, restarts, env, seq)
+                 VALUES (?, ?, ?, NULL, ?, NULL, NULL, ?, ?, 0, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM processes))",
                 vec![
                     V::String(row.id.clone()),
                     V::String(row.command.clone()),
                     V::String(row.started_at.clone()),
                     V::String(row.status.clone()),
                     V::Integer(row.max_seconds),
+                    V::String(row.restart.clone()),
+                    V::String(row.env.clone()),
                 ],
             )
             .map_err(sql_err)?;
@@ -597,12 +603,14 @@ impl Store {
         let opt = |v: Option<String>| v.map(V::String).unwrap_or(V::Null);
         self.sql
             .exec(
-                "UPDATE processes SET status = ?, ended_at = ?, exit_code = ?, killed_by = ? WHERE id = ?",
+                "UPDATE processes SET status = ?, ended_at = ?, exit_code = ?, killed_by = ?, started_at = ?, restarts = ? WHERE id = ?",
                 vec![
                     V::String(row.status.clone()),
                     opt(row.ended_at.clone()),
                     row.exit_code.map(V::Integer).unwrap_or(V::Null),
                     opt(row.killed_by.clone()),
+                    V::String(row.started_at.clone()),
+                    V::Integer(row.restarts),
                     V::String(row.id.clone()),
                 ],
             )

@@ -212,3 +212,26 @@ test("an executor restarted with an empty work root has lost the processes, and 
   const out = await until(() => logs(id, again.json.id), (x) => x.json.process.status === "exited");
   assert.equal(out.json.stdout, "kept\n");
 });
+
+test("restart: on-wake brings a server back, with its id, when its port is asked for after the sandbox was recycled", async () => {
+  const id = uid("proc-wake");
+  assert.equal((await create({ id, language: "python" })).status, 201);
+  assert.equal((await run(id, { code: "open('index.html', 'w').write('back again')" })).json.exit_code, 0);
+  const s = await start(id, { command: "exec python3 -m http.server 8000 --bind 127.0.0.1", restart: "on-wake" });
+  assert.equal(s.status, 201, s.text);
+  assert.deepEqual([s.json.restart, s.json.restarts], ["on-wake", 0]);
+  const page = () => fetch(`${h.stack.url}/api/sessions/${id}/ports/8000/index.html`);
+  const up = await until(page, (r) => r.status === 200);
+  assert.equal(await up.text(), "back again");
+  const plain = (await start(id, { command: "sleep 300" })).json.id;
+  await h.stack.restartExecutor({ fresh: true });
+  const t0 = Date.now();
+  const back = await page();
+  assert.equal(back.status, 200, `the port request woke it (${Date.now() - t0} ms)`);
+  assert.equal(await back.text(), "back again", "over the committed workspace");
+  const seen = await statusOf(id, s.json.id);
+  assert.deepEqual([seen.status, seen.restarts, seen.restart], ["running", 1, "on-wake"]);
+  assert.equal((await statusOf(id, plain)).status, "lost", "one without restart is lost");
+  assertError(assert, await start(id, { command: "true", restart: "always" }), 400, "bad_request");
+  assert.equal((await stop(id, s.json.id)).json.status, "killed");
+});

@@ -941,6 +941,9 @@ pub struct StartProcessRequest {
     /// `PROCESS_DEFAULT_SECONDS` and `PROCESS_MAX_SECONDS` say otherwise).
     #[serde(default)]
     pub max_seconds: Option<u64>,
+    /// `never` (default) or `on-wake`: started again when the session's sandbox comes back without it.
+    #[serde(default)]
+    pub restart: Option<ProcessRestart>,
 }
 
 /// What ended a background process that did not exit on its own.
@@ -996,6 +999,23 @@ pub struct ProcessInfo {
     pub killed_by: Option<ProcessKilledBy>,
     /// Its lifetime bound.
     pub max_seconds: u64,
+    /// Whether it is started again when the session's sandbox comes back without it.
+    pub restart: ProcessRestart,
+    /// Times it was started again (same id).
+    pub restarts: u64,
+}
+
+/// When a background process is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub enum ProcessRestart {
+    /// Never: a sandbox that comes back without it says it is `lost`.
+    #[serde(rename = "never")]
+    Never,
+    /// When the session's sandbox comes back without it (recycled, restarted), at the session's
+    /// next request: with the same id and command.
+    #[serde(rename = "on-wake")]
+    OnWake,
 }
 
 /// `GET /api/sessions/{id}/processes`.

@@ -1,7 +1,7 @@
 //! Background processes, the platform-free part: the start and input bodies, ids, the bounds,
 //! and how a stored process is brought up to date with what the executor says of it (an
 //! executor that no longer knows a running process has lost it).
-use super::api::{ProcessInfo, ProcessKilledBy, ProcessStatus};
+use super::api::{ProcessInfo, ProcessKilledBy, ProcessRestart, ProcessStatus};
 use super::error::{ApiError, ApiResult};
 use super::request::{env, opt_bool, opt_str, parse_object, req_str};
 use edgerun_protocol::{ErrorCode, ProcessState, MAX_CODE_BYTES, MAX_PROCESSES};
@@ -28,6 +28,12 @@ pub struct ProcessRow {
     pub exit_code: Option<i64>,
     pub killed_by: Option<String>,
     pub max_seconds: i64,
+    /// `never` or `on-wake`.
+    pub restart: String,
+    /// Times it was started again.
+    pub restarts: i64,
+    /// Its variables, as JSON (to start it again with them).
+    pub env: String,
 }
 
 fn status_of(s: &str) -> ProcessStatus {
@@ -70,7 +76,14 @@ impl ProcessRow {
             exit_code: self.exit_code,
             killed_by: self.killed_by.as_deref().and_then(killed_of),
             max_seconds: self.max_seconds.max(0) as u64,
+            restart: if self.restart == "on-wake" { ProcessRestart::OnWake } else { ProcessRestart::Never },
+            restarts: self.restarts.max(0) as u64,
         }
+    }
+
+    /// Whether it is started again when its sandbox comes back without it.
+    pub fn restarts_on_wake(&self) -> bool {
+        self.restart == "on-wake"
     }
 
     pub fn running(&self) -> bool {
@@ -114,6 +127,8 @@ pub struct StartSpec {
     pub env: BTreeMap<String, String>,
     /// `None`: the deployment's default.
     pub max_seconds: Option<u64>,
+    /// Started again (same id) when the session's sandbox comes back without it.
+    pub on_wake: bool,
 }
 
 /// `POST …/processes` body: `{"command", "env"?, "max_seconds"?}`.
@@ -137,7 +152,14 @@ pub fn parse_start(body: &[u8]) -> ApiResult<StartSpec> {
         },
         Some(_) => return Err(ApiError::invalid_field("`max_seconds` must be a number of seconds")),
     };
-    Ok(StartSpec { command: command.to_string(), env: env(&m)?, max_seconds })
+    let on_wake = match opt_str(&m, "restart")? {
+        None | Some("never") => false,
+        Some("on-wake") => true,
+        Some(other) => {
+            return Err(ApiError::bad(format!("`restart` is \"never\" or \"on-wake\", got {:?}", super::ids::truncate(other, 40))))
+        }
+    };
+    Ok(StartSpec { command: command.to_string(), env: env(&m)?, max_seconds, on_wake })
 }
 
 /// The lifetime bound of a start: what it asked, within the deployment's maximum, or the default.
@@ -199,6 +221,9 @@ mod tests {
             exit_code: None,
             killed_by: None,
             max_seconds: 60,
+            restart: "never".into(),
+            restarts: 0,
+            env: "{}".into(),
         }
     }
 
@@ -210,6 +235,9 @@ mod tests {
             ("python -m http.server 8000", Some("1"), Some(5))
         );
         assert_eq!(parse_start(br#"{"command":"x"}"#).unwrap().max_seconds, None);
+        assert!(parse_start(br#"{"command":"x","restart":"on-wake"}"#).unwrap().on_wake);
+        assert!(!parse_start(br#"{"command":"x","restart":"never"}"#).unwrap().on_wake);
+        assert_eq!(parse_start(br#"{"command":"x","restart":"always"}"#).unwrap_err().status(), 400);
         let st = |b: &[u8]| parse_start(b).unwrap_err().status();
         assert_eq!(st(br#"{}"#), 422);
         assert_eq!(st(br#"{"command":1}"#), 422);

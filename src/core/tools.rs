@@ -141,6 +141,8 @@ pub struct StartProcessInput {
     /// Its lifetime bound in seconds (default 3600).
     #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub max_seconds: Option<u64>,
+    /// `on-wake`: started again (same id) when the session's sandbox comes back without it.
+    pub restart: Option<super::api::ProcessRestart>,
 }
 
 /// `process_logs`, `stop_process`.

@@ -42,11 +42,17 @@ impl Session {
     }
 
     /// The session's processes, the running ones brought up to date with the executor's word
-    /// (stored as they change). A stopped container has lost them all.
+    /// (stored as they change). A stopped container has lost them all; a lost one declared
+    /// `restart: "on-wake"` is started again (same id and command) instead.
     pub(super) async fn settle_processes(&self, sid: &str) -> ApiResult<Vec<ProcessRow>> {
+        Ok(self.settle_and_wake(sid).await?.0)
+    }
+
+    /// [`Session::settle_processes`], and whether a process was started again.
+    async fn settle_and_wake(&self, sid: &str) -> ApiResult<(Vec<ProcessRow>, bool)> {
         let mut rows = self.with_store(|s| s.processes())?;
         if !rows.iter().any(ProcessRow::running) {
-            return Ok(rows);
+            return Ok((rows, false));
         }
         let exec = self.executor()?;
         let states = if exec.is_up() {
@@ -59,13 +65,62 @@ impl Session {
             Vec::new()
         };
         let now = now_rfc3339();
+        let mut woke = false;
         for row in rows.iter_mut() {
-            if let Some(new) = row.settled(states.iter().find(|s| s.id == row.id), &now) {
+            let seen = states.iter().find(|s| s.id == row.id);
+            if row.running() && seen.is_none() && row.restarts_on_wake() {
+                let env = serde_json::from_str(&row.env).unwrap_or_default();
+                match self.launch(sid, &exec, &row.id, &row.command, env, row.max_seconds.max(1) as u64).await {
+                    Ok(_) => {
+                        row.started_at = now.clone();
+                        row.restarts += 1;
+                        self.with_store(|s| s.update_process(row))?;
+                        woke = true;
+                        continue;
+                    }
+                    Err(e) => worker::console_error!("process {} of {sid} could not be started again: {e}", row.id),
+                }
+            }
+            if let Some(new) = row.settled(seen, &now) {
                 self.with_store(|s| s.update_process(&new))?;
                 *row = new;
             }
         }
-        Ok(rows)
+        Ok((rows, woke))
+    }
+
+    /// Starts a process on the committed workspace: the executor is brought to it first when it
+    /// does not hold it. Answers the executor's state of it.
+    async fn launch(
+        &self,
+        sid: &str,
+        exec: &crate::executor::Executor,
+        id: &str,
+        command: &str,
+        env: std::collections::BTreeMap<String, String>,
+        max_secs: u64,
+    ) -> ApiResult<ProcessState> {
+        exec.ensure_ready().await?;
+        let row = self.session()?;
+        let mut req = ProcessStart { id: id.to_string(), command: command.to_string(), env, max_secs, expect_version: row.version.clone() };
+        let mut a = exec.start_process(sid, &req).await?;
+        if a.status == 409 {
+            let e = sandbox_error(a.status, &a.body);
+            if e.code != ErrorCode::WorkspaceStale {
+                return Err(e);
+            }
+            req.expect_version = Some(self.inject(sid, exec, &row).await?);
+            a = exec.start_process(sid, &req).await?;
+        }
+        if a.status != 201 {
+            return Err(sandbox_error(a.status, &a.body));
+        }
+        let state: ProcessState = parse(&a.body, "process start")?;
+        if state.id != req.id {
+            let _ = exec.stop_process(sid, &req.id).await;
+            return Err(ApiError::new(ErrorCode::SandboxFailed, "the sandbox answered the start of another process"));
+        }
+        Ok(state)
     }
 
     /// How often the workspace is committed while a process runs (`PROCESS_COMMIT_MS`, default
@@ -163,36 +218,13 @@ impl Session {
         self.settle_setup(sid).await?;
         let live = self.settle_processes(sid).await?.iter().filter(|r| r.running()).count();
         may_start(true, live)?;
-        let row = self.session()?;
         let exec = self.executor()?;
-        exec.ensure_ready().await?;
         self.last_activity_ms.set(js_sys::Date::now());
-        let mut req = ProcessStart {
-            id: new_id(&random_hex()),
-            command: spec.command.clone(),
-            env: spec.env,
-            max_secs,
-            expect_version: row.version.clone(),
-        };
-        let mut a = exec.start_process(sid, &req).await?;
-        if a.status == 409 {
-            let e = sandbox_error(a.status, &a.body);
-            if e.code != ErrorCode::WorkspaceStale {
-                return Err(e);
-            }
-            req.expect_version = Some(self.inject(sid, &exec, &row).await?);
-            a = exec.start_process(sid, &req).await?;
-        }
-        if a.status != 201 {
-            return Err(sandbox_error(a.status, &a.body));
-        }
-        let state: ProcessState = parse(&a.body, "process start")?;
-        if state.id != req.id {
-            let _ = exec.stop_process(sid, &req.id).await;
-            return Err(ApiError::new(ErrorCode::SandboxFailed, "the sandbox answered the start of another process"));
-        }
+        let id = new_id(&random_hex());
+        let env_json = serde_json::to_string(&spec.env).expect("serializes");
+        self.launch(sid, &exec, &id, &spec.command, spec.env, max_secs).await?;
         let row = ProcessRow {
-            id: req.id.clone(),
+            id: id.clone(),
             command: spec.command,
             started_at: now_rfc3339(),
             ended_at: None,
@@ -200,10 +232,13 @@ impl Session {
             exit_code: None,
             killed_by: None,
             max_seconds: max_secs as i64,
+            restart: if spec.on_wake { "on-wake" } else { "never" }.into(),
+            restarts: 0,
+            env: env_json,
         };
         if let Err(e) = self.with_store(|s| s.insert_process(&row)) {
             // Nothing refers to it: it must not run unlisted.
-            let _ = exec.stop_process(sid, &req.id).await;
+            let _ = exec.stop_process(sid, &id).await;
             return Err(e);
         }
         self.arm_commit().await;
@@ -276,6 +311,19 @@ impl Session {
         let exec = self.executor()?;
         exec.ensure_ready().await?;
         self.last_activity_ms.set(js_sys::Date::now());
+        // A request to a port wakes the session's processes; one started again gets up to 10 s
+        // to listen (a request without a body may be sent again meanwhile).
+        let woke = self.has_running_process() && self.settle_and_wake(sid).await.is_ok_and(|(_, w)| w);
+        if woke && !websocket && length.unwrap_or(0) == 0 {
+            let until = js_sys::Date::now() + 10_000.0;
+            while js_sys::Date::now() < until {
+                let probe = exec.port(sid, port, target, "", "HEAD", &[], None, None).await?;
+                if probe.status_code() != 502 {
+                    break;
+                }
+                worker::Delay::from(std::time::Duration::from_millis(100)).await;
+            }
+        }
         // The body is the client's only when the operation came in its header (else the body
         // was the operation, and is read).
         let body = if !websocket && req.headers().get(crate::ops::OP_HEADER).ok().flatten().is_some() { req.inner().body() } else { None };

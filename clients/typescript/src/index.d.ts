@@ -176,7 +176,7 @@ export declare class Session {
   /** `POST …/duplicate`. */
   duplicate(options?: RequestOptions & { id?: string }): Promise<Session>;
   /** `POST …/processes`: a background process (`bash -c command`) that outlives the call. */
-  startProcess(command: string, options?: RequestOptions & { env?: Record<string, string>; maxSeconds?: number }): Promise<ProcessInfo>;
+  startProcess(command: string, options?: RequestOptions & { env?: Record<string, string>; maxSeconds?: number; restart?: "never" | "on-wake" }): Promise<ProcessInfo>;
   /** `GET …/processes`. */
   processes(options?: RequestOptions): Promise<ProcessList>;
   /** `GET …/processes/{proc}`. */

@@ -342,10 +342,11 @@ export class Session {
   }
 
   /** `POST …/processes`: starts a background process (`bash -c command`) that outlives the call. */
-  startProcess(command, { env, maxSeconds, signal } = {}) {
+  startProcess(command, { env, maxSeconds, restart, signal } = {}) {
     const json = { command };
     if (env !== undefined) json.env = env;
     if (maxSeconds !== undefined) json.max_seconds = maxSeconds;
+    if (restart !== undefined) json.restart = restart;
     return this.client.json("POST", `${this._path}/processes`, { json, signal });
   }
 

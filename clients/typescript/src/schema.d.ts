@@ -1033,6 +1033,13 @@ export interface components {
              * @description Its lifetime bound.
              */
             max_seconds: number;
+            /** @description Whether it is started again when the session's sandbox comes back without it. */
+            restart: components["schemas"]["ProcessRestart"];
+            /**
+             * Format: uint64
+             * @description Times it was started again (same id).
+             */
+            restarts: number;
             /**
              * Format: date-time
              * @description When it started (RFC 3339).
@@ -1082,6 +1089,8 @@ export interface components {
              */
             stdout_dropped: number;
         };
+        /** @description When a background process is started again. */
+        ProcessRestart: "never" | "on-wake";
         /** @description A background process's state. */
         ProcessStatus: "running" | "exited" | "killed" | "lost";
         /** @description A rich value of a context run (a figure, an HTML table). */
@@ -1346,6 +1355,11 @@ export interface components {
              * @default null
              */
             max_seconds: number | null;
+            /**
+             * @description `never` (default) or `on-wake`: started again when the session's sandbox comes back without it.
+             * @default null
+             */
+            restart: components["schemas"]["ProcessRestart"] | null;
         };
         /** @description `PUT /api/sessions/{id}/code` body. */
         StoreCodeRequest: {

@@ -228,9 +228,9 @@ class AsyncSession:
         info = await self.client.json("POST", f"{self._path}/duplicate", json=compact(id=id))
         return AsyncSession(self.client, info["id"], info)
 
-    async def start_process(self, command: str, *, env: Optional[Mapping[str, str]] = None, max_seconds: Optional[int] = None) -> Record:
+    async def start_process(self, command: str, *, env: Optional[Mapping[str, str]] = None, max_seconds: Optional[int] = None, restart: Optional[str] = None) -> Record:
         """``POST …/processes``: a background process (``bash -c command``) that outlives the call."""
-        return await self.client.json("POST", f"{self._path}/processes", json=compact(command=command, env=dict(env) if env is not None else None, max_seconds=max_seconds))
+        return await self.client.json("POST", f"{self._path}/processes", json=compact(command=command, env=dict(env) if env is not None else None, max_seconds=max_seconds, restart=restart))
 
     async def processes(self) -> Record:
         """``GET …/processes``: the session's background processes, oldest first."""

@@ -255,9 +255,9 @@ class Session:
         info = self.client.json("POST", f"{self._path}/duplicate", json=compact(id=id))
         return Session(self.client, info["id"], info)
 
-    def start_process(self, command: str, *, env: Optional[Mapping[str, str]] = None, max_seconds: Optional[int] = None) -> Record:
+    def start_process(self, command: str, *, env: Optional[Mapping[str, str]] = None, max_seconds: Optional[int] = None, restart: Optional[str] = None) -> Record:
         """``POST …/processes``: a background process (``bash -c command``) that outlives the call."""
-        return self.client.json("POST", f"{self._path}/processes", json=compact(command=command, env=dict(env) if env is not None else None, max_seconds=max_seconds))
+        return self.client.json("POST", f"{self._path}/processes", json=compact(command=command, env=dict(env) if env is not None else None, max_seconds=max_seconds, restart=restart))
 
     def processes(self) -> Record:
         """``GET …/processes``: the session's background processes, oldest first."""
