@@ -287,6 +287,53 @@ async function contextRestore(stack) {
   return { checkpoint_bytes: bytes, warm_run: w, restored_run: rs, inject_plain_run: summary(inject) };
 }
 
+/** Background processes and the port route (#18): start to first 200, and the route's cost. */
+async function ports(stack) {
+  // From POST …/processes (python -m http.server 8000) to a 200 through /ports/8000/.
+  const startTo200 = [];
+  for (let i = 0; i < (quick ? 5 : 10); i++) {
+    const id = (await api(stack, "POST", "/api/sessions", { language: "python", allow_internet: false })).id;
+    const t = process.hrtime.bigint();
+    await api(stack, "POST", `/api/sessions/${id}/processes`, { command: "exec python3 -m http.server 8000 --bind 127.0.0.1" });
+    for (;;) {
+      const r = await fetch(`${stack.url}/api/sessions/${id}/ports/8000/`);
+      await r.arrayBuffer();
+      if (r.status === 200) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    startTo200.push(Number(process.hrtime.bigint() - t) / 1e6);
+    await api(stack, "DELETE", `/api/sessions/${id}`);
+  }
+  // A GET through the route against the same GET from inside the session (a run in its network
+  // namespace, on loopback), both of the same file of the same server, in the same run.
+  const id = (await api(stack, "POST", "/api/sessions", { language: "python", allow_internet: false })).id;
+  await api(stack, "POST", `/api/sessions/${id}/run`, { code: "open('f.txt', 'w').write('x' * 1024)" });
+  await api(stack, "POST", `/api/sessions/${id}/processes`, { command: "exec python3 -m http.server 8000 --bind 127.0.0.1" });
+  for (;;) {
+    const r = await fetch(`${stack.url}/api/sessions/${id}/ports/8000/f.txt`);
+    await r.arrayBuffer();
+    if (r.status === 200) break;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  const route = [];
+  for (let i = 0; i < N; i++) {
+    route.push(
+      (
+        await time(async () => {
+          const r = await fetch(`${stack.url}/api/sessions/${id}/ports/8000/f.txt`);
+          if ((await r.text()).length !== 1024) throw new Error("the port route answered another body");
+        })
+      )[0],
+    );
+  }
+  const code = `import http.client, json, time\nout = []\nfor i in range(${N}):\n    t = time.perf_counter()\n    c = http.client.HTTPConnection('127.0.0.1', 8000)\n    c.request('GET', '/f.txt')\n    assert len(c.getresponse().read()) == 1024\n    c.close()\n    out.append((time.perf_counter() - t) * 1000)\nprint(json.dumps(out))`;
+  const direct = JSON.parse((await api(stack, "POST", `/api/sessions/${id}/run`, { code })).stdout);
+  await api(stack, "DELETE", `/api/sessions/${id}`);
+  const s2 = summary(startTo200), r = summary(route), d = summary(direct);
+  goal("port route: GET over the same GET on the session's loopback (median)", r.median - d.median, 5, "ms");
+  return { start_to_200: s2, through_route: r, direct_loopback: d };
+}
+
 async function coldRestore(stack) {
   const out = {};
   // [name, files, size of file i as a Python expression, the size of d7/f7.bin]
@@ -453,6 +500,7 @@ try {
   results.big_workspace = await bigWorkspace(stack);
   results.first_result = await firstResult(stack);
   results.live = await liveSessions(stack);
+  results.ports = await ports(stack);
   results.cold_restore = await coldRestore(stack);
   results.persistence = await persistenceCost(stack);
   results.installs = await installs(stack);
@@ -482,6 +530,8 @@ lines.push(`| warm run, workspace of 10 files | ${describe(results.big_workspace
 lines.push(`| time to first result (create + run) | ${describe(results.first_result.create_and_run)}; raw spawn ${describe(results.first_result.raw_spawn)} |`);
 const live = results.live;
 lines.push(`| wrangler dev by itself: GET /health (the Worker, no Durable Object) | ${describe(live.health)} |`, `| live session: GET of the session | ${describe(live.get)} |`, `| live session: context run of \`x += 1\` | ${describe(live.context_run)} |`, `| live session: fresh-process run | ${describe(live.fresh_run)} |`, `| streamed run: first chunk, before a 1 s sleep | ${describe(live.first_chunk)} |`, `| context restore: checkpoint of ${(live.restore.checkpoint_bytes / 1048576).toFixed(1)} MiB, warm context run | ${describe(live.restore.warm_run)} |`, `| context restore: first run after the sandbox was recycled (checkpoint loaded) | ${describe(live.restore.restored_run)} |`, `| context restore: the plain run before it, which injects the workspace | ${describe(live.restore.inject_plain_run)} |`);
+const pr = results.ports;
+lines.push(`| background process: POST …/processes (python -m http.server 8000) to a 200 through /ports/8000/ | ${describe(pr.start_to_200)} |`, `| port route: GET of a 1 KiB file through /ports/8000/ | ${describe(pr.through_route)} |`, `| the same GET from inside the session, on its loopback | ${describe(pr.direct_loopback)} |`);
 for (const [k, v] of Object.entries(results.cold_restore)) lines.push(`| cold restore (executor restarted empty), ${k}, then a run | ${describe(v)} |`);
 for (const [k, v] of Object.entries(results.persistence)) lines.push(`| R2 per run, ${k} files | nothing changed: ${v.unchanged.writes} writes, ${v.unchanged.bytes} B; one file changed: ${v.one_changed.writes} writes, ${v.one_changed.bytes} B |`);
 const n = results.installs.npm_lodash;

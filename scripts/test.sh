@@ -49,7 +49,7 @@ took "end-to-end"
 
 phase "end-to-end attacks on the sandbox in the uid and tag modes (the suite above ran in the strongest)"
 for mode in uid tag; do
-  EDGERUN_KILL_MODE=$mode node --test --test-concurrency=1 tests/hostile.test.mjs tests/leftovers.test.mjs tests/containment.test.mjs tests/network.test.mjs tests/contexts.test.mjs
+  EDGERUN_KILL_MODE=$mode node --test --test-concurrency=1 tests/hostile.test.mjs tests/leftovers.test.mjs tests/containment.test.mjs tests/network.test.mjs tests/contexts.test.mjs tests/processes.test.mjs
 done
 took "end-to-end modes"
 phase "container mode: the image of container/Dockerfile, then the subset through wrangler's container binding (Podman)"

@@ -62,6 +62,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// The key of signed port addresses (`PORT_URL_SECRET`), when the deployment has one.
+fn port_secret(env: &Env) -> Option<String> {
+    let s = env.secret("PORT_URL_SECRET").ok().map(|s| s.to_string()).or_else(|| env.var("PORT_URL_SECRET").ok().map(|v| v.to_string()));
+    s.filter(|t| !t.is_empty())
+}
+
 fn api_token(env: &Env) -> Option<String> {
     let token = env.secret("API_TOKEN").ok().map(|s| s.to_string()).or_else(|| env.var("API_TOKEN").ok().map(|v| v.to_string()));
     token.filter(|t| !t.is_empty())
@@ -152,7 +158,37 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         Route::Playground(asset) => return playground(asset).map_err(internal),
         _ => {}
     }
-    check_auth(&req, env)?;
+    // A signed address of a port (`core::ports`) stands in for the token on the port route.
+    let mut route = route;
+    let mut set_cookie = None;
+    let signed = match &mut route {
+        Route::Port(sid, port, path) => {
+            let secret = port_secret(env);
+            let now = (js_sys::Date::now() / 1000.0) as u64;
+            let refused = || ApiError::new(ErrorCode::Unauthorized, "this signed address is not valid here, or it expired");
+            if let Some((token, rest)) = crate::core::ports::split_token(path) {
+                let secret = secret.ok_or_else(refused)?;
+                if !crate::core::ports::verify(secret.as_bytes(), sid, *port, token, now) {
+                    return Err(refused());
+                }
+                let exp: u64 = token.split_once('.').and_then(|(e, _)| e.parse().ok()).unwrap_or(now);
+                let https = req.url().map(|u| u.scheme() == "https").unwrap_or(false);
+                set_cookie = Some(crate::core::ports::set_cookie(token, sid, *port, exp.saturating_sub(now), https));
+                *path = rest.to_string();
+                true
+            } else {
+                let cookie = req.headers().get("cookie").ok().flatten().unwrap_or_default();
+                match (secret, crate::core::ports::cookie_token(&cookie)) {
+                    (Some(secret), Some(token)) => crate::core::ports::verify(secret.as_bytes(), sid, *port, token, now),
+                    _ => false,
+                }
+            }
+        }
+        _ => false,
+    };
+    if !signed {
+        check_auth(&req, env)?;
+    }
     match route {
         Route::Health | Route::OpenApi | Route::Playground(_) => unreachable!("answered above"),
         Route::Plugin => {
@@ -252,6 +288,53 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
         }
         Route::ListContexts(sid) => forward(env, &sid, &SessionOp::ListContexts).await,
         Route::DeleteContext(sid, ctx) => forward(env, &sid, &SessionOp::DeleteContext { ctx }).await,
+        Route::StartProcess(sid) => {
+            let spec = crate::core::processes::parse_start(&read_json(&mut req).await?)?;
+            forward(env, &sid, &SessionOp::StartProcess { spec }).await
+        }
+        Route::ListProcesses(sid) => forward(env, &sid, &SessionOp::ListProcesses).await,
+        Route::GetProcess(sid, proc) => forward(env, &sid, &SessionOp::GetProcess { proc }).await,
+        Route::DeleteProcess(sid, proc) => forward(env, &sid, &SessionOp::DeleteProcess { proc }).await,
+        Route::ProcessLogs(sid, proc) => forward(env, &sid, &SessionOp::ProcessLogs { proc, stream: stream_form(&req)? }).await,
+        Route::PortUrl(sid, port) => {
+            let expires_in = crate::core::ports::parse_url_request(&read_json(&mut req).await?)?;
+            let origin = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?.origin().ascii_serialization();
+            port_url(env, &sid, port, expires_in, &origin).await
+        }
+        Route::Port(sid, port, path) => {
+            let query = req.url().map_err(|e| ApiError::bad(format!("bad url: {e}")))?.query().map(|q| format!("?{q}")).unwrap_or_default();
+            let mut headers: Vec<(String, String)> = Vec::new();
+            for (k, v) in req.headers().entries() {
+                if k.eq_ignore_ascii_case("cookie") {
+                    // The signed address's cookie is the runtime's, not the app's.
+                    headers.extend(crate::core::ports::without_our_cookie(&v).map(|c| (k, c)));
+                } else if crate::core::ports::forwardable(&k) {
+                    headers.push((k, v));
+                }
+            }
+            let length = req.headers().get("content-length").ok().flatten().and_then(|l| l.trim().parse::<u64>().ok());
+            let websocket = req.headers().get("upgrade").ok().flatten().is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+            let op = SessionOp::Port { port, target: format!("{path}{query}"), method: req.inner().method(), headers, length, websocket };
+            let resp = match req.inner().body() {
+                _ if websocket => crate::rpc::session_websocket(env, &sid, &op).await?,
+                Some(body) => session_upload(env, &sid, &op, body.into()).await?,
+                None => forward(env, &sid, &op).await?,
+            };
+            if resp.status_code() == 101 {
+                return Ok(resp);
+            }
+            let Some(cookie) = set_cookie else { return Ok(resp) };
+            let h = Headers::new();
+            for (k, v) in resp.headers().entries() {
+                let _ = h.append(&k, &v);
+            }
+            let _ = h.append("set-cookie", &cookie);
+            Ok(resp.with_headers(h))
+        }
+        Route::ProcessInput(sid, proc) => {
+            let (data, eof) = crate::core::processes::parse_input(&read_json(&mut req).await?)?;
+            forward(env, &sid, &SessionOp::ProcessInput { proc, data, eof }).await
+        }
         Route::GetRun(sid, run_id) => forward(env, &sid, &SessionOp::GetRun { run_id }).await,
         Route::Runs(sid) => {
             let limit = parse_limit(query(&req, "limit")?.as_deref(), 20, 100)?;
@@ -298,6 +381,25 @@ async fn route(mut req: Request, env: &Env) -> ApiResult<Response> {
             forward(env, &sid, &SessionOp::Execute { spec, stream: stream_form(&req)? }).await
         }
     }
+}
+
+/// A signed, expiring address of a session's port (`core::ports`), under `origin`.
+pub(crate) async fn port_url(env: &Env, sid: &str, port: u16, expires_in: u64, origin: &str) -> ApiResult<Response> {
+    let secret = port_secret(env)
+        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "signed port addresses are off: this deployment has no PORT_URL_SECRET"))?;
+    let exists = forward(env, sid, &SessionOp::Get).await?;
+    if exists.status_code() != 200 {
+        return Ok(exists);
+    }
+    let exp = (js_sys::Date::now() / 1000.0) as u64 + expires_in;
+    let token = crate::core::ports::sign(secret.as_bytes(), sid, port, exp);
+    let expires_at = String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(exp as f64 * 1000.0)).to_iso_string());
+    let answer = crate::core::api::PortUrl {
+        url: format!("{origin}/api/sessions/{sid}/ports/{port}/{}{token}/", crate::core::ports::TOKEN_SEGMENT),
+        expires_at,
+        port: u64::from(port),
+    };
+    json_response(201, &answer).map_err(internal)
 }
 
 /// Deletes a session; it leaves the list only once it is gone (or was never there).

@@ -138,6 +138,101 @@ impl Executor {
         self.send(Method::Delete, &session_path(sid, &format!("/contexts/{ctx}")), None, "application/json", SMALL_ANSWER).await
     }
 
+    /// `POST /v1/sessions/{sid}/processes`: starts a background process on the version it expects.
+    pub async fn start_process(&self, sid: &str, req: &edgerun_protocol::ProcessStart) -> ApiResult<Answer> {
+        let body = serde_json::to_vec(req).expect("requests serialize");
+        self.send(Method::Post, &session_path(sid, "/processes"), Some(body), "application/json", SMALL_ANSWER).await
+    }
+
+    /// `GET /v1/sessions/{sid}/processes`: the states of the processes the executor holds.
+    pub async fn processes(&self, sid: &str) -> ApiResult<Answer> {
+        self.send(Method::Get, &session_path(sid, "/processes"), None, "application/json", SMALL_ANSWER).await
+    }
+
+    /// `DELETE /v1/sessions/{sid}/processes/{proc}`: ends it and everything it started.
+    pub async fn stop_process(&self, sid: &str, proc: &str) -> ApiResult<Answer> {
+        self.send(Method::Delete, &session_path(sid, &format!("/processes/{proc}")), None, "application/json", SMALL_ANSWER).await
+    }
+
+    /// `GET /v1/sessions/{sid}/processes/{proc}/logs`: its rings, read up to `limit`.
+    pub async fn process_logs(&self, sid: &str, proc: &str, limit: usize) -> ApiResult<Answer> {
+        self.send(Method::Get, &session_path(sid, &format!("/processes/{proc}/logs")), None, "application/json", limit).await
+    }
+
+    /// `GET /v1/sessions/{sid}/processes/{proc}/logs?follow=1`: records of its output until it
+    /// ends, unread.
+    pub async fn follow_process(&self, sid: &str, proc: &str) -> ApiResult<worker::Response> {
+        self.fetch(Method::Get, &session_path(sid, &format!("/processes/{proc}/logs?follow=1")), None, "application/json").await
+    }
+
+    /// `POST /v1/sessions/{sid}/processes/{proc}/stdin`: writes `data` (and closes the input with `eof`).
+    pub async fn process_input(&self, sid: &str, proc: &str, data: &[u8], eof: bool) -> ApiResult<Answer> {
+        let path = session_path(sid, &format!("/processes/{proc}/stdin{}", if eof { "?eof=1" } else { "" }));
+        self.send(Method::Post, &path, Some(data.to_vec()), "application/octet-stream", SMALL_ANSWER).await
+    }
+
+    /// Any method on `/v1/sessions/{sid}/ports/{port}`: the request for the session's app on
+    /// `port` (its path and query in the target header, its headers as the client's that may go
+    /// on, its body streamed: with its length when the client gave one), answered unread.
+    #[allow(clippy::too_many_arguments, reason = "one HTTP request, in its parts")]
+    pub async fn port(
+        &self,
+        sid: &str,
+        port: u16,
+        target: &str,
+        prefix: &str,
+        method: &str,
+        headers: &[(String, String)],
+        body: Option<web_sys::ReadableStream>,
+        length: Option<u64>,
+    ) -> ApiResult<worker::Response> {
+        use wasm_bindgen::JsCast;
+        let bad = |e: wasm_bindgen::JsValue| ApiError::new(ErrorCode::Internal, format!("building the port request: {e:?}"));
+        let h = Headers::new();
+        for (k, v) in headers {
+            // A header the runtime will not take is left out rather than failing the request.
+            let _ = h.append(k, v);
+        }
+        if let Some(s) = &self.secret {
+            let _ = h.set(SECRET_HEADER, s);
+        }
+        let _ = h.set(edgerun_protocol::PORT_TARGET_HEADER, target);
+        let _ = h.set(edgerun_protocol::PORT_PREFIX_HEADER, prefix);
+        let init = web_sys::RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&h.0.into());
+        let body = match (body, length) {
+            (Some(b), Some(len)) => {
+                // A known length goes on as the request's `content-length` (apps read bodies by it).
+                let fixed = worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(len)).map_err(bad)?;
+                let piped = b.pipe_to(&fixed.writable());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = wasm_bindgen_futures::JsFuture::from(piped).await;
+                });
+                Some(fixed.readable())
+            }
+            (b, _) => b,
+        };
+        if let Some(b) = &body {
+            init.set_body(b.unchecked_ref());
+        }
+        let base = match &self.target {
+            Target::Url(u) => u.clone(),
+            Target::Container(_) => "http://container".to_string(),
+        };
+        let url = format!("{base}{}", session_path(sid, &format!("/ports/{port}")));
+        let req: Request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(bad)?.into();
+        let sent = match &self.target {
+            Target::Url(_) => Fetch::Request(req).send().await,
+            Target::Container(c) => {
+                let fetcher =
+                    c.get_tcp_port(8080).map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("sandbox port: {e}")))?;
+                fetcher.fetch_request(req).await
+            }
+        };
+        sent.map_err(|e| ApiError::new(ErrorCode::SandboxUnavailable, format!("the sandbox did not answer the port request ({e})")))
+    }
+
     /// `DELETE /v1/sessions/{sid}`: the session's files, user and groups are removed.
     pub async fn delete(&self, sid: &str) -> ApiResult<Answer> {
         self.send(Method::Delete, &session_path(sid, ""), None, "application/json", SMALL_ANSWER).await

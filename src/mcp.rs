@@ -60,7 +60,8 @@ pub async fn handle(req: Request, env: &Env, flavor: Flavor, body: Vec<u8>) -> A
             if let (Some(token), true, Action::RunCode | Action::Execute) = (&call.progress, events, act) {
                 return progress_stream(env.clone(), id, act, call.arguments.clone(), token.clone());
             }
-            tool(env, flavor, act, &call).await
+            let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+            tool(env, flavor, act, &call, &origin).await
         }
         other => return json_response(200, &mcp::error(&id, mcp::METHOD_NOT_FOUND, &format!("no method {other:?}"))).map_err(internal),
     };
@@ -68,8 +69,8 @@ pub async fn handle(req: Request, env: &Env, flavor: Flavor, body: Vec<u8>) -> A
 }
 
 /// A tool call's result; refused arguments and failed operations are `isError` results.
-async fn tool(env: &Env, flavor: Flavor, act: Action, call: &Call) -> Value {
-    match run_tool(env, flavor, act, &call.arguments).await {
+async fn tool(env: &Env, flavor: Flavor, act: Action, call: &Call, origin: &str) -> Value {
+    match run_tool(env, flavor, act, &call.arguments, origin).await {
         Ok(v) => v,
         Err(e) => mcp::tool_error(&format!("{} ({})", e.message, e.code.as_str())),
     }
@@ -132,7 +133,7 @@ fn run_op(act: Action, args: &Map<String, Value>, stream: Option<Form>) -> ApiRe
     }
 }
 
-async fn run_tool(env: &Env, flavor: Flavor, act: Action, args: &Map<String, Value>) -> ApiResult<Value> {
+async fn run_tool(env: &Env, flavor: Flavor, act: Action, args: &Map<String, Value>, origin: &str) -> ApiResult<Value> {
     match act {
         Action::CreateSession => {
             let mut body = args.clone();
@@ -217,6 +218,42 @@ async fn run_tool(env: &Env, flavor: Flavor, act: Action, args: &Map<String, Val
             }
             let d = json_of(forward(env, &sid, &SessionOp::DeleteContext { ctx }).await?).await?;
             Ok(mcp::tool_result(&[json_text(&d)], Some(d), false))
+        }
+        Action::StartProcess => {
+            let sid = session_arg(args)?;
+            let spec = crate::core::processes::parse_start(&body_without(args, &["session_id"]))?;
+            let p = json_of(forward(env, &sid, &SessionOp::StartProcess { spec }).await?).await?;
+            Ok(mcp::tool_result(&[format!("Process ID: {}", p["id"].as_str().unwrap_or("")), json_text(&p)], Some(p), false))
+        }
+        Action::ProcessLogs | Action::StopProcess => {
+            let sid = session_arg(args)?;
+            let proc = req_str(args, "process")?.to_string();
+            if !edgerun_protocol::valid_process_id(&proc) {
+                return Err(ApiError::bad(format!("invalid process id {proc:?}: process ids are `proc_` and 24 hex digits")));
+            }
+            if act == Action::StopProcess {
+                let d = json_of(forward(env, &sid, &SessionOp::DeleteProcess { proc }).await?).await?;
+                return Ok(mcp::tool_result(&[json_text(&d)], Some(d), false));
+            }
+            let l = json_of(forward(env, &sid, &SessionOp::ProcessLogs { proc, stream: None }).await?).await?;
+            let p = &l["process"];
+            let head = format!("status: {}, exit_code: {}, killed_by: {}", p["status"], p["exit_code"], p["killed_by"]);
+            let texts = [
+                head,
+                format!("stdout:\n{}", l["stdout"].as_str().unwrap_or("")),
+                format!("stderr:\n{}", l["stderr"].as_str().unwrap_or("")),
+            ];
+            Ok(mcp::tool_result(&texts, Some(l), false))
+        }
+        Action::PortUrl => {
+            let sid = session_arg(args)?;
+            let port = match args.get("port") {
+                Some(Value::Number(n)) => crate::core::route::parse_port(&n.to_string())?,
+                _ => return Err(ApiError::invalid_field("`port` is required: a number from 1024 to 65535")),
+            };
+            let expires_in = crate::core::ports::parse_url_request(&body_without(args, &["session_id", "port"]))?;
+            let u = json_of(crate::entry::port_url(env, &sid, port, expires_in, origin).await?).await?;
+            Ok(mcp::tool_result(&[u["url"].as_str().unwrap_or("").to_string(), json_text(&u)], Some(u), false))
         }
         Action::Cancel => {
             let c = json_of(forward(env, &session_arg(args)?, &SessionOp::Cancel).await?).await?;

@@ -68,6 +68,29 @@ pub enum SessionOp {
     ListContexts,
     /// End one context.
     DeleteContext { ctx: String },
+    /// Start a background process.
+    StartProcess { spec: crate::core::processes::StartSpec },
+    /// The session's background processes.
+    ListProcesses,
+    /// One background process.
+    GetProcess { proc: String },
+    /// End one background process and everything it started.
+    DeleteProcess { proc: String },
+    /// A background process's logs (`stream`: followed as events).
+    ProcessLogs { proc: String, stream: Option<Form> },
+    /// Write to a background process's standard input.
+    ProcessInput { proc: String, data: String, eof: bool },
+    /// An HTTP request for the app on `port` in the session (the call's body is the request's).
+    /// (`websocket`: the request asks to become a WebSocket; the call is then a `GET` upgrade.)
+    Port {
+        port: u16,
+        target: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        length: Option<u64>,
+        #[serde(default)]
+        websocket: bool,
+    },
 }
 
 /// Everything a duplicate carries to its new object.

@@ -61,6 +61,20 @@ pub async fn session_upload(env: &Env, sid: &str, op: &SessionOp, body: wasm_bin
     send(env, SESSIONS, sid, op_request(op, sid, Some(body))?).await
 }
 
+/// [`session`] for a WebSocket upgrade: a `GET` that asks to upgrade, the operation in its
+/// header; the object's answer (a `101` with the socket) comes back as it is.
+pub async fn session_websocket(env: &Env, sid: &str, op: &SessionOp) -> ApiResult<Response> {
+    let json = serde_json::to_string(op).expect("operations serialize");
+    let headers = Headers::new();
+    let _ = headers.set(SESSION_HEADER, sid);
+    let _ = headers.set(OP_HEADER, &json);
+    let _ = headers.set("upgrade", "websocket");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let req = Request::new_with_init("https://object/op", &init).map_err(internal)?;
+    send(env, SESSIONS, sid, req).await
+}
+
 /// [`session`] with the answer read as `T`; an error answer becomes the error it carries.
 pub async fn session_typed<T: DeserializeOwned>(env: &Env, sid: &str, op: &SessionOp) -> ApiResult<(u16, T)> {
     read_typed(session(env, sid, op).await?, "session").await

@@ -44,6 +44,12 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS contexts (
         id TEXT PRIMARY KEY, language TEXT NOT NULL, created_at TEXT NOT NULL,
         run_count INTEGER NOT NULL DEFAULT 0, is_default INTEGER NOT NULL DEFAULT 0);",
+    // 6: background processes (the executor holds them; this is their list and their last word)
+    "CREATE TABLE IF NOT EXISTS processes (
+        id TEXT PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+        status TEXT NOT NULL, exit_code INTEGER, killed_by TEXT, max_seconds INTEGER NOT NULL,
+        restart TEXT NOT NULL DEFAULT 'never', restarts INTEGER NOT NULL DEFAULT 0, env TEXT NOT NULL DEFAULT '{}',
+        seq INTEGER NOT NULL);",
 ];
 
 /// Answers kept by run id (older ones stay only behind a live idempotency key).
@@ -551,6 +557,64 @@ impl Store {
     /// Counts one more run of a context.
     pub fn count_context_run(&self, id: &str) -> ApiResult<()> {
         self.sql.exec("UPDATE contexts SET run_count = run_count + 1 WHERE id = ?", vec![V::String(id.into())]).map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// The session's background processes, oldest first.
+    pub fn processes(&self) -> ApiResult<Vec<crate::core::processes::ProcessRow>> {
+        self.sql
+            .exec(
+                "SELECT id, command, started_at, ended_at, status, exit_code, killed_by, max_seconds, restart, restarts, env FROM processes ORDER BY seq",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(sql_err)
+    }
+
+    /// Adds a started process; ended ones past [`crate::core::processes::KEPT_ENDED`] go, oldest first.
+    pub fn insert_process(&self, row: &crate::core::processes::ProcessRow) -> ApiResult<()> {
+        self.sql
+            .exec(
+                "INSERT INTO processes (id, command, started_at, ended_at, status, exit_code, killed_by, max_seconds, restart, restarts, env, seq)
+                 VALUES (?, ?, ?, NULL, ?, NULL, NULL, ?, ?, 0, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM processes))",
+                vec![
+                    V::String(row.id.clone()),
+                    V::String(row.command.clone()),
+                    V::String(row.started_at.clone()),
+                    V::String(row.status.clone()),
+                    V::Integer(row.max_seconds),
+                    V::String(row.restart.clone()),
+                    V::String(row.env.clone()),
+                ],
+            )
+            .map_err(sql_err)?;
+        self.sql
+            .exec(
+                "DELETE FROM processes WHERE status != 'running' AND seq NOT IN
+                 (SELECT seq FROM processes WHERE status != 'running' ORDER BY seq DESC LIMIT ?)",
+                vec![V::Integer(crate::core::processes::KEPT_ENDED as i64)],
+            )
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Stores a process's new state (its status, end, exit code and killer).
+    pub fn update_process(&self, row: &crate::core::processes::ProcessRow) -> ApiResult<()> {
+        let opt = |v: Option<String>| v.map(V::String).unwrap_or(V::Null);
+        self.sql
+            .exec(
+                "UPDATE processes SET status = ?, ended_at = ?, exit_code = ?, killed_by = ?, started_at = ?, restarts = ? WHERE id = ?",
+                vec![
+                    V::String(row.status.clone()),
+                    opt(row.ended_at.clone()),
+                    row.exit_code.map(V::Integer).unwrap_or(V::Null),
+                    opt(row.killed_by.clone()),
+                    V::String(row.started_at.clone()),
+                    V::Integer(row.restarts),
+                    V::String(row.id.clone()),
+                ],
+            )
+            .map_err(sql_err)?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ import { uid, useStack } from "./helpers.mjs";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const tsDir = join(root, "clients/typescript");
 const TOKEN = "client-token-" + uid("t");
-const h = useStack({ vars: { API_TOKEN: TOKEN } });
+const h = useStack({ vars: { API_TOKEN: TOKEN, PORT_URL_SECRET: `key-${TOKEN}` } });
 const client = () => new Edgerun({ baseUrl: h.stack.url, token: TOKEN });
 const RUN_ID = /^run_[0-9a-f]{24}$/;
 const PRINT_SLEEP_PRINT = "import time\nprint('a', flush=True)\ntime.sleep(1)\nprint('b', flush=True)";
@@ -278,6 +278,46 @@ test("typescript: the event-stream parser follows the spec (CRLF split across ch
   const got = [];
   for await (const ev of parseEventStream(body)) got.push(ev);
   assert.deepEqual(got, [{ event: "stdout", data: { data: "x" } }, { event: "message", data: [1] }]);
+});
+
+test("typescript: background processes, their logs followed, input, their port and a signed address", async () => {
+  const s = await client().sessions.create({ language: "python", id: uid("ts-proc") });
+  await s.run("open('index.html', 'w').write('from ts')");
+  const server = await s.startProcess("exec python3 -m http.server 8000 --bind 127.0.0.1", { maxSeconds: 600 });
+  assert.match(server.id, /^proc_[0-9a-f]{24}$/);
+  assert.equal(server.status, "running");
+  let page;
+  for (let i = 0; i < 100 && !page; i++) {
+    try {
+      page = await s.port(8000, "/index.html");
+    } catch (e) {
+      if (e.code !== "sandbox_failed") throw e;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+  assert.equal(await page.text(), "from ts");
+  const u = await s.portUrl(8000, { expiresIn: 60 });
+  assert.equal(await (await fetch(`${u.url}index.html`)).text(), "from ts", "the signed address needs no token");
+  const ticks = await s.startProcess("for i in 1 2; do echo tick $i; sleep 0.2; done");
+  const events = [];
+  for await (const ev of s.followProcess(ticks.id)) events.push(ev);
+  assert.equal(events.filter((e) => e.event === "stdout").map((e) => e.data.data).join(""), "tick 1\ntick 2\n");
+  assert.deepEqual([events.at(-1).event, events.at(-1).data.status], ["exit", "exited"]);
+  const cat = await s.startProcess("cat");
+  assert.equal((await s.processInput(cat.id, "hi\n", { eof: true })).id, cat.id);
+  let logs;
+  for (let i = 0; i < 100; i++) {
+    logs = await s.processLogs(cat.id);
+    if (logs.process.status !== "running") break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.deepEqual([logs.stdout, logs.process.status, logs.process.exit_code], ["hi\n", "exited", 0]);
+  assert.deepEqual((await s.processes()).processes.map((p) => p.id), [server.id, ticks.id, cat.id]);
+  assert.equal((await s.process(server.id)).status, "running");
+  const stopped = await s.stopProcess(server.id);
+  assert.deepEqual([stopped.status, stopped.killed_by], ["killed", "deleted"]);
+  await rejects(() => s.port(8000, "/index.html"), 502, "sandbox_failed");
+  await s.delete();
 });
 
 test("python: pip installs clients/python, and its pytest suite (sync and async) passes against the stack", { timeout: 300_000 }, () => {

@@ -6,6 +6,14 @@
 //!   `?stream=1`, records of output as it comes, then the answer and the tar (`edgerun_protocol::RECORD_STDOUT`)
 //! - `POST /v1/sessions/{sid}/cancel` → ends the session's running run (404 when none runs)
 //! - `DELETE /v1/sessions/{sid}/contexts/{ctx}` → stops a live context's interpreter (`{"stopped": bool}`)
+//! - `POST /v1/sessions/{sid}/processes` (JSON [`ProcessStart`]) → 201 [`ProcessState`]; `GET` → [`ProcessStates`]
+//! - `GET /v1/sessions/{sid}/processes/{proc}/logs` → [`ProcessLogs`]; with `?follow=1`, records
+//!   of its output (what is buffered, then as it comes), then one answer record with its final state
+//! - `POST /v1/sessions/{sid}/processes/{proc}/stdin` (raw body; `?eof=1` closes it) → its state
+//! - `DELETE /v1/sessions/{sid}/processes/{proc}` → ends it and everything it started; its state
+//! - any method on `/v1/sessions/{sid}/ports/{port}` (the app's path and query in
+//!   [`crate::ports::TARGET_HEADER`]) → the answer of what listens on that port in the session's
+//!   network namespace, streamed; 502 when nothing does
 //! - `POST /v1/sessions/{sid}/inject` (framed [`InjectRequest`] + packs) → the new state
 //! - `POST /v1/sessions/{sid}/apply` (framed [`ApplyRequest`] + file contents) → the new state
 //! - `POST /v1/sessions/{sid}/snapshot` (`{"version"}`) → framed full `Delta` + tar of that version
@@ -20,8 +28,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use edgerun_protocol::{
-    frame, record, split_frame, ApplyRequest, ErrorBody, ErrorCode, InjectRequest, RunRequest, Segment, SessionState, MAX_TIMEOUT_SECS,
-    MIN_TIMEOUT_SECS, RECORD_ANSWER, RECORD_ERROR, RECORD_LOG, RECORD_STDERR, RECORD_STDOUT, SECRET_HEADER,
+    frame, record, split_frame, ApplyRequest, ErrorBody, ErrorCode, InjectRequest, ProcessLogs, ProcessStart, ProcessState, ProcessStates,
+    RunRequest, Segment, SessionState, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, RECORD_ANSWER, RECORD_ERROR, RECORD_LOG, RECORD_STDERR,
+    RECORD_STDOUT, SECRET_HEADER,
 };
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::sync::Arc;
@@ -44,6 +53,11 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions/{sid}/run", post(handle_run))
         .route("/v1/sessions/{sid}/cancel", post(handle_cancel))
         .route("/v1/sessions/{sid}/contexts/{ctx}", axum::routing::delete(handle_stop_context))
+        .route("/v1/sessions/{sid}/processes", post(handle_start_process).get(handle_list_processes))
+        .route("/v1/sessions/{sid}/processes/{proc}", axum::routing::delete(handle_stop_process))
+        .route("/v1/sessions/{sid}/processes/{proc}/logs", get(handle_process_logs))
+        .route("/v1/sessions/{sid}/processes/{proc}/stdin", post(handle_process_stdin))
+        .route("/v1/sessions/{sid}/ports/{port}", axum::routing::any(handle_port))
         .route("/v1/sessions/{sid}/inject", post(handle_inject))
         .route("/v1/sessions/{sid}/snapshot", post(handle_snapshot))
         .route("/v1/sessions/{sid}/apply", post(handle_apply))
@@ -233,4 +247,120 @@ async fn handle_inject(State(s): State<AppState>, Path(sid): Path<String>, body:
     };
     s.inject(&sid, req, body).await?;
     Ok(Json(SessionState { version: s.version(&sid).await }))
+}
+
+fn check_proc(sid: &str, id: &str) -> AppResult<()> {
+    check_sid(sid)?;
+    if edgerun_protocol::valid_process_id(id) {
+        Ok(())
+    } else {
+        Err(AppError::new(ErrorCode::BadRequest, "process ids are `proc_` and 24 hex digits"))
+    }
+}
+
+fn no_process(id: &str) -> AppError {
+    AppError::new(ErrorCode::NotFound, format!("this executor has no process {id} in the session"))
+}
+
+async fn handle_start_process(State(s): State<AppState>, Path(sid): Path<String>, body: Bytes) -> AppResult<Response> {
+    let req: ProcessStart =
+        serde_json::from_slice(&body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("process request: {e}")))?;
+    check_proc(&sid, &req.id)?;
+    if req.command.is_empty() || req.command.len() > edgerun_protocol::MAX_CODE_BYTES || req.command.contains('\0') {
+        return Err(AppError::new(ErrorCode::BadRequest, "a process's command is 1 byte to 1 MiB, without NUL"));
+    }
+    if req.max_secs == 0 {
+        return Err(AppError::new(ErrorCode::BadRequest, "max_secs must be at least 1"));
+    }
+    let state = s.start_process(&sid, req).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(state)).into_response())
+}
+
+async fn handle_list_processes(State(s): State<AppState>, Path(sid): Path<String>) -> AppResult<Json<ProcessStates>> {
+    check_sid(&sid)?;
+    Ok(Json(ProcessStates { processes: s.processes().list(&sid) }))
+}
+
+async fn handle_stop_process(State(s): State<AppState>, Path((sid, id)): Path<(String, String)>) -> AppResult<Json<ProcessState>> {
+    check_proc(&sid, &id)?;
+    s.processes().stop(&sid, &id).await.map(Json).ok_or_else(|| no_process(&id))
+}
+
+/// `?follow=1` on logs; `?eof=1` on stdin.
+#[derive(serde::Deserialize)]
+struct ProcessQuery {
+    #[serde(default)]
+    follow: Option<String>,
+    #[serde(default)]
+    eof: Option<String>,
+}
+
+async fn handle_process_logs(
+    State(s): State<AppState>,
+    Path((sid, id)): Path<(String, String)>,
+    Query(q): Query<ProcessQuery>,
+) -> AppResult<Response> {
+    check_proc(&sid, &id)?;
+    if q.follow.as_deref() != Some("1") {
+        let logs: ProcessLogs = s.processes().logs(&sid, &id).ok_or_else(|| no_process(&id))?;
+        return Ok(Json(logs).into_response());
+    }
+    let (first, rx, end) = s.processes().follow(&sid, &id).ok_or_else(|| no_process(&id))?;
+    let head = stream::iter(first.into_iter().map(|(tag, b)| Ok::<_, std::io::Error>(Bytes::from(record(tag, &b)))));
+    let live = stream::unfold(rx, |rx| async move {
+        let mut rx = rx?;
+        match rx.recv().await {
+            Ok((tag, b)) => Some((Ok(Bytes::from(record(tag, &b))), Some(rx))),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let note =
+                    format!("\n[edgerun] this follower fell behind: {n} chunks of output were skipped (GET the logs for what is kept)\n");
+                Some((Ok(Bytes::from(record(RECORD_STDERR, note.as_bytes()))), Some(rx)))
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    let tail = stream::once(async move {
+        let state = end.wait().await;
+        Ok(Bytes::from(record(RECORD_ANSWER, &serde_json::to_vec(&state).expect("states serialize"))))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(head.chain(live).chain(tail))).into_response())
+}
+
+async fn handle_process_stdin(
+    State(s): State<AppState>,
+    Path((sid, id)): Path<(String, String)>,
+    Query(q): Query<ProcessQuery>,
+    body: Bytes,
+) -> AppResult<Json<ProcessState>> {
+    check_proc(&sid, &id)?;
+    match s.processes().write_stdin(&sid, &id, &body, q.eof.as_deref() == Some("1")).await {
+        Ok(Some(state)) => Ok(Json(state)),
+        Ok(None) => Err(no_process(&id)),
+        Err(m) => Err(AppError::new(ErrorCode::Conflict, m)),
+    }
+}
+
+/// The port route ([`crate::ports`]): the request goes to `127.0.0.1:{port}` in the session's
+/// network namespace; what answers there answers.
+async fn handle_port(State(s): State<AppState>, Path((sid, port)): Path<(String, String)>, mut req: Request) -> AppResult<Response> {
+    check_sid(&sid)?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p >= crate::ports::MIN_PORT)
+        .ok_or_else(|| AppError::new(ErrorCode::BadRequest, "ports are 1024 to 65535"))?;
+    if s.port_refused(port) {
+        return Err(AppError::new(ErrorCode::Forbidden, format!("port {port} is the runtime's, not the session's")));
+    }
+    let target = crate::ports::target(req.headers()).map_err(|m| AppError::new(ErrorCode::BadRequest, m))?;
+    let closed = |why: String| AppError::new(ErrorCode::SandboxFailed, format!("nothing answers on port {port} in the session ({why})"));
+    let Some(net) = s.session_netns(&sid) else {
+        return Err(closed("the session has started no process".into()));
+    };
+    let stream = crate::ports::connect(&net, port).await.map_err(|e| closed(e.to_string()))?;
+    let upgrade = crate::ports::is_websocket(req.headers()).then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    let mut out = axum::http::Request::builder().method(parts.method).uri(target).body(body).map_err(|e| closed(e.to_string()))?;
+    *out.headers_mut() = crate::ports::forwarded_headers(&parts.headers, port);
+    crate::ports::send(stream, out, upgrade).await.map_err(closed)
 }

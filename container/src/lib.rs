@@ -9,6 +9,8 @@ pub mod context;
 pub mod error;
 pub mod firewall;
 pub mod lang;
+pub mod ports;
+pub mod process;
 pub mod sandbox;
 pub mod session;
 pub mod spawn;

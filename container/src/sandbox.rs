@@ -155,6 +155,11 @@ impl NetNs {
             .map_err(|_| std::io::Error::other("the thread making a network namespace panicked"))?
     }
 
+    /// A descriptor of the namespace (for `setns`, as the port route's connects do).
+    pub fn dup_fd(&self) -> std::io::Result<OwnedFd> {
+        self.fd.try_clone()
+    }
+
     /// The namespace's inode, as `readlink /proc/self/ns/net` shows it inside (`net:[<inode>]`).
     pub fn inode(&self) -> std::io::Result<u64> {
         use std::os::unix::fs::MetadataExt;

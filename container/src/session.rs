@@ -175,6 +175,13 @@ pub struct Sessions {
     cancels: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// Live interpreter contexts, by session and context id.
     contexts: crate::context::Contexts,
+    /// Background processes, by session ([`crate::process`]).
+    processes: crate::process::Processes,
+    /// Each session's network namespace, for the port route (which must not wait for a run to
+    /// release the session's slot); the slot holds the same one.
+    nets: Mutex<HashMap<String, Arc<sandbox::NetNs>>>,
+    /// The port the executor listens on (refused by the port route).
+    own_port: Option<u16>,
     uids: UidCounter,
     is_root: bool,
     /// Runs get their session's own `/tmp` and `/dev/shm` and a `/proc` showing only their
@@ -262,6 +269,9 @@ impl Sessions {
             slots: Mutex::new(HashMap::new()),
             cancels: Mutex::new(HashMap::new()),
             contexts: crate::context::Contexts::default(),
+            processes: crate::process::Processes::default(),
+            nets: Mutex::new(HashMap::new()),
+            own_port: None,
             uids,
             is_root,
             private_mounts,
@@ -296,7 +306,7 @@ impl Sessions {
     }
 
     /// The session's network namespace, made on first use; refused where none can be made.
-    fn netns(&self, slot: &mut Slot) -> AppResult<Arc<sandbox::NetNs>> {
+    fn netns(&self, sid: &str, slot: &mut Slot) -> AppResult<Arc<sandbox::NetNs>> {
         if let Err(why) = &self.network_namespaces {
             return Err(AppError::new(
                 ErrorCode::BadRequest,
@@ -310,6 +320,7 @@ impl Sessions {
         }
         let net = Arc::new(sandbox::NetNs::create()?);
         slot.net = Some(net.clone());
+        self.nets.lock().unwrap_or_else(|e| e.into_inner()).insert(sid.to_string(), net.clone());
         Ok(net)
     }
 
@@ -317,6 +328,7 @@ impl Sessions {
     /// sandbox uids ([`crate::firewall`]); without root or nftables they stay reachable, and
     /// only the secret guards them. The caller removes the table at a graceful stop.
     pub fn close_to_sandboxes(&mut self, port: u16) -> Option<crate::firewall::Firewall> {
+        self.own_port = Some(port);
         if !self.is_root {
             return None;
         }
@@ -476,7 +488,7 @@ impl Sessions {
                 format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
             ));
         }
-        let net = if req.allow_internet { None } else { Some(self.netns(&mut slot)?) };
+        let net = if req.allow_internet { None } else { Some(self.netns(sid, &mut slot)?) };
         self.touch(sid, &mut slot)?;
         let base = slot.base.take();
         slot.version = None;
@@ -533,13 +545,34 @@ impl Sessions {
                 if bytes > max_bytes || count > max_files {
                     return Ok((m, unkept, scratch_use, None, skipped, held));
                 }
-                let d = workspace::build_delta_to(here, base.as_ref(), &m, &mut file)?;
+                // Background processes may write while this reads: see `build_delta_report_to`.
+                let (d, left) = workspace::build_delta_report_to(here, base.as_ref(), &m, &mut file)?;
+                for pe in &d.entries {
+                    m.entries.insert(pe.entry.path.clone(), pe.entry.clone());
+                }
+                for p in &left {
+                    // Not committed: the version holds what the last commit had, so the next
+                    // scan sees the file as changed.
+                    match base.as_ref().and_then(|b| b.entries.get(p)) {
+                        Some(old) => m.entries.insert(p.clone(), old.clone()),
+                        None => m.entries.remove(p),
+                    };
+                }
                 std::io::Seek::rewind(&mut file)?;
-                Ok((m, unkept, scratch_use, Some((d, file)), skipped, held))
+                Ok((m, unkept, scratch_use, Some((d, file, left)), skipped, held))
             })?
         })
         .await
         .map_err(AppError::internal)??;
+        let built = built.map(|(d, file, left)| {
+            if !left.is_empty() {
+                result.stderr.push_str(&format!(
+                    "\n[edgerun] {} shrank while it was read (a process writes to it): it is left for the next commit\n",
+                    left.join(", ")
+                ));
+            }
+            (d, file)
+        });
         slot.skipped.entries = skipped;
         if let Some(note) = unkept.note() {
             result.stderr.push_str(&note);
@@ -868,6 +901,66 @@ impl Sessions {
         self.contexts.stop_idle(idle)
     }
 
+    /// Starts a background process ([`crate::process`]) in the session's workspace, which must
+    /// hold `req.expect_version`: as the session's user, in its network namespace (always: a
+    /// process's ports are reached there), with the run limits, under `bash -c`.
+    pub async fn start_process(&self, sid: &str, req: edgerun_protocol::ProcessStart) -> AppResult<edgerun_protocol::ProcessState> {
+        let slot_arc = self.slot(sid);
+        let mut slot = slot_arc.lock().await;
+        if req.expect_version != slot.version {
+            return Err(AppError::new(
+                ErrorCode::WorkspaceStale,
+                format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
+            ));
+        }
+        if let Err(why) = &self.network_namespaces {
+            return Err(AppError::new(
+                ErrorCode::SandboxUnavailable,
+                format!("background processes run in the session's network namespace, which this executor cannot make ({why})"),
+            ));
+        }
+        let net = self.netns(sid, &mut slot)?;
+        self.touch(sid, &mut slot)?;
+        let root = self.root(sid);
+        let mut env = self.base_env(&root);
+        env.extend(session_env(sid, Language::Bash));
+        env.extend(req.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let spawn = Spawn {
+            program: self.config.runtimes.bash.clone(),
+            args: vec!["-c".into(), req.command.clone()],
+            cwd: root.join("ws"),
+            env,
+            stdin: Vec::new(),
+            timeout: Duration::from_secs(req.max_secs),
+            limits: self.config.limits,
+            identity: slot.identity,
+            umask: 0o022,
+            kill_mode: self.kill_mode.clone(),
+            private: self.private(&root),
+            net: Some(net),
+            cancel: None,
+        };
+        self.processes.start(sid, &req.id, &spawn, Duration::from_secs(req.max_secs)).map_err(|e| match e {
+            crate::process::StartError::Conflict(m) => AppError::new(ErrorCode::Conflict, m),
+            crate::process::StartError::Io(e) => AppError::internal(e),
+        })
+    }
+
+    /// The session's network namespace, if it has one yet (the port route never makes one).
+    pub fn session_netns(&self, sid: &str) -> Option<Arc<sandbox::NetNs>> {
+        self.nets.lock().unwrap_or_else(|e| e.into_inner()).get(sid).cloned()
+    }
+
+    /// Whether the port route refuses `port`: the executor's own, and those closed to sandboxes.
+    pub fn port_refused(&self, port: u16) -> bool {
+        self.own_port == Some(port) || self.closed_ports.contains(&port)
+    }
+
+    /// The session's background processes.
+    pub fn processes(&self) -> &crate::process::Processes {
+        &self.processes
+    }
+
     fn base_env(&self, root: &Path) -> Vec<(String, String)> {
         let r = &self.config.runtimes;
         let mut path_dirs: Vec<String> = Vec::new();
@@ -1034,8 +1127,9 @@ impl Sessions {
         let manifest = req.manifest.clone();
         let segments = req.segments.clone();
         slot.skipped = workspace::Skipped::default();
-        // A live context works in the workspace directory: it is kept, and its content replaced.
-        let in_place = !self.contexts.live_ids(sid).is_empty();
+        // A live context or background process works in the workspace directory: it is kept,
+        // and its content replaced.
+        let in_place = !self.contexts.live_ids(sid).is_empty() || self.processes.any_live(sid);
         let skipped = tokio::task::spawn_blocking(move || -> Result<workspace::Skipped, workspace::SyncError> {
             workspace::recover(&dirs)?;
             // The staging tree is made by the runtime in its session root and handed to the
@@ -1087,6 +1181,8 @@ impl Sessions {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
         self.contexts.stop_session(sid);
+        self.processes.stop_session(sid).await;
+        self.nets.lock().unwrap_or_else(|e| e.into_inner()).remove(sid);
         if let Some(id) = slot.identity {
             sandbox::kill_uid(id);
             if let sandbox::KillMode::Cgroup(cg) = &self.kill_mode {

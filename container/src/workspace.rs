@@ -434,6 +434,39 @@ pub fn build_delta(root: &Path, base: Option<&Manifest>, current: &Manifest) -> 
 /// Builds the delta from `base` (or from nothing) to `current`: a tar of what changed, written to
 /// `out` file by file (never a whole file in memory), plus its index.
 pub fn build_delta_to<W: io::Write + io::Seek>(root: &Path, base: Option<&Manifest>, current: &Manifest, out: W) -> io::Result<Delta> {
+    let (delta, left) = build_delta_report_to(root, base, current, out)?;
+    match left.first() {
+        Some(p) => Err(io::Error::other(format!("{p} changed while being extracted"))),
+        None => Ok(delta),
+    }
+}
+
+/// Reads as it goes into a hash of what it read.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: io::Read> io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// [`build_delta_to`] for a workspace that may change while it is read (a background process
+/// writes in it): a file is stored as a point-in-time copy of its first `size` bytes (the size
+/// the scan saw), and its entry in the delta carries the hash of the bytes stored, whatever the
+/// scan hashed; a file that became shorter than the scan saw is left out of the delta and
+/// answered (it is for the next commit). Answers the delta and the paths left out.
+pub fn build_delta_report_to<W: io::Write + io::Seek>(
+    root: &Path,
+    base: Option<&Manifest>,
+    current: &Manifest,
+    out: W,
+) -> io::Result<(Delta, Vec<String>)> {
+    let mut left = Vec::new();
     let empty = BTreeMap::new();
     let base_entries = base.map(|b| &b.entries).unwrap_or(&empty);
     let deleted: Vec<String> = base_entries.keys().filter(|p| !current.entries.contains_key(*p)).cloned().collect();
@@ -459,20 +492,30 @@ pub fn build_delta_to<W: io::Write + io::Seek>(root: &Path, base: Option<&Manife
             }
             EntryKind::File => {
                 let file = crate::confine::open_regular(&root.join(&e.path))?;
-                if file.metadata()?.len() != e.size {
-                    return Err(io::Error::other(format!("{} changed while being extracted", e.path)));
+                if file.metadata()?.len() < e.size {
+                    left.push(e.path.clone());
+                    continue;
                 }
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(e.size);
-                builder.append_data(&mut header, &e.path, io::Read::take(file, e.size))?;
+                let mut reader = Hashing { inner: io::Read::take(file, e.size), hasher: blake3::Hasher::new() };
+                builder.append_data(&mut header, &e.path, &mut reader)?;
                 let end = builder.get_mut().stream_position()?;
                 offset = end - e.size.div_ceil(512) * 512;
+                let stored = reader.hasher.finalize().to_hex().to_string();
+                if stored != e.hash {
+                    // Written to while it was read: the copy stored is what the entry describes.
+                    let mut copy = e.clone();
+                    copy.hash = stored;
+                    index.push(PackEntry { entry: copy, offset });
+                    continue;
+                }
             }
         }
         index.push(PackEntry { entry: e.clone(), offset });
     }
     let tar_len = if index.is_empty() { 0 } else { builder.into_inner()?.stream_position()? };
-    Ok(Delta { base: base.map(|b| b.version.clone()), version: current.version.clone(), tar_len, entries: index, deleted })
+    Ok((Delta { base: base.map(|b| b.version.clone()), version: current.version.clone(), tar_len, entries: index, deleted }, left))
 }
 
 fn set_mtime(path: &Path, mtime_ns: i64, follow: bool) -> io::Result<()> {
@@ -1064,6 +1107,27 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_file_written_while_it_is_read_is_stored_as_the_bytes_read_or_left_for_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("log.txt"), b"0123456789").unwrap();
+        fs::write(root.join("gone.txt"), b"abcdef").unwrap();
+        let m = scan(root, None).unwrap();
+        // Rewritten in place at the same size, grown, and shrunk after the scan.
+        fs::write(root.join("log.txt"), b"ABCDEFGHIJ and more").unwrap();
+        fs::write(root.join("gone.txt"), b"ab").unwrap();
+        let mut out = io::Cursor::new(Vec::new());
+        let (d, left) = build_delta_report_to(root, None, &m, &mut out).unwrap();
+        assert_eq!(left, vec!["gone.txt".to_string()], "a file shorter than scanned is for the next commit");
+        let e = d.entries.iter().find(|p| p.entry.path == "log.txt").unwrap();
+        assert_eq!(e.entry.size, 10, "the size the scan saw");
+        assert_eq!(e.entry.hash, blake3::hash(b"ABCDEFGHIJ").to_hex().to_string(), "the hash of the bytes stored");
+        let tar = out.into_inner();
+        assert_eq!(&tar[e.offset as usize..e.offset as usize + 10], b"ABCDEFGHIJ");
+        assert!(build_delta_to(root, None, &m, &mut io::Cursor::new(Vec::new())).is_err(), "the strict form still refuses");
+    }
 
     #[test]
     fn rel_paths_are_checked() {

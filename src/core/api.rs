@@ -957,3 +957,155 @@ pub struct ContextDeleted {
     /// The id of the context that was ended.
     pub deleted: String,
 }
+
+/// `POST /api/sessions/{id}/processes` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct StartProcessRequest {
+    /// A bash command line (run with `bash -c` in the workspace), at most 1 MiB.
+    pub command: String,
+    /// Variables added to the process's environment.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Its lifetime bound in seconds (default and maximum per deployment: 3600 and 86400 unless
+    /// `PROCESS_DEFAULT_SECONDS` and `PROCESS_MAX_SECONDS` say otherwise).
+    #[serde(default)]
+    pub max_seconds: Option<u64>,
+    /// `never` (default) or `on-wake`: started again when the session's sandbox comes back without it.
+    #[serde(default)]
+    pub restart: Option<ProcessRestart>,
+}
+
+/// What ended a background process that did not exit on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessKilledBy {
+    /// `DELETE …/processes/{proc}`.
+    Deleted,
+    /// Its `max_seconds` passed.
+    Timeout,
+    /// The session's memory limit.
+    Memory,
+    /// The session's process limit.
+    Processes,
+}
+
+/// A background process's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessStatus {
+    /// It runs.
+    Running,
+    /// It ended on its own (`exit_code` says how).
+    Exited,
+    /// Something ended it (`killed_by` says what).
+    Killed,
+    /// The sandbox it ran in is gone (an executor restart, a recycled container): its state and
+    /// logs went with it.
+    Lost,
+}
+
+/// A background process of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProcessInfo {
+    /// `proc_` and 24 hex digits.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^proc_[0-9a-f]{24}$")))]
+    pub id: String,
+    /// The command line it runs.
+    pub command: String,
+    pub status: ProcessStatus,
+    /// When it started (RFC 3339).
+    #[cfg_attr(feature = "schema", schemars(extend("format" = "date-time")))]
+    pub started_at: String,
+    /// When it was seen ended (RFC 3339), or `null` while it runs.
+    pub ended_at: Option<String>,
+    /// Its exit code once it ended (`128 + n` after signal `n`), else `null`.
+    pub exit_code: Option<i64>,
+    /// What ended it, when something did; else `null`.
+    pub killed_by: Option<ProcessKilledBy>,
+    /// Its lifetime bound.
+    pub max_seconds: u64,
+    /// Whether it is started again when the session's sandbox comes back without it.
+    pub restart: ProcessRestart,
+    /// Times it was started again (same id).
+    pub restarts: u64,
+}
+
+/// When a background process is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub enum ProcessRestart {
+    /// Never: a sandbox that comes back without it says it is `lost`.
+    #[serde(rename = "never")]
+    Never,
+    /// When the session's sandbox comes back without it (recycled, restarted), at the session's
+    /// next request: with the same id and command.
+    #[serde(rename = "on-wake")]
+    OnWake,
+}
+
+/// `GET /api/sessions/{id}/processes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProcessList {
+    /// Oldest first.
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// `GET /api/sessions/{id}/processes/{proc}/logs`: the last of each stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProcessLogs {
+    /// The newest bytes of its standard output (at most the ring's size, 1 MiB by default), as
+    /// text with invalid UTF-8 replaced.
+    pub stdout: String,
+    /// The newest bytes of its standard error.
+    pub stderr: String,
+    /// Bytes of standard output that came before those kept.
+    pub stdout_dropped: u64,
+    /// Bytes of standard error that came before those kept.
+    pub stderr_dropped: u64,
+    /// The process when its logs were read.
+    pub process: ProcessInfo,
+}
+
+/// `POST /api/sessions/{id}/processes/{proc}/stdin` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct ProcessInput {
+    /// Text written to its standard input, at most 1 MiB.
+    #[serde(default)]
+    pub data: String,
+    /// Close its standard input after `data`.
+    #[serde(default)]
+    pub eof: bool,
+}
+
+/// `POST /api/sessions/{id}/ports/{port}/url` body (may be empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct PortUrlRequest {
+    /// Seconds the address works, 1 to 86400 (default 3600).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// A signed, expiring address of a session's port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PortUrl {
+    /// The address: works without the API token until `expires_at`, for this session and port only.
+    pub url: String,
+    /// When it stops working (RFC 3339).
+    #[cfg_attr(feature = "schema", schemars(extend("format" = "date-time")))]
+    pub expires_at: String,
+    /// The port it reaches.
+    pub port: u64,
+}

@@ -11,6 +11,8 @@ pub mod mcp;
 #[cfg(all(test, feature = "schema"))]
 mod openapi;
 pub mod plan;
+pub mod ports;
+pub mod processes;
 pub mod request;
 pub mod route;
 pub mod shape;

@@ -50,6 +50,7 @@ fn streams(op_id: &str) -> Option<&'static str> {
         "run" | "execute" => Some("RunResponse"),
         "plugin" => Some("PluginAnswer"),
         "getSetup" => Some("Session"),
+        "processLogs" => Some("ProcessInfo"),
         _ => None,
     }
 }
@@ -109,6 +110,8 @@ enum Ok200 {
     Mcp,
     /// A static file of this media type.
     Static(&'static str),
+    /// Whatever the session's app answers, passed through.
+    App,
 }
 
 /// One operation of the API.
@@ -499,6 +502,94 @@ fn table() -> Vec<Op> {
         },
         Op {
             method: "post",
+            path: "/api/sessions/{id}/processes",
+            id: "startProcess",
+            summary: "Start a background process that outlives the request (a dev server, a job)",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::StartProcessRequest>, true),
+            ok: Ok200::Json(201, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 409, 413, 415, 422, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/processes",
+            id: "listProcesses",
+            summary: "The session's background processes and how they are",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessList>),
+            errors: &[400, 404, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/processes/{proc}",
+            id: "getProcess",
+            summary: "One background process",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 500, 502, 503],
+        },
+        Op {
+            method: "delete",
+            path: "/api/sessions/{id}/processes/{proc}",
+            id: "deleteProcess",
+            summary: "End a background process and everything it started",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 500, 502, 503],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/processes/{proc}/logs",
+            id: "processLogs",
+            summary: "A background process's output (the last 1 MiB of each stream), or followed as events",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::Json(200, answer::<api::ProcessLogs>),
+            errors: &[400, 404, 409, 500, 502, 503],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/processes/{proc}/stdin",
+            id: "processInput",
+            summary: "Write to a background process's standard input",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::ProcessInput>, true),
+            ok: Ok200::Json(200, answer::<api::ProcessInfo>),
+            errors: &[400, 404, 409, 413, 415, 422, 500, 502, 503],
+        },
+        Op {
+            method: "post",
+            path: "/api/sessions/{id}/ports/{port}/url",
+            id: "portUrl",
+            summary: "A signed, expiring address of a port that works without the token",
+            auth: true,
+            query: &[],
+            body: Json(answer::<api::PortUrlRequest>, false),
+            ok: Ok200::Json(201, answer::<api::PortUrl>),
+            errors: &[400, 404, 409, 413, 415, 422, 500],
+        },
+        Op {
+            method: "get",
+            path: "/api/sessions/{id}/ports/{port}/{app_path}",
+            id: "port",
+            summary: "The session's app listening on a port (any method: GET, POST, PUT, PATCH, DELETE, …)",
+            auth: true,
+            query: &[],
+            body: Body::None,
+            ok: Ok200::App,
+            errors: &[400, 404, 502, 503],
+        },
+        Op {
+            method: "post",
             path: "/api/execute",
             id: "execute",
             summary: "One-shot run; nothing is kept",
@@ -546,9 +637,20 @@ fn op_id(r: &Route) -> &'static str {
         Route::CreateContext(_) => "createContext",
         Route::ListContexts(_) => "listContexts",
         Route::DeleteContext(..) => "deleteContext",
+        Route::StartProcess(_) => "startProcess",
+        Route::ListProcesses(_) => "listProcesses",
+        Route::GetProcess(..) => "getProcess",
+        Route::DeleteProcess(..) => "deleteProcess",
+        Route::ProcessLogs(..) => "processLogs",
+        Route::ProcessInput(..) => "processInput",
+        Route::Port(..) => "port",
+        Route::PortUrl(..) => "portUrl",
         Route::Execute => "execute",
     }
 }
+
+/// A process id for the coverage checks.
+const PROC: &str = "proc_0123456789abcdef01234567";
 
 /// One of each route, for the coverage check.
 fn every_route() -> Vec<Route> {
@@ -586,6 +688,14 @@ fn every_route() -> Vec<Route> {
         Route::CreateContext(s()),
         Route::ListContexts(s()),
         Route::DeleteContext(s(), "ctx_0123456789abcdef01234567".into()),
+        Route::StartProcess(s()),
+        Route::ListProcesses(s()),
+        Route::GetProcess(s(), PROC.into()),
+        Route::DeleteProcess(s(), PROC.into()),
+        Route::ProcessLogs(s(), PROC.into()),
+        Route::ProcessInput(s(), PROC.into()),
+        Route::Port(s(), 8000, "/".into()),
+        Route::PortUrl(s(), 8000),
     ]
 }
 
@@ -649,6 +759,15 @@ fn path_params(path: &str) -> Vec<Value> {
     }
     if path.contains("{ctx}") {
         out.push(json!({"$ref": "#/components/parameters/ContextId"}));
+    }
+    if path.contains("{app_path}") {
+        out.push(json!({"$ref": "#/components/parameters/AppPath"}));
+    }
+    if path.contains("{port}") {
+        out.push(json!({"$ref": "#/components/parameters/Port"}));
+    }
+    if path.contains("{proc}") {
+        out.push(json!({"$ref": "#/components/parameters/ProcessId"}));
     }
     out
 }
@@ -722,6 +841,15 @@ fn operation(op: &Op, out: &mut SchemaGenerator, inp: &mut SchemaGenerator) -> V
             responses.insert(
                 "200".into(),
                 json!({"description": "The run's events, as they happen.", "content": {"text/event-stream": sse_content(*set, "RunResponse")}}),
+            );
+        }
+        Ok200::App => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "What the app listening on the port answered, as it answered it: any status, headers and body (streamed). Errors of the route itself (no such session, a bad port, nothing listening: 502 within 1 s) are in the API's JSON error shape.",
+                    "content": {"*/*": {"schema": {"type": "string"}}}
+                }),
             );
         }
         Ok200::Bytes => {
@@ -870,6 +998,22 @@ fn document() -> Value {
                     "name": "ctx", "in": "path", "required": true,
                     "description": "A context id from `POST …/contexts` (`id`).",
                     "schema": {"type": "string", "pattern": "^ctx_[0-9a-f]{24}$"}
+                },
+                "AppPath": {
+                    "name": "app_path", "in": "path", "required": true,
+                    "description": "The rest of the URL's path, passed to the app as it was sent (with the query); `…/ports/{port}/` is the app's `/`.",
+                    "x-multi-segment": true,
+                    "schema": {"type": "string"}
+                },
+                "Port": {
+                    "name": "port", "in": "path", "required": true,
+                    "description": "A port the session's app listens on, inside the session's network namespace.",
+                    "schema": {"type": "integer", "minimum": 1024, "maximum": 65535}
+                },
+                "ProcessId": {
+                    "name": "proc", "in": "path", "required": true,
+                    "description": "A process id from `POST …/processes` (`id`).",
+                    "schema": {"type": "string", "pattern": "^proc_[0-9a-f]{24}$"}
                 }
             },
             "securitySchemes": {
@@ -902,7 +1046,10 @@ fn the_table_covers_every_route_and_reaches_it() {
             .replace("{id}", "s1")
             .replace("{path}", "dir/a.txt")
             .replace("{run_id}", "run_0123456789abcdef01234567")
-            .replace("{ctx}", "ctx_0123456789abcdef01234567");
+            .replace("{ctx}", "ctx_0123456789abcdef01234567")
+            .replace("{proc}", PROC)
+            .replace("{port}", "8000")
+            .replace("{app_path}", "index.html");
         let route = parse(&op.method.to_uppercase(), &path).unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         assert_eq!(op_id(&route), op.id, "{} {path}", op.method);
         assert_eq!(
@@ -972,6 +1119,10 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "ContextList",
         "ContextDeleted",
         "RichOutput",
+        "ProcessInfo",
+        "ProcessList",
+        "ProcessLogs",
+        "PortUrl",
     ] {
         let s = &schemas[name];
         assert_eq!(s["additionalProperties"], json!(false), "{name}");
@@ -998,6 +1149,9 @@ fn answer_schemas_are_closed_and_list_their_required_fields() {
         "DuplicateRequest",
         "PatchSessionRequest",
         "StoreCodeRequest",
+        "StartProcessRequest",
+        "ProcessInput",
+        "PortUrlRequest",
     ] {
         assert!(schemas[name].get("additionalProperties").is_none(), "{name}");
     }

@@ -109,7 +109,7 @@ fn code(m: &Map<String, Value>) -> ApiResult<String> {
     opt_code(m)?.ok_or_else(|| ApiError::invalid_field("`code` is required"))
 }
 
-fn env(m: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
+pub fn env(m: &Map<String, Value>) -> ApiResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     if let Some(o) = opt_object(m, "env")? {
         for (k, v) in o {

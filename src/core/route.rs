@@ -38,6 +38,17 @@ pub enum Route {
     CreateContext(String),
     ListContexts(String),
     DeleteContext(String, String),
+    StartProcess(String),
+    ListProcesses(String),
+    GetProcess(String, String),
+    DeleteProcess(String, String),
+    ProcessLogs(String, String),
+    ProcessInput(String, String),
+    /// Any method on `…/ports/{port}/<path>`: the session's app on that port; the path is the
+    /// rest of the URL's path as sent (still percent-encoded), `/` at least.
+    Port(String, u16, String),
+    /// `POST …/ports/{port}/url`: a signed, expiring address of the port.
+    PortUrl(String, u16),
 }
 
 /// A file of the playground.
@@ -87,6 +98,19 @@ pub fn percent_encode(s: &str) -> String {
 /// `run_` and 24 lower-case hex digits.
 pub fn is_run_id(s: &str) -> bool {
     s.strip_prefix("run_").is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// A port of the port route: decimal, 1024 to 65535 (the ones below are privileged: no session
+/// process listens there).
+pub fn parse_port(raw: &str) -> ApiResult<u16> {
+    let bad = || ApiError::bad(format!("invalid port {:?}: ports are 1024 to 65535", super::ids::truncate(raw, 20)));
+    if raw.is_empty() || raw.len() > 5 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    match raw.parse::<u32>() {
+        Ok(p) if (1024..=65535).contains(&p) => Ok(p as u16),
+        _ => Err(bad()),
+    }
 }
 
 fn wrong_method(allowed: &str) -> ApiError {
@@ -181,6 +205,43 @@ pub fn parse(method: &str, path: &str) -> ApiResult<Route> {
                 _ => return Err(wrong_method("DELETE")),
             }
         }
+        ("processes", "POST") => Route::StartProcess(id),
+        ("processes", "GET") => Route::ListProcesses(id),
+        ("processes", _) => return Err(wrong_method("GET or POST")),
+        (t, m) if t.starts_with("processes/") => {
+            let rest = &t["processes/".len()..];
+            let (raw, sub) = rest.split_once('/').unwrap_or((rest, ""));
+            let proc = percent_decode(raw)?;
+            if !edgerun_protocol::valid_process_id(&proc) {
+                return Err(ApiError::bad(format!(
+                    "invalid process id {:?}: process ids are `proc_` and 24 hex digits",
+                    super::ids::truncate(&proc, 80)
+                )));
+            }
+            match (sub, m) {
+                ("", "GET") => Route::GetProcess(id, proc),
+                ("", "DELETE") => Route::DeleteProcess(id, proc),
+                ("", _) => return Err(wrong_method("GET or DELETE")),
+                ("logs", "GET") => Route::ProcessLogs(id, proc),
+                ("logs", _) => return Err(wrong_method("GET")),
+                ("stdin", "POST") => Route::ProcessInput(id, proc),
+                ("stdin", _) => return Err(wrong_method("POST")),
+                _ => return Err(ApiError::not_found(format!("no route for {path}"))),
+            }
+        }
+        (t, _) if t == "ports" || t.starts_with("ports/") => {
+            let rest = t.strip_prefix("ports").unwrap_or("").trim_start_matches('/');
+            let (raw, sub) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let port = parse_port(raw)?;
+            if sub == "/url" && m == "POST" {
+                Route::PortUrl(id, port)
+            } else {
+                Route::Port(id, port, sub.to_string())
+            }
+        }
         ("files" | "files/", "GET") => Route::ListFiles(id),
         ("files" | "files/", _) => return Err(wrong_method("GET")),
         (t, _) if t.starts_with("files/") => {
@@ -241,6 +302,40 @@ mod tests {
         assert_eq!(parse("GET", &format!("/api/sessions/abc/contexts/{ctx}")).unwrap_err().status(), 405);
         for bad in ["ctx_x", "ctx_0123456789ABCDEF01234567", "0123456789abcdef01234567", "ctx_0123456789abcdef01234567/x"] {
             assert_eq!(parse("DELETE", &format!("/api/sessions/abc/contexts/{bad}")).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn process_routes_parse() {
+        let p = "proc_0123456789abcdef01234567";
+        let at = |m: &str, tail: &str| parse(m, &format!("/api/sessions/abc/processes{tail}"));
+        assert_eq!(at("POST", "").unwrap(), Route::StartProcess("abc".into()));
+        assert_eq!(at("GET", "").unwrap(), Route::ListProcesses("abc".into()));
+        assert_eq!(at("GET", &format!("/{p}")).unwrap(), Route::GetProcess("abc".into(), p.into()));
+        assert_eq!(at("DELETE", &format!("/{p}")).unwrap(), Route::DeleteProcess("abc".into(), p.into()));
+        assert_eq!(at("GET", &format!("/{p}/logs")).unwrap(), Route::ProcessLogs("abc".into(), p.into()));
+        assert_eq!(at("POST", &format!("/{p}/stdin")).unwrap(), Route::ProcessInput("abc".into(), p.into()));
+        assert_eq!(at("PUT", "").unwrap_err().status(), 405);
+        assert_eq!(at("POST", &format!("/{p}")).unwrap_err().status(), 405);
+        assert_eq!(at("POST", &format!("/{p}/logs")).unwrap_err().status(), 405);
+        assert_eq!(at("GET", &format!("/{p}/stdin")).unwrap_err().status(), 405);
+        assert_eq!(at("GET", &format!("/{p}/nope")).unwrap_err().status(), 404);
+        for bad in ["proc_x", "proc_0123456789ABCDEF01234567", "ctx_0123456789abcdef01234567", "..%2F"] {
+            assert_eq!(at("GET", &format!("/{bad}")).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_routes_parse() {
+        let at = |m: &str, tail: &str| parse(m, &format!("/api/sessions/abc/ports{tail}"));
+        assert_eq!(at("GET", "/8000/").unwrap(), Route::Port("abc".into(), 8000, "/".into()));
+        assert_eq!(at("GET", "/8000").unwrap(), Route::Port("abc".into(), 8000, "/".into()));
+        assert_eq!(at("POST", "/8000/api/x%20y").unwrap(), Route::Port("abc".into(), 8000, "/api/x%20y".into()));
+        assert_eq!(at("PROPFIND", "/65535/a/b/").unwrap(), Route::Port("abc".into(), 65535, "/a/b/".into()));
+        assert_eq!(at("POST", "/8000/url").unwrap(), Route::PortUrl("abc".into(), 8000));
+        assert_eq!(at("GET", "/8000/url").unwrap(), Route::Port("abc".into(), 8000, "/url".into()), "the app's own /url otherwise");
+        for bad in ["", "/", "/80/", "/1023/", "/65536/", "/08x/", "/-1/", "/8000.0/", "/123456/"] {
+            assert_eq!(at("GET", bad).unwrap_err().status(), 400, "{bad}");
         }
     }
 

@@ -24,6 +24,10 @@ pub enum Action {
     Cancel,
     CreateContext,
     DeleteContext,
+    StartProcess,
+    ProcessLogs,
+    StopProcess,
+    PortUrl,
 }
 
 /// Every tool of a flavor: (name, what it does, description).
@@ -44,6 +48,10 @@ pub fn table(flavor: Flavor) -> &'static [(&'static str, Action, &'static str)] 
             ("cancel", Action::Cancel, "End the session's running run or setup (in a context: interrupted, the context's state kept)."),
             ("create_context", Action::CreateContext, "Start a live interpreter context (python, node or typescript) in a session; pass its id as run_code's context."),
             ("delete_context", Action::DeleteContext, "End an interpreter context."),
+            ("start_process", Action::StartProcess, "Start a background process in a session (a dev server, a long job) that outlives the call: a bash command line run in the workspace, in the session's network namespace (no internet; the session's runs reach its ports on 127.0.0.1). Returns its id; read its output with process_logs, reach its port with port_url."),
+            ("process_logs", Action::ProcessLogs, "A background process's status and the last of its stdout and stderr (up to 1 MiB each)."),
+            ("stop_process", Action::StopProcess, "End a background process and everything it started."),
+            ("port_url", Action::PortUrl, "A signed address of a session's port (1024-65535) that works without the API token until it expires (expires_in seconds, at most 86400): open it in a browser to reach the server a background process runs."),
         ],
         Flavor::Era => &[
             ("era_execute_code", Action::Execute, "Execute code in a fresh environment (python, node, typescript, go, deno, bash)."),
@@ -117,6 +125,51 @@ pub struct ContextRef {
     /// The context id (`ctx_…`).
     #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^ctx_[0-9a-f]{24}$")))]
     pub context: String,
+}
+
+/// `start_process`: the process route's body, with the session it runs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct StartProcessInput {
+    /// The session id.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
+    pub session_id: String,
+    /// A bash command line, e.g. `python -m http.server 8000`.
+    pub command: String,
+    /// Environment variables added to the process's.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Its lifetime bound in seconds (default 3600).
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub max_seconds: Option<u64>,
+    /// `on-wake`: started again (same id) when the session's sandbox comes back without it.
+    pub restart: Option<super::api::ProcessRestart>,
+}
+
+/// `process_logs`, `stop_process`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct ProcessRef {
+    /// The session id.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
+    pub session_id: String,
+    /// The process id (`proc_…`, from start_process).
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^proc_[0-9a-f]{24}$")))]
+    pub process: String,
+}
+
+/// `port_url`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct PortUrlInput {
+    /// The session id.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,64}$")))]
+    pub session_id: String,
+    /// The port the session's server listens on.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1024, max = 65535)))]
+    pub port: u32,
+    /// Seconds the address works (1 to 86400; default 3600).
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86400)))]
+    pub expires_in: Option<u64>,
 }
 
 /// `list_sessions`.
@@ -195,6 +248,9 @@ pub fn input_schema(g: &mut schemars::SchemaGenerator, action: Action) -> schema
         Action::Install => g.root_schema_for::<InstallInput>(),
         Action::CreateContext => g.root_schema_for::<CreateContextInput>(),
         Action::DeleteContext => g.root_schema_for::<ContextRef>(),
+        Action::StartProcess => g.root_schema_for::<StartProcessInput>(),
+        Action::ProcessLogs | Action::StopProcess => g.root_schema_for::<ProcessRef>(),
+        Action::PortUrl => g.root_schema_for::<PortUrlInput>(),
     }
 }
 

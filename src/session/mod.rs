@@ -8,6 +8,7 @@
 mod contexts;
 mod events;
 mod files;
+mod processes;
 mod run;
 
 use crate::core::api;
@@ -71,6 +72,8 @@ pub enum Answer {
     Stream(worker::ByteStream, Vec<(&'static str, String)>),
     /// Server-Sent Events, written while the run goes on (`events`).
     Events(web_sys::ReadableStream),
+    /// A response relayed as it came (the port route's: the session's app answered it).
+    Raw(Response),
 }
 
 impl Answer {
@@ -153,9 +156,19 @@ impl Session {
             SessionOp::CreateContext { language } => self.handle_create_context(language),
             SessionOp::ListContexts => self.handle_list_contexts(),
             SessionOp::DeleteContext { ctx } => self.handle_delete_context(&sid, &ctx).await,
+            SessionOp::StartProcess { spec } => self.handle_start_process(&sid, spec).await,
+            SessionOp::ListProcesses => self.handle_list_processes(&sid).await,
+            SessionOp::GetProcess { proc } => self.handle_get_process(&sid, &proc).await,
+            SessionOp::DeleteProcess { proc } => self.handle_delete_process(&sid, &proc).await,
+            SessionOp::ProcessLogs { proc, stream } => self.handle_process_logs(&sid, &proc, stream).await,
+            SessionOp::ProcessInput { proc, data, eof } => self.handle_process_input(&sid, &proc, &data, eof).await,
+            SessionOp::Port { port, target, method, headers, length, websocket } => {
+                self.handle_port(&sid, port, &target, &method, &headers, length, websocket, &req).await
+            }
         };
         match result {
             Ok(Answer::Json(status, v)) => json_response(status, &v),
+            Ok(Answer::Raw(resp)) => Ok(resp),
             Ok(Answer::Events(body)) => {
                 let resp = Response::from_body(worker::ResponseBody::Stream(body))?;
                 let _ = resp.headers().set("content-type", "text/event-stream; charset=utf-8");
@@ -180,6 +193,7 @@ impl Session {
         // A pending (or interrupted) setup runs here, after the create answer went out.
         let guard = self.queue.lock().await;
         let sid = self.with_store(|s| s.session()).ok().flatten().map(|s| s.id);
+        let mut processes_run = false;
         if let Some(sid) = sid {
             if let Err(e) = self.settle_setup(&sid).await {
                 worker::console_error!("setup of {sid} failed to run: {e}");
@@ -195,12 +209,22 @@ impl Session {
                     let _ = self.arm_flush().await;
                 }
             }
+            // What background processes wrote is committed at the interval (the next commit armed).
+            processes_run = self.tick_processes(&sid).await;
         }
         drop(guard);
+        if processes_run {
+            // The container stays awake for them.
+            return Response::ok("");
+        }
         // Let an idle container sleep: its workspace is committed in R2.
         let idle = self.idle_ms();
         if self.state.container().is_some() {
             match idle_action(js_sys::Date::now(), self.last_activity_ms.get(), idle) {
+                // A running background process keeps the container awake.
+                IdleAction::Sleep if self.has_running_process() => {
+                    let _ = self.state.storage().set_alarm(idle).await;
+                }
                 IdleAction::Sleep => {
                     if let Ok(exec) = self.executor() {
                         exec.destroy().await;

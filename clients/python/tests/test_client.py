@@ -205,6 +205,46 @@ def test_sync_execute(client):
 # --- async -----------------------------------------------------------------------------------
 
 
+def wait_until(get, ok, seconds=5.0):
+    end = time.monotonic() + seconds
+    while True:
+        v = get()
+        if ok(v) or time.monotonic() > end:
+            return v
+        time.sleep(0.05)
+
+
+def test_sync_background_processes_and_their_port(client):
+    s = client.sessions.create(language="python", id=sid("py-proc"))
+    s.run("open('index.html', 'w').write('from python')")
+    server = s.start_process("exec python3 -m http.server 8000 --bind 127.0.0.1", max_seconds=600)
+    assert server.status == "running" and server.id.startswith("proc_")
+
+    def page():
+        try:
+            return s.port(8000, "/index.html").text
+        except EdgerunError as e:
+            assert e.code == "sandbox_failed"
+            return None
+
+    assert wait_until(page, lambda t: t is not None) == "from python"
+    ticks = s.start_process("for i in 1 2; do echo tick $i; sleep 0.2; done")
+    events = list(s.follow_process(ticks.id))
+    assert "".join(e.data.data for e in events if e.event == "stdout") == "tick 1\ntick 2\n"
+    assert events[-1].event == "exit" and events[-1].data.status == "exited"
+    cat = s.start_process("cat")
+    assert s.process_input(cat.id, "hi\n", eof=True).id == cat.id
+    logs = wait_until(lambda: s.process_logs(cat.id), lambda l: l.process.status != "running")
+    assert (logs.stdout, logs.process.exit_code) == ("hi\n", 0)
+    assert [p.id for p in s.processes().processes] == [server.id, ticks.id, cat.id]
+    assert s.process(server.id).status == "running"
+    url = s.port_url(8000, expires_in=60).url
+    assert url.endswith("/") and "/.edgerun-token." in url
+    stopped = s.stop_process(server.id)
+    assert (stopped.status, stopped.killed_by) == ("killed", "deleted")
+    s.delete()
+
+
 def test_async_client_has_the_same_shape(url, token):
     async def scenario():
         async with AsyncEdgerun(url, token=token) as client:
@@ -227,6 +267,12 @@ def test_async_client_has_the_same_shape(url, token):
             assert [f.path for f in (await s.files.list()).files] == ["x.txt"]
             assert await s.files.delete("x.txt") == {"deleted": "x.txt"}
             assert (await s.files.list()).count == 0
+
+            p = await s.start_process("echo bg")
+            assert [ev.event async for ev in s.follow_process(p.id)][-1] == "exit"
+            assert (await s.process_logs(p.id)).stdout == "bg\n"
+            assert [x.id for x in (await s.processes()).processes] == [p.id]
+            assert (await s.stop_process(p.id)).status == "exited"
 
             assert (await s.patch(default_timeout=9)).default_timeout == 9
             await s.set_code("print('stored')")

@@ -31,6 +31,12 @@ export type Uploaded = S["Uploaded"];
 export type Deleted = S["Deleted"];
 export type DeletedAll = S["DeletedAll"];
 export type Cancelled = S["Cancelled"];
+/** A background process (`POST …/processes`). */
+export type ProcessInfo = S["ProcessInfo"];
+export type ProcessList = S["ProcessList"];
+export type ProcessLogs = S["ProcessLogs"];
+/** A signed, expiring address of a port. */
+export type PortUrl = S["PortUrl"];
 export type Health = S["Health"];
 export type Limit = S["Limit"];
 /** The API's error body, `{"error", "code"}`. */
@@ -49,6 +55,8 @@ export type StreamEvent<Op extends keyof operationEvents> = {
 export type RunEvent = StreamEvent<"run">;
 /** A setup's events (`GET …/setup` with events). */
 export type SetupEvent = StreamEvent<"getSetup">;
+/** A followed process's events (`GET …/processes/{proc}/logs` with events). */
+export type ProcessEvent = StreamEvent<"processLogs">;
 
 /** Every error answer of the API, and streams that end badly. */
 export declare class EdgerunError extends Error {
@@ -167,6 +175,24 @@ export declare class Session {
   getCode(options?: RequestOptions): Promise<StoredCode>;
   /** `POST …/duplicate`. */
   duplicate(options?: RequestOptions & { id?: string }): Promise<Session>;
+  /** `POST …/processes`: a background process (`bash -c command`) that outlives the call. */
+  startProcess(command: string, options?: RequestOptions & { env?: Record<string, string>; maxSeconds?: number; restart?: "never" | "on-wake" }): Promise<ProcessInfo>;
+  /** `GET …/processes`. */
+  processes(options?: RequestOptions): Promise<ProcessList>;
+  /** `GET …/processes/{proc}`. */
+  process(id: string, options?: RequestOptions): Promise<ProcessInfo>;
+  /** `GET …/processes/{proc}/logs`. */
+  processLogs(id: string, options?: RequestOptions): Promise<ProcessLogs>;
+  /** `GET …/processes/{proc}/logs` streamed: output as it comes, then `exit` with the process. */
+  followProcess(id: string, options?: RequestOptions): AsyncGenerator<ProcessEvent>;
+  /** `POST …/processes/{proc}/stdin`. */
+  processInput(id: string, data: string, options?: RequestOptions & { eof?: boolean }): Promise<ProcessInfo>;
+  /** `DELETE …/processes/{proc}`: ends it and everything it started. */
+  stopProcess(id: string, options?: RequestOptions): Promise<ProcessInfo>;
+  /** `POST …/ports/{port}/url`: a signed address that works without the token until it expires. */
+  portUrl(port: number, options?: RequestOptions & { expiresIn?: number }): Promise<PortUrl>;
+  /** A request to the session's app on `port`: its Response (non-2xx throws EdgerunError). */
+  port(port: number, path?: string, options?: RequestOptions & { method?: string; body?: BodyInit; headers?: Record<string, string> }): Promise<Response>;
   /** `DELETE /api/sessions/{id}`. */
   delete(options?: RequestOptions): Promise<Deleted>;
 }

@@ -341,6 +341,62 @@ export class Session {
     return new Session(this.client, info.id, info);
   }
 
+  /** `POST …/processes`: starts a background process (`bash -c command`) that outlives the call. */
+  startProcess(command, { env, maxSeconds, restart, signal } = {}) {
+    const json = { command };
+    if (env !== undefined) json.env = env;
+    if (maxSeconds !== undefined) json.max_seconds = maxSeconds;
+    if (restart !== undefined) json.restart = restart;
+    return this.client.json("POST", `${this._path}/processes`, { json, signal });
+  }
+
+  /** `GET …/processes`: the session's background processes, oldest first. */
+  processes({ signal } = {}) {
+    return this.client.json("GET", `${this._path}/processes`, { signal });
+  }
+
+  /** `GET …/processes/{proc}`. */
+  process(id, { signal } = {}) {
+    return this.client.json("GET", `${this._path}/processes/${encodeURIComponent(id)}`, { signal });
+  }
+
+  /** `GET …/processes/{proc}/logs`: the last of its stdout and stderr, and its state. */
+  processLogs(id, { signal } = {}) {
+    return this.client.json("GET", `${this._path}/processes/${encodeURIComponent(id)}/logs`, { signal });
+  }
+
+  /** `GET …/processes/{proc}/logs` streamed: `stdout`/`stderr` as it prints, then `exit` with the process. */
+  followProcess(id, { signal } = {}) {
+    return this.client.events(`${this._path}/processes/${encodeURIComponent(id)}/logs`, undefined, { method: "GET", signal });
+  }
+
+  /** `POST …/processes/{proc}/stdin`: writes `data` (and closes its input with `eof`). */
+  processInput(id, data, { eof, signal } = {}) {
+    const json = { data };
+    if (eof !== undefined) json.eof = eof;
+    return this.client.json("POST", `${this._path}/processes/${encodeURIComponent(id)}/stdin`, { json, signal });
+  }
+
+  /** `DELETE …/processes/{proc}`: ends it and everything it started. */
+  stopProcess(id, { signal } = {}) {
+    return this.client.json("DELETE", `${this._path}/processes/${encodeURIComponent(id)}`, { signal });
+  }
+
+  /** `POST …/ports/{port}/url`: a signed address of the port that works without the token until it expires. */
+  portUrl(port, { expiresIn, signal } = {}) {
+    return this.client.json("POST", `${this._path}/ports/${Number(port)}/url`, { json: expiresIn === undefined ? {} : { expires_in: expiresIn }, signal });
+  }
+
+  /**
+   * A request to the session's app on `port` (`…/ports/{port}{path}`): the app's Response. As
+   * every call of the client, a status outside 2xx throws EdgerunError (the app's, or the
+   * route's own 502 when nothing listens).
+   */
+  port(port, path = "/", { method = "GET", body, headers, signal } = {}) {
+    const p = String(path).startsWith("/") ? String(path) : `/${path}`;
+    return this.client.fetch(method, `${this._path}/ports/${Number(port)}${p}`, { body, headers, signal });
+  }
+
   /** `DELETE /api/sessions/{id}`. */
   delete({ signal } = {}) {
     return this.client.json("DELETE", this._path, { signal });

@@ -261,6 +261,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sessions/{id}/ports/{port}/url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A signed, expiring address of a port that works without the token
+         * @description See docs/api.md for `POST /api/sessions/{id}/ports/{port}/url`.
+         */
+        post: operations["portUrl"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/ports/{port}/{app_path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's app listening on a port (any method: GET, POST, PUT, PATCH, DELETE, …)
+         * @description See docs/api.md for `GET /api/sessions/{id}/ports/{port}/{app_path}`.
+         */
+        get: operations["port"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/processes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's background processes and how they are
+         * @description See docs/api.md for `GET /api/sessions/{id}/processes`.
+         */
+        get: operations["listProcesses"];
+        put?: never;
+        /**
+         * Start a background process that outlives the request (a dev server, a job)
+         * @description See docs/api.md for `POST /api/sessions/{id}/processes`.
+         */
+        post: operations["startProcess"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/processes/{proc}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One background process
+         * @description See docs/api.md for `GET /api/sessions/{id}/processes/{proc}`.
+         */
+        get: operations["getProcess"];
+        put?: never;
+        post?: never;
+        /**
+         * End a background process and everything it started
+         * @description See docs/api.md for `DELETE /api/sessions/{id}/processes/{proc}`.
+         */
+        delete: operations["deleteProcess"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/processes/{proc}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A background process's output (the last 1 MiB of each stream), or followed as events
+         * @description See docs/api.md for `GET /api/sessions/{id}/processes/{proc}/logs`.
+         */
+        get: operations["processLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{id}/processes/{proc}/stdin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Write to a background process's standard input
+         * @description See docs/api.md for `POST /api/sessions/{id}/processes/{proc}/stdin`.
+         */
+        post: operations["processInput"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sessions/{id}/run": {
         parameters: {
             query?: never;
@@ -894,6 +1022,110 @@ export interface components {
              */
             plugin: "bash" | "deno" | "go" | "golang" | "javascript" | "js" | "node" | "py" | "python" | "python3" | "sh" | "shell" | "ts" | "typescript";
         };
+        /** @description A signed, expiring address of a session's port. */
+        PortUrl: {
+            /**
+             * Format: date-time
+             * @description When it stops working (RFC 3339).
+             */
+            expires_at: string;
+            /**
+             * Format: uint64
+             * @description The port it reaches.
+             */
+            port: number;
+            /** @description The address: works without the API token until `expires_at`, for this session and port only. */
+            url: string;
+        };
+        /** @description `POST /api/sessions/{id}/ports/{port}/url` body (may be empty). */
+        PortUrlRequest: {
+            /**
+             * Format: uint64
+             * @description Seconds the address works, 1 to 86400 (default 3600).
+             * @default null
+             */
+            expires_in: number | null;
+        };
+        /** @description A background process of a session. */
+        ProcessInfo: {
+            /** @description The command line it runs. */
+            command: string;
+            /** @description When it was seen ended (RFC 3339), or `null` while it runs. */
+            ended_at: string | null;
+            /**
+             * Format: int64
+             * @description Its exit code once it ended (`128 + n` after signal `n`), else `null`.
+             */
+            exit_code: number | null;
+            /** @description `proc_` and 24 hex digits. */
+            id: string;
+            /** @description What ended it, when something did; else `null`. */
+            killed_by: components["schemas"]["ProcessKilledBy"] | null;
+            /**
+             * Format: uint64
+             * @description Its lifetime bound.
+             */
+            max_seconds: number;
+            /** @description Whether it is started again when the session's sandbox comes back without it. */
+            restart: components["schemas"]["ProcessRestart"];
+            /**
+             * Format: uint64
+             * @description Times it was started again (same id).
+             */
+            restarts: number;
+            /**
+             * Format: date-time
+             * @description When it started (RFC 3339).
+             */
+            started_at: string;
+            status: components["schemas"]["ProcessStatus"];
+        };
+        /** @description `POST /api/sessions/{id}/processes/{proc}/stdin` body. */
+        ProcessInput: {
+            /**
+             * @description Text written to its standard input, at most 1 MiB.
+             * @default
+             */
+            data: string;
+            /**
+             * @description Close its standard input after `data`.
+             * @default false
+             */
+            eof: boolean;
+        };
+        /** @description What ended a background process that did not exit on its own. */
+        ProcessKilledBy: "deleted" | "timeout" | "memory" | "processes";
+        /** @description `GET /api/sessions/{id}/processes`. */
+        ProcessList: {
+            /** @description Oldest first. */
+            processes: components["schemas"]["ProcessInfo"][];
+        };
+        /** @description `GET /api/sessions/{id}/processes/{proc}/logs`: the last of each stream. */
+        ProcessLogs: {
+            /** @description The process when its logs were read. */
+            process: components["schemas"]["ProcessInfo"];
+            /** @description The newest bytes of its standard error. */
+            stderr: string;
+            /**
+             * Format: uint64
+             * @description Bytes of standard error that came before those kept.
+             */
+            stderr_dropped: number;
+            /**
+             * @description The newest bytes of its standard output (at most the ring's size, 1 MiB by default), as
+             *     text with invalid UTF-8 replaced.
+             */
+            stdout: string;
+            /**
+             * Format: uint64
+             * @description Bytes of standard output that came before those kept.
+             */
+            stdout_dropped: number;
+        };
+        /** @description When a background process is started again. */
+        ProcessRestart: "never" | "on-wake";
+        /** @description A background process's state. */
+        ProcessStatus: "running" | "exited" | "killed" | "lost";
         /** @description A rich value of a context run (a figure, an HTML table). */
         RichOutput: {
             /** @description Base64 for `image/png`; the text itself for text types. */
@@ -1154,6 +1386,30 @@ export interface components {
             /** @description The new setup (required: 422 without it). */
             setup: components["schemas"]["Setup"];
         };
+        /** @description `POST /api/sessions/{id}/processes` body. */
+        StartProcessRequest: {
+            /** @description A bash command line (run with `bash -c` in the workspace), at most 1 MiB. */
+            command: string;
+            /**
+             * @description Variables added to the process's environment.
+             * @default {}
+             */
+            env: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uint64
+             * @description Its lifetime bound in seconds (default and maximum per deployment: 3600 and 86400 unless
+             *     `PROCESS_DEFAULT_SECONDS` and `PROCESS_MAX_SECONDS` say otherwise).
+             * @default null
+             */
+            max_seconds: number | null;
+            /**
+             * @description `never` (default) or `on-wake`: started again when the session's sandbox comes back without it.
+             * @default null
+             */
+            restart: components["schemas"]["ProcessRestart"] | null;
+        };
         /** @description `PUT /api/sessions/{id}/code` body. */
         StoreCodeRequest: {
             /** @description The code (at most 1 MiB) that runs without `code` will run. */
@@ -1350,10 +1606,16 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The rest of the URL's path, passed to the app as it was sent (with the query); `…/ports/{port}/` is the app's `/`. */
+        AppPath: string;
         /** @description A context id from `POST …/contexts` (`id`). */
         ContextId: string;
         /** @description The rest of the URL after `/files/`: a relative, `/`-separated path, percent-decoded once (`a%2Fb` is `a/b`). It may span several segments. */
         FilePath: string;
+        /** @description A port the session's app listens on, inside the session's network namespace. */
+        Port: number;
+        /** @description A process id from `POST …/processes` (`id`). */
+        ProcessId: string;
         /** @description A run id from a run answer (`run_id`). */
         RunId: string;
         /** @description The session id (percent-decoded once). */
@@ -1986,6 +2248,284 @@ export interface operations {
             500: components["responses"]["Error500"];
         };
     };
+    portUrl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description A port the session's app listens on, inside the session's network namespace. */
+                port: components["parameters"]["Port"];
+            };
+            cookie?: never;
+        };
+        /** @description May be empty (no `content-type` needed then). */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PortUrlRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortUrl"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    port: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description The rest of the URL's path, passed to the app as it was sent (with the query); `…/ports/{port}/` is the app's `/`. */
+                app_path: components["parameters"]["AppPath"];
+                /** @description A port the session's app listens on, inside the session's network namespace. */
+                port: components["parameters"]["Port"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the app listening on the port answered, as it answered it: any status, headers and body (streamed). Errors of the route itself (no such session, a bad port, nothing listening: 502 within 1 s) are in the API's JSON error shape. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "*/*": string;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listProcesses: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessList"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    startProcess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartProcessRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessInfo"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getProcess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description A process id from `POST …/processes` (`id`). */
+                proc: components["parameters"]["ProcessId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessInfo"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    deleteProcess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description A process id from `POST …/processes` (`id`). */
+                proc: components["parameters"]["ProcessId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessInfo"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    processLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description A process id from `POST …/processes` (`id`). */
+                proc: components["parameters"]["ProcessId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessLogs"];
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    processInput: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id (percent-decoded once). */
+                id: components["parameters"]["SessionId"];
+                /** @description A process id from `POST …/processes` (`id`). */
+                proc: components["parameters"]["ProcessId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProcessInput"];
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProcessInfo"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+            503: components["responses"]["Error503"];
+        };
+    };
     run: {
         parameters: {
             query?: never;
@@ -2396,6 +2936,14 @@ export interface operationEvents {
     plugin: {
         "error": components["schemas"]["Error"];
         "exit": components["schemas"]["PluginAnswer"];
+        "log": components["schemas"]["OutputEvent"];
+        "run": components["schemas"]["RunStartedEvent"];
+        "stderr": components["schemas"]["OutputEvent"];
+        "stdout": components["schemas"]["OutputEvent"];
+    };
+    processLogs: {
+        "error": components["schemas"]["Error"];
+        "exit": components["schemas"]["ProcessInfo"];
         "log": components["schemas"]["OutputEvent"];
         "run": components["schemas"]["RunStartedEvent"];
         "stderr": components["schemas"]["OutputEvent"];

@@ -706,3 +706,85 @@ mod tests {
         assert_eq!(go_duration(0.0), "0s");
     }
 }
+
+/// Whether `id` is a background process id: `proc_` and 24 lower-case hex digits.
+pub fn valid_process_id(id: &str) -> bool {
+    id.strip_prefix("proc_").is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Most live background processes one session holds.
+pub const MAX_PROCESSES: usize = 8;
+
+/// Worker → executor: start a background process in a session's workspace
+/// (`POST /v1/sessions/{sid}/processes`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessStart {
+    /// The process id the Worker chose ([`valid_process_id`]).
+    pub id: String,
+    /// A bash command line, run with `bash -c`.
+    pub command: String,
+    /// Variables added to the process's environment.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Its lifetime bound: it is killed (`timeout`) this long after it started.
+    pub max_secs: u64,
+    /// The committed version the workspace must hold (`workspace_stale` otherwise: the Worker
+    /// injects it and asks again).
+    pub expect_version: Option<String>,
+}
+
+/// How a background process ended, when it did not exit on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessKilledBy {
+    /// `DELETE …/processes/{proc}` (or the session's deletion).
+    Deleted,
+    /// Its `max_seconds` passed.
+    Timeout,
+    /// The memory limit.
+    Memory,
+    /// The process limit.
+    Processes,
+}
+
+/// A background process as the executor holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessState {
+    /// Its id.
+    pub id: String,
+    /// `running`, `exited` (it ended on its own) or `killed`.
+    pub status: String,
+    /// Its exit code once it ended (`128 + n` after signal `n`).
+    pub exit_code: Option<i32>,
+    /// What killed it, if something did.
+    pub killed_by: Option<ProcessKilledBy>,
+}
+
+/// The executor's live and ended background processes of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStates {
+    /// Every process the executor started for the session since it started.
+    pub processes: Vec<ProcessState>,
+}
+
+/// A background process's buffered output: the last bytes of each stream (at most the ring's
+/// size) and how many earlier bytes the ring dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessLogs {
+    /// The last of its standard output, as text (invalid UTF-8 replaced).
+    pub stdout: String,
+    /// The last of its standard error.
+    pub stderr: String,
+    /// Bytes of standard output written before those kept.
+    pub stdout_dropped: u64,
+    /// Bytes of standard error written before those kept.
+    pub stderr_dropped: u64,
+    /// Its state when the logs were read.
+    pub process: ProcessState,
+}
+
+/// Worker → executor, on the port route: the app's path and query, as the client sent them.
+pub const PORT_TARGET_HEADER: &str = "x-edgerun-target";
+/// Worker → executor, on the port route: the prefix the app is served under
+/// (`/api/sessions/{id}/ports/{port}`), passed to the app as `x-forwarded-prefix`.
+pub const PORT_PREFIX_HEADER: &str = "x-edgerun-prefix";

@@ -4,6 +4,7 @@ async iterators."""
 from __future__ import annotations
 
 from typing import Any, AsyncIterable, AsyncIterator, Dict, Iterable, Mapping, Optional, Union
+from urllib.parse import quote
 
 import httpx
 
@@ -226,6 +227,42 @@ class AsyncSession:
     async def duplicate(self, *, id: Optional[str] = None) -> "AsyncSession":
         info = await self.client.json("POST", f"{self._path}/duplicate", json=compact(id=id))
         return AsyncSession(self.client, info["id"], info)
+
+    async def start_process(self, command: str, *, env: Optional[Mapping[str, str]] = None, max_seconds: Optional[int] = None, restart: Optional[str] = None) -> Record:
+        """``POST …/processes``: a background process (``bash -c command``) that outlives the call."""
+        return await self.client.json("POST", f"{self._path}/processes", json=compact(command=command, env=dict(env) if env is not None else None, max_seconds=max_seconds, restart=restart))
+
+    async def processes(self) -> Record:
+        """``GET …/processes``: the session's background processes, oldest first."""
+        return await self.client.json("GET", f"{self._path}/processes")
+
+    async def process(self, process_id: str) -> Record:
+        return await self.client.json("GET", f"{self._path}/processes/{quote(process_id, safe='')}")
+
+    async def process_logs(self, process_id: str) -> Record:
+        """``GET …/processes/{proc}/logs``: the last of its stdout and stderr, and its state."""
+        return await self.client.json("GET", f"{self._path}/processes/{quote(process_id, safe='')}/logs")
+
+    def follow_process(self, process_id: str) -> AsyncIterator[Event]:
+        """Its logs streamed: ``stdout``/``stderr`` as it prints, then ``exit`` with the process."""
+        return self.client.events(f"{self._path}/processes/{quote(process_id, safe='')}/logs", method="GET")
+
+    async def process_input(self, process_id: str, data: str, *, eof: bool = False) -> Record:
+        """``POST …/processes/{proc}/stdin``: writes ``data`` (and closes its input with ``eof``)."""
+        return await self.client.json("POST", f"{self._path}/processes/{quote(process_id, safe='')}/stdin", json={"data": data, "eof": eof})
+
+    async def stop_process(self, process_id: str) -> Record:
+        """``DELETE …/processes/{proc}``: ends it and everything it started."""
+        return await self.client.json("DELETE", f"{self._path}/processes/{quote(process_id, safe='')}")
+
+    async def port_url(self, port: int, *, expires_in: Optional[int] = None) -> Record:
+        """``POST …/ports/{port}/url``: a signed address that works without the token until it expires."""
+        return await self.client.json("POST", f"{self._path}/ports/{int(port)}/url", json=compact(expires_in=expires_in))
+
+    async def port(self, port: int, path: str = "/", *, method: str = "GET", content: Any = None, headers: Optional[Mapping[str, str]] = None) -> httpx.Response:
+        """A request to the session's app on ``port``: its answer (a status outside 2xx raises EdgerunError)."""
+        p = path if path.startswith("/") else "/" + path
+        return await self.client.request(method, f"{self._path}/ports/{int(port)}{p}", content=content, headers=headers)
 
     async def delete(self) -> Record:
         return await self.client.json("DELETE", self._path)

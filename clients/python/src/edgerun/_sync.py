@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Union
+from urllib.parse import quote
 
 import httpx
 
@@ -253,6 +254,42 @@ class Session:
     def duplicate(self, *, id: Optional[str] = None) -> "Session":
         info = self.client.json("POST", f"{self._path}/duplicate", json=compact(id=id))
         return Session(self.client, info["id"], info)
+
+    def start_process(self, command: str, *, env: Optional[Mapping[str, str]] = None, max_seconds: Optional[int] = None, restart: Optional[str] = None) -> Record:
+        """``POST …/processes``: a background process (``bash -c command``) that outlives the call."""
+        return self.client.json("POST", f"{self._path}/processes", json=compact(command=command, env=dict(env) if env is not None else None, max_seconds=max_seconds, restart=restart))
+
+    def processes(self) -> Record:
+        """``GET …/processes``: the session's background processes, oldest first."""
+        return self.client.json("GET", f"{self._path}/processes")
+
+    def process(self, process_id: str) -> Record:
+        return self.client.json("GET", f"{self._path}/processes/{quote(process_id, safe='')}")
+
+    def process_logs(self, process_id: str) -> Record:
+        """``GET …/processes/{proc}/logs``: the last of its stdout and stderr, and its state."""
+        return self.client.json("GET", f"{self._path}/processes/{quote(process_id, safe='')}/logs")
+
+    def follow_process(self, process_id: str) -> Iterator[Event]:
+        """Its logs streamed: ``stdout``/``stderr`` as it prints, then ``exit`` with the process."""
+        return self.client.events(f"{self._path}/processes/{quote(process_id, safe='')}/logs", method="GET")
+
+    def process_input(self, process_id: str, data: str, *, eof: bool = False) -> Record:
+        """``POST …/processes/{proc}/stdin``: writes ``data`` (and closes its input with ``eof``)."""
+        return self.client.json("POST", f"{self._path}/processes/{quote(process_id, safe='')}/stdin", json={"data": data, "eof": eof})
+
+    def stop_process(self, process_id: str) -> Record:
+        """``DELETE …/processes/{proc}``: ends it and everything it started."""
+        return self.client.json("DELETE", f"{self._path}/processes/{quote(process_id, safe='')}")
+
+    def port_url(self, port: int, *, expires_in: Optional[int] = None) -> Record:
+        """``POST …/ports/{port}/url``: a signed address that works without the token until it expires."""
+        return self.client.json("POST", f"{self._path}/ports/{int(port)}/url", json=compact(expires_in=expires_in))
+
+    def port(self, port: int, path: str = "/", *, method: str = "GET", content: Any = None, headers: Optional[Mapping[str, str]] = None) -> httpx.Response:
+        """A request to the session's app on ``port``: its answer (a status outside 2xx raises EdgerunError)."""
+        p = path if path.startswith("/") else "/" + path
+        return self.client.request(method, f"{self._path}/ports/{int(port)}{p}", content=content, headers=headers)
 
     def delete(self) -> Record:
         return self.client.json("DELETE", self._path)
