@@ -143,6 +143,14 @@ fn resolve_kill_mode(config: &Config, is_root: bool) -> std::io::Result<sandbox:
     Ok(mode)
 }
 
+/// `workspace_stale` unless the slot holds the version the caller expects.
+fn holds(slot: &Slot, expect: &Option<String>) -> AppResult<()> {
+    if *expect == slot.version {
+        return Ok(());
+    }
+    Err(AppError::new(ErrorCode::WorkspaceStale, format!("executor holds version {:?}, caller expected {expect:?}", slot.version)))
+}
+
 /// Session ids: `[A-Za-z0-9_-]{1,64}`.
 pub fn valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -482,12 +490,7 @@ impl Sessions {
     pub async fn run_streamed(&self, sid: &str, req: RunRequest, tee: Option<sandbox::Chunks>) -> AppResult<(RunAnswer, Option<fs::File>)> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
-        if req.expect_version != slot.version {
-            return Err(AppError::new(
-                ErrorCode::WorkspaceStale,
-                format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
-            ));
-        }
+        holds(&slot, &req.expect_version)?;
         let net = if req.allow_internet { None } else { Some(self.netns(sid, &mut slot)?) };
         self.touch(sid, &mut slot)?;
         let base = slot.base.take();
@@ -907,12 +910,7 @@ impl Sessions {
     pub async fn start_process(&self, sid: &str, req: edgerun_protocol::ProcessStart) -> AppResult<edgerun_protocol::ProcessState> {
         let slot_arc = self.slot(sid);
         let mut slot = slot_arc.lock().await;
-        if req.expect_version != slot.version {
-            return Err(AppError::new(
-                ErrorCode::WorkspaceStale,
-                format!("executor holds version {:?}, caller expected {:?}", slot.version, req.expect_version),
-            ));
-        }
+        holds(&slot, &req.expect_version)?;
         if let Err(why) = &self.network_namespaces {
             return Err(AppError::new(
                 ErrorCode::SandboxUnavailable,
