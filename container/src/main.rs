@@ -92,6 +92,12 @@ async fn serve() {
             _ = tokio::signal::ctrl_c() => {},
         }
     };
+    // No Nagle: a streamed answer (a port's, a run's records) goes out chunk by chunk, and a small
+    // chunk held for the ACK of the one before waits out the Worker's delayed ACK (40 ms).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app(sessions)).with_graceful_shutdown(shutdown).await;
     if let Some(f) = firewall {
         f.open();
