@@ -265,11 +265,13 @@ async function settled(stack, id) {
 async function contextRestore(stack) {
   const id = (await api(stack, "POST", "/api/sessions", { language: "python" })).id;
   const ctx = (await api(stack, "POST", `/api/sessions/${id}/contexts`, { language: "python" })).id;
-  const make = "rows = [{'i': i, 'name': f'row {i}', 'tags': ['a', 'b']} for i in range(60000)]\nnums = list(range(300000))\nblob = b'x' * (3 << 20)\ntable = {str(i): i * 0.5 for i in range(40000)}";
+  const make = "rows = [{'i': i, 'name': f'row {i}', 'tags': ['a', 'b']} for i in range(60000)]\nnums = list(range(300000))\nblob = b'x' * (6 << 20)\ntable = {str(i): i * 0.5 for i in range(40000)}";
   const made = await api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: make, timeout: 120 });
   if (made.exit_code !== 0) throw new Error(`making the state: ${made.stderr}`);
   await settled(stack, id);
-  const bytes = Number((await api(stack, "POST", `/api/sessions/${id}/run`, { language: "bash", code: `stat -c %s .sandbox/contexts/${ctx}/state.pickle` })).stdout);
+  const sized = await api(stack, "POST", `/api/sessions/${id}/run`, { code: `import os\nprint(os.path.getsize('.sandbox/contexts/${ctx}/state.pickle'))` });
+  const bytes = Number(sized.stdout);
+  if (!(bytes > 0)) throw new Error(`the checkpoint's size: ${sized.stdout} ${sized.stderr}`);
   const probe = "len(rows) + len(nums) + len(blob) + len(table)";
   const warm = [];
   for (let i = 0; i < N; i++) warm.push((await time(() => api(stack, "POST", `/api/sessions/${id}/run`, { context: ctx, code: probe })))[0]);
