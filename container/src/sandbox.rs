@@ -206,7 +206,7 @@ pub fn network_namespaces_work() -> std::io::Result<()> {
     unsafe {
         cmd.pre_exec(move || prepared.enter());
     }
-    let out = cmd.output()?;
+    let out = reaper::probe_output(&mut cmd)?;
     if out.status.success() {
         Ok(())
     } else {
@@ -325,7 +325,7 @@ pub fn private_mounts_work(dir: &Path) -> std::io::Result<()> {
     unsafe {
         cmd.pre_exec(move || prepared.enter());
     }
-    let out = cmd.output()?;
+    let out = reaper::probe_output(&mut cmd)?;
     let landed = tmp.join("probe").exists() && shm.join("probe").exists();
     let _ = std::fs::remove_dir_all(dir);
     if out.status.success() && landed {
@@ -549,6 +549,20 @@ pub mod reaper {
         let child = cmd.spawn()?;
         super::SPARED.lock().unwrap_or_else(|e| e.into_inner()).push(child.id().unwrap_or(0) as i32);
         Ok(child)
+    }
+
+    /// Runs a probe (a short command of the executor's own, at its start) to its end as a run in
+    /// flight, so that the tag mode's sweep of another run cannot take it meanwhile (executors
+    /// started side by side in one process, as the tests start them).
+    pub fn probe_output(cmd: &mut std::process::Command) -> std::io::Result<std::process::Output> {
+        let child = {
+            let mut live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+            let child = cmd.spawn()?;
+            live.push(child.id() as i32);
+            child
+        };
+        let _flight = InFlight(child.id() as i32);
+        child.wait_with_output()
     }
 
     /// Removes a run from the in-flight list when it is dropped (the run's end, or its failure).
