@@ -158,30 +158,13 @@ impl Session {
                 true
             }
         };
-        if let Err(e) = self.commit_workspace(sid).await {
+        if let Err(e) = self.commit_held_changes(sid).await {
             worker::console_error!("the periodic commit of {sid} failed (the next one retries): {e}");
         }
         if still {
             let _ = self.state.storage().set_alarm(self.commit_interval_ms()).await;
         }
         still
-    }
-
-    /// Commits the workspace as it is: a run of nothing, not counted.
-    async fn commit_workspace(&self, sid: &str) -> ApiResult<()> {
-        let row = self.session()?;
-        let spec = crate::core::request::RunSpec {
-            language: None,
-            code: None,
-            timeout_secs: Some(60),
-            env: Default::default(),
-            stdin: String::new(),
-            install: Default::default(),
-            context: None,
-            fresh: false,
-            default_context: false,
-        };
-        self.run_now(sid, &row, spec, Vec::new(), None, None).await.map(|_| ())
     }
 
     /// Whether one of the session's processes runs, as last seen (the idle check keeps the

@@ -535,21 +535,28 @@ impl Session {
         }
     }
 
-    /// Commits the checkpoints the executor holds back: a run without code that holds nothing
-    /// (its delta is the checkpoints). Call with the queue held. An executor that does not hold
-    /// the committed version (restarted, recycled) holds nothing of ours: nothing is lost there
-    /// that this could save.
+    /// Commits the checkpoints the executor holds back (see [`Session::commit_held_changes`]).
+    /// Call with the queue held.
     pub(crate) async fn flush_checkpoints(&self, sid: &str) -> ApiResult<()> {
         if self.held.borrow().is_empty() && !self.held_unknown.replace(false) {
             return Ok(());
         }
+        self.commit_held_changes(sid).await
+    }
+
+    /// Commits what the executor's workspace holds beyond the committed version (held
+    /// checkpoints, what background processes wrote): a run without code that holds nothing, not
+    /// counted. Call with the queue held. An executor that does not hold the committed version
+    /// (restarted, recycled) holds nothing of ours: nothing is lost there that this could save,
+    /// and nothing is injected for it.
+    pub(crate) async fn commit_held_changes(&self, sid: &str) -> ApiResult<()> {
         let row = self.session()?;
         let exec = self.executor()?;
-        let Some(version) = row.version.clone().filter(|_| row.persistent != 0 && exec.is_up()) else {
+        if row.persistent == 0 || !exec.is_up() {
             self.held.borrow_mut().clear();
             return Ok(());
-        };
-        let req = RunRequest { expect_version: Some(version.clone()), ..RunRequest::default() };
+        }
+        let req = RunRequest { expect_version: row.version.clone(), ..RunRequest::default() };
         let mut resp = exec.run(sid, &req).await?;
         if resp.status_code() == 409 {
             self.held.borrow_mut().clear();
@@ -559,8 +566,8 @@ impl Session {
             return Err(error_from(&mut resp).await);
         }
         let (answer, tar) = read_framed::<RunAnswer>(&mut resp).await?;
-        check_run_answer(&answer, Some(&version))?;
-        let commit = plan_commit(&answer.delta, Some(&version));
+        check_run_answer(&answer, row.version.as_deref())?;
+        let commit = plan_commit(&answer.delta, row.version.as_deref());
         let pack = if commit.needs_pack { Some(self.store_pack(sid, &answer.delta, tar).await?) } else { None };
         let now = now_rfc3339();
         self.commit_answer(&answer, &commit, pack.as_ref(), None, &now)?;
