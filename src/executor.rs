@@ -34,9 +34,11 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-/// A request body: bytes, or a stream (an inject assembled from R2 packs as they are read).
+/// A request body: bytes, a value the runtime holds (a `Blob` of R2 packs, never copied through
+/// wasm), or a stream (an inject assembled from R2 packs as they are read).
 pub enum Body {
     Bytes(Vec<u8>),
+    Js(wasm_bindgen::JsValue),
     Stream(web_sys::ReadableStream),
 }
 
@@ -80,6 +82,9 @@ impl Executor {
         match body {
             Some(Body::Bytes(b)) => {
                 init.with_body(Some(js_sys::Uint8Array::from(b.as_slice()).into()));
+            }
+            Some(Body::Js(v)) => {
+                init.with_body(Some(v));
             }
             Some(Body::Stream(s)) => {
                 init.with_body(Some(s.into()));

@@ -600,16 +600,64 @@ fn placeable<'a>(root: &Path, wanted: &BTreeMap<&'a str, &'a Entry>, skipped: &m
     kept
 }
 
+/// Files up to this size are read whole by the apply and written by its writer threads; larger
+/// ones are streamed to disk by the reading thread itself, so at most
+/// `WRITERS * WRITER_QUEUE * POOLED_FILE_MAX` bytes (8 MiB) wait in memory.
+const POOLED_FILE_MAX: u64 = 256 * 1024;
+/// Writer threads of an apply. Creating a file waits on the filesystem's journal far more than
+/// it uses a core: 1,000 files of 20 KiB on this machine's disk took 161–482 ms from one thread
+/// and 22–147 ms from four, in the same minutes (the disk's speed varies tenfold here).
+const WRITERS: usize = 4;
+const WRITER_QUEUE: usize = 8;
+
+/// A file for a writer thread: its bytes and what it must get.
+struct Job {
+    full: PathBuf,
+    path: String,
+    mode: u32,
+    mtime_ns: i64,
+    bytes: Vec<u8>,
+}
+
 /// What a snapshot's apply has written so far: the directories it made or checked (each is
 /// checked once, not once per file below it), and each file's size and hash as its bytes went
-/// by (so nothing is read back to be verified).
-#[derive(Debug, Default)]
+/// by (so nothing is read back to be verified). Small files go to writer threads, each path
+/// always to the same one, so that a newer pack's copy of a file lands after the older one's.
 struct Written {
     dirs: std::collections::HashSet<PathBuf>,
     files: std::collections::HashMap<String, (u64, String)>,
+    /// Files the filesystem refused (a name it cannot hold), with why; the caller skips them.
+    refused: Vec<(String, String)>,
+    writers: Vec<std::sync::mpsc::SyncSender<Job>>,
+    done: std::sync::mpsc::Receiver<(String, io::Result<(u64, String)>)>,
+    outstanding: usize,
 }
 
 impl Written {
+    /// Starts the writer threads in `scope`; they end when this is dropped.
+    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>) -> Self {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let writers = (0..WRITERS)
+            .map(|_| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITER_QUEUE);
+                let done_tx = done_tx.clone();
+                // Writer threads share the applying thread's current directory (its own, made
+                // with `unshare(CLONE_FS)`, which threads it starts share) and its filesystem
+                // identity (a new thread copies its creator's credentials).
+                scope.spawn(move || {
+                    for job in rx {
+                        let r = write_new(&job.full, job.mode, job.mtime_ns, &mut job.bytes.as_slice());
+                        if done_tx.send((job.path, r)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                tx
+            })
+            .collect();
+        Written { dirs: Default::default(), files: Default::default(), refused: Vec::new(), writers, done, outstanding: 0 }
+    }
+
     /// Creates the parents of `full` as [`ensure_parent_inside`] does, skipping those already
     /// made or checked in this apply (the staging directory is the executor's, filled by it alone).
     fn parents(&mut self, root: &Path, full: &Path) -> Result<(), SyncError> {
@@ -626,34 +674,96 @@ impl Written {
         Ok(())
     }
 
-    /// Writes `e`'s bytes from `body` to a new file at `full` (whatever was at that name is
-    /// unlinked, never opened), hashing them on the way, and gives it `e`'s mode and mtime
-    /// through the descriptor still open: one open per file, no read back.
-    fn file(&mut self, full: &Path, e: &Entry, body: &mut dyn Read) -> io::Result<()> {
-        use std::io::Write;
-        let mut f = match crate::confine::create_new(full, 0o600) {
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => fresh_file(full)?,
-            r => r?,
-        };
-        let mut hasher = blake3::Hasher::new();
-        let mut buf = [0u8; 64 * 1024];
-        let mut size = 0u64;
-        loop {
-            let n = match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
+    /// Writes `e`'s `size` bytes from `body` to a new file at `full` (whatever was at that name is
+    /// unlinked, never opened): small files are read here and written by a writer thread, large
+    /// ones written here, once the writers are idle (one of them may hold an older copy).
+    fn file(&mut self, root: &Path, full: PathBuf, e: &Entry, size: u64, body: &mut dyn Read) -> Result<(), SyncError> {
+        self.parents(root, &full)?;
+        if size > POOLED_FILE_MAX {
+            self.settle(0)?;
+            return match write_new(&full, e.mode, e.mtime_ns, body) {
+                Ok(written) => {
+                    self.files.insert(e.path.clone(), written);
+                    Ok(())
+                }
+                Err(err) => self.note(e.path.clone(), err),
             };
-            hasher.update(&buf[..n]);
-            f.write_all(&buf[..n])?;
-            size += n as u64;
         }
-        f.set_permissions(fs::Permissions::from_mode(e.mode))?;
-        f.set_modified(UNIX_EPOCH + std::time::Duration::from_nanos(e.mtime_ns.max(0) as u64))?;
-        self.files.insert(e.path.clone(), (size, hasher.finalize().to_hex().to_string()));
+        let mut bytes = Vec::with_capacity(size as usize);
+        body.read_to_end(&mut bytes)?;
+        let lane = {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(&e.path) as usize % WRITERS
+        };
+        let job = Job { full, path: e.path.clone(), mode: e.mode, mtime_ns: e.mtime_ns, bytes };
+        self.writers[lane].send(job).map_err(|_| io::Error::other("a writer thread of the apply ended"))?;
+        self.outstanding += 1;
+        // Results are taken as they come, so that the queue of answers stays short.
+        while let Ok((path, r)) = self.done.try_recv() {
+            self.outstanding -= 1;
+            self.take(path, r)?;
+        }
         Ok(())
     }
+
+    /// Waits until at most `left` files are still with the writers.
+    fn settle(&mut self, left: usize) -> Result<(), SyncError> {
+        while self.outstanding > left {
+            let (path, r) = self.done.recv().map_err(|_| io::Error::other("a writer thread of the apply ended"))?;
+            self.outstanding -= 1;
+            self.take(path, r)?;
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, path: String, r: io::Result<(u64, String)>) -> Result<(), SyncError> {
+        match r {
+            Ok(written) => {
+                self.files.insert(path, written);
+                Ok(())
+            }
+            Err(err) => self.note(path, err),
+        }
+    }
+
+    /// A name the filesystem refuses is noted for the caller to skip; any other failure fails.
+    fn note(&mut self, path: String, err: io::Error) -> Result<(), SyncError> {
+        if refuses_name(&err) {
+            self.files.remove(&path);
+            self.refused.push((path, format!("the filesystem refuses it ({err})")));
+            Ok(())
+        } else {
+            Err(SyncError::Io(err))
+        }
+    }
+}
+
+/// Writes `body` to a new file at `full` (whatever was at that name is unlinked, never opened),
+/// hashing the bytes on the way, and gives it `mode` and `mtime_ns` through the descriptor
+/// still open: one open per file, no read back. Answers the size and hash written.
+fn write_new(full: &Path, mode: u32, mtime_ns: i64, body: &mut dyn Read) -> io::Result<(u64, String)> {
+    use std::io::Write;
+    let mut f = match crate::confine::create_new(full, 0o600) {
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => fresh_file(full)?,
+        r => r?,
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        hasher.update(&buf[..n]);
+        f.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    f.set_modified(UNIX_EPOCH + std::time::Duration::from_nanos(mtime_ns.max(0) as u64))?;
+    Ok((size, hasher.finalize().to_hex().to_string()))
 }
 
 /// [`apply_full`] reading the segments from a stream (an inject request as it arrives).
@@ -676,29 +786,45 @@ pub fn apply_full_from<R: Read>(
     let mut skipped = Skipped::default();
     let mut wanted = placeable(staging, &all, &mut skipped);
     fs::create_dir_all(staging)?;
-    let mut written = Written::default();
+    std::thread::scope(|scope| {
+        let mut written = Written::start(scope);
+        write_segments(staging, segments, body, &mut wanted, &mut skipped, &mut written, limits)?;
+        written.settle(0)?;
+        for (path, why) in std::mem::take(&mut written.refused) {
+            if let Some(e) = wanted.remove(path.as_str()) {
+                skipped.add(e, why);
+            }
+        }
+        finish_apply(staging, &mut wanted, &mut skipped, &written.files)
+    })?;
+    skipped.entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    Ok(skipped)
+}
+
+/// The segments' files written into `staging` through `written`.
+fn write_segments<R: Read>(
+    staging: &Path,
+    segments: &[Segment],
+    body: &mut R,
+    wanted: &mut BTreeMap<&str, &Entry>,
+    skipped: &mut Skipped,
+    written: &mut Written,
+    limits: InjectLimits,
+) -> Result<(), SyncError> {
     for seg in segments {
         let len = match seg {
             Segment::Tar { len } | Segment::Raw { len, .. } => *len,
         };
         let mut part = body.by_ref().take(len);
         match seg {
-            Segment::Tar { .. } => apply_tar(staging, &mut part, &mut wanted, &mut skipped, &mut written, limits)?,
+            Segment::Tar { .. } => apply_tar(staging, &mut part, wanted, skipped, written, limits)?,
             Segment::Raw { path, .. } => {
                 check_rel_path(path)?;
                 if len > limits.max_file_bytes {
                     return refused(format!("file {path} is {len} bytes, the limit is {}", limits.max_file_bytes));
                 }
                 if let Some(e) = wanted.get(path.as_str()).copied().filter(|e| e.kind == EntryKind::File) {
-                    let full = staging.join(path);
-                    match written.parents(staging, &full).and_then(|()| written.file(&full, e, &mut part).map_err(SyncError::Io)) {
-                        Ok(()) => {}
-                        Err(SyncError::Io(err)) if refuses_name(&err) => {
-                            skipped.add(e, format!("the filesystem refuses it ({err})"));
-                            wanted.remove(path.as_str());
-                        }
-                        Err(err) => return Err(err),
-                    }
+                    written_or_skipped(written.file(staging, staging.join(path), e, len, &mut part), e, wanted, skipped)?;
                 }
             }
         }
@@ -708,6 +834,35 @@ pub fn apply_full_from<R: Read>(
             return refused("inject body is shorter than its segments say");
         }
     }
+    Ok(())
+}
+
+/// A file's parent refused by the filesystem skips the file; any other failure fails the apply.
+fn written_or_skipped(
+    r: Result<(), SyncError>,
+    e: &Entry,
+    wanted: &mut BTreeMap<&str, &Entry>,
+    skipped: &mut Skipped,
+) -> Result<(), SyncError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(SyncError::Io(err)) if refuses_name(&err) => {
+            skipped.add(e, format!("the filesystem refuses it ({err})"));
+            wanted.remove(e.path.as_str());
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// After the files: directories and links from the manifest, every file checked against it,
+/// anything else removed, and modes and mtimes set.
+fn finish_apply(
+    staging: &Path,
+    wanted: &mut BTreeMap<&str, &Entry>,
+    skipped: &mut Skipped,
+    files: &std::collections::HashMap<String, (u64, String)>,
+) -> Result<(), SyncError> {
     // Directories and symlinks come from the manifest itself, links last so that nothing is ever
     // created through one; files must have arrived.
     let dirs: Vec<&Entry> = wanted.values().filter(|e| e.kind == EntryKind::Dir).copied().collect();
@@ -750,7 +905,7 @@ pub fn apply_full_from<R: Read>(
                 }
             }
             EntryKind::File => {
-                let Some((size, hash)) = written.files.get(&e.path) else {
+                let Some((size, hash)) = files.get(&e.path) else {
                     return refused(format!("file {} is missing from the packs", e.path));
                 };
                 if *size != e.size || *hash != e.hash {
@@ -759,7 +914,7 @@ pub fn apply_full_from<R: Read>(
             }
         }
     }
-    remove_extras(staging, "", &wanted)?;
+    remove_extras(staging, "", wanted)?;
     // Modes, then mtimes deepest first so that directory times are not disturbed (files got
     // theirs as they were written). Owners need no change: the caller applies the snapshot as
     // the session's user ([`crate::confine::as_user`]).
@@ -772,8 +927,7 @@ pub fn apply_full_from<R: Read>(
         }
         set_mtime(&full, e.mtime_ns, e.kind != EntryKind::Symlink)?;
     }
-    skipped.entries.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-    Ok(skipped)
+    Ok(())
 }
 
 fn apply_tar<R: Read>(
@@ -800,15 +954,7 @@ fn apply_tar<R: Read>(
                 let Some(e) = wanted.get(path.as_str()).copied().filter(|e| e.kind == EntryKind::File) else {
                     continue; // superseded content in an older pack, or an entry skipped
                 };
-                let full = staging.join(&path);
-                match written.parents(staging, &full).and_then(|()| written.file(&full, e, &mut item).map_err(SyncError::Io)) {
-                    Ok(()) => {}
-                    Err(SyncError::Io(err)) if refuses_name(&err) => {
-                        skipped.add(e, format!("the filesystem refuses it ({err})"));
-                        wanted.remove(path.as_str());
-                    }
-                    Err(err) => return Err(err),
-                }
+                written_or_skipped(written.file(staging, staging.join(&path), e, size, &mut item), e, wanted, skipped)?;
             }
             tar::EntryType::Directory | tar::EntryType::Symlink => {} // created from the manifest
             other => return refused(format!("tar entry {path} has a refused type {other:?} (only files, directories and symlinks)")),

@@ -495,3 +495,48 @@ async fn the_executor_places_paths_up_to_the_limit_below_the_workspace_and_skips
     assert_eq!(read, b"fine");
     assert_eq!(std::env::current_dir().unwrap(), here);
 }
+
+#[test]
+fn a_path_written_by_several_packs_ends_with_the_newest_copy() {
+    // The apply writes small files from several threads and large ones itself: whatever the
+    // mix, a newer pack's copy of a path must land after an older one's.
+    let tmp = tempfile::tempdir().unwrap();
+    let staging = tmp.path().join("ws.new");
+    let copies: Vec<Vec<u8>> = vec![b"old".to_vec(), vec![7u8; 300 * 1024], b"middle".to_vec(), vec![9u8; 1000], b"newest".to_vec()];
+    let mut segments = Vec::new();
+    let mut body = Vec::new();
+    for (i, content) in copies.iter().enumerate() {
+        let tar = tar_with(|b| {
+            // Other files in each pack, so the writers have work queued around the path.
+            for j in 0..40 {
+                let filler = format!("pack {i} file {j}");
+                let mut h = tar::Header::new_gnu();
+                h.set_size(filler.len() as u64);
+                h.set_mode(0o644);
+                b.append_data(&mut h, format!("d/p{i}-{j}.txt"), filler.as_bytes()).unwrap();
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_size(content.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "d/f.bin", content.as_slice()).unwrap();
+        });
+        segments.push(Segment::Tar { len: tar.len() as u64 });
+        body.extend_from_slice(&tar);
+    }
+    let mut manifest = vec![dir_entry("d"), file_entry("d/f.bin", copies.last().unwrap())];
+    for i in 0..copies.len() {
+        for j in 0..40 {
+            manifest.push(file_entry(&format!("d/p{i}-{j}.txt"), format!("pack {i} file {j}").as_bytes()));
+        }
+    }
+    manifest.sort_by(|a, b| a.path.cmp(&b.path));
+    workspace::apply_full(&staging, &segments, &body, &manifest, LIMITS).unwrap();
+    assert_eq!(fs::read(staging.join("d/f.bin")).unwrap(), b"newest");
+    assert_eq!(fs::read_to_string(staging.join("d/p3-17.txt")).unwrap(), "pack 3 file 17");
+    // A manifest naming an older copy is refused: what was written is checked, not assumed.
+    let mut stale = manifest.clone();
+    let at = stale.iter().position(|e| e.path == "d/f.bin").unwrap();
+    stale[at] = file_entry("d/f.bin", &copies[1]);
+    let r = workspace::apply_full(&tmp.path().join("other"), &segments, &body, &stale, LIMITS);
+    assert!(r.is_err(), "a manifest that does not match the newest copy must be refused");
+}
