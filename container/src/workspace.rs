@@ -173,6 +173,14 @@ pub struct Unkept {
 }
 
 impl Unkept {
+    /// Adds what another part of the same scan did not keep.
+    fn merge(&mut self, other: Unkept) {
+        self.bytes += other.bytes;
+        self.count += other.count;
+        let room = 20usize.saturating_sub(self.entries.len());
+        self.entries.extend(other.entries.into_iter().take(room));
+    }
+
     fn add(&mut self, path: String, why: impl Into<String>, bytes: u64, count: u64) {
         self.bytes += bytes;
         self.count += count;
@@ -276,95 +284,32 @@ pub fn scan(root: &Path, base: Option<&Manifest>) -> io::Result<Manifest> {
 /// Those still count against the limits (their bytes and entries are in [`Unkept`]).
 pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest, Unkept)> {
     let scanned_at_ns = now_ns();
-    let mut entries = BTreeMap::new();
+    let mut found = Vec::new();
     let mut unkept = Unkept::default();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let listing = match fs::read_dir(&dir) {
-            Ok(l) => l,
-            Err(e) if !rel.is_empty() && e.kind() == io::ErrorKind::PermissionDenied => {
-                unkept.add(rel.clone(), "its contents cannot be read by the session's user", 0, 0);
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        for item in listing {
-            let item = item?;
-            let full = item.path();
-            let md = match fs::symlink_metadata(&full) {
-                Ok(md) => md,
-                Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {
-                    let shown = format!("{rel}/{}", item.file_name().to_string_lossy());
-                    let why = format!("its path passes the system's limit of {} bytes", PATH_MAX_BYTES - 1);
-                    unkept.add(shown.trim_start_matches('/').chars().take(200).collect(), why, 0, 1);
-                    continue;
-                }
-                Err(_) => continue, // gone since the listing
-            };
-            let name = match item.file_name().into_string() {
-                Ok(n) => n,
-                Err(raw) => {
-                    let shown = format!("{rel}/{}", raw.to_string_lossy());
-                    let (bytes, count) = if md.is_dir() { crate::confine::usage(&full) } else { (md.len(), 0) };
-                    unkept.add(shown.trim_start_matches('/').to_string(), "the name is not UTF-8", bytes, count + 1);
-                    continue;
-                }
-            };
-            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            if path == DATA_FILE {
-                continue;
-            }
-            if name.contains('\\') || path.len() > MAX_PATH_BYTES {
-                // Not a path the API can name (the Worker and injects refuse them).
-                let (bytes, count) = if md.is_dir() { crate::confine::usage(&full) } else { (md.len(), 0) };
-                let why = if path.len() > MAX_PATH_BYTES { "the path is longer than 4096 bytes" } else { "the name holds a backslash" };
-                unkept.add(path.chars().take(200).collect(), why, bytes, count + 1);
-                continue;
-            }
-            let ft = md.file_type();
-            let mode = md.permissions().mode() & 0o7777;
-            let mtime = mtime_ns(&md);
-            if ft.is_dir() {
-                entries.insert(
-                    path.clone(),
-                    Entry { path: path.clone(), kind: EntryKind::Dir, mode, mtime_ns: mtime, size: 0, hash: String::new(), target: None },
-                );
-                stack.push((full, path));
-            } else if ft.is_symlink() {
-                let target = fs::read_link(&full)?;
-                let Some(target) = target.to_str().map(str::to_string) else {
-                    unkept.add(path, "the link's target is not UTF-8", 0, 1);
-                    continue;
-                };
-                let hash = blake3::hash(target.as_bytes()).to_hex().to_string();
-                entries.insert(
-                    path.clone(),
-                    Entry { path, kind: EntryKind::Symlink, mode: 0o777, mtime_ns: mtime, size: 0, hash, target: Some(target) },
-                );
-            } else if ft.is_file() {
-                let size = md.len();
-                let reuse = base.and_then(|b| {
-                    let old = b.entries.get(&path)?;
-                    let trusted = mtime < b.scanned_at_ns - MTIME_TRUST_WINDOW_NS;
-                    (old.kind == EntryKind::File && old.size == size && old.mtime_ns == mtime && trusted).then(|| old.hash.clone())
-                });
-                let hash = match reuse {
-                    Some(h) => h,
-                    None => match hash_file(&full) {
-                        Ok(h) => h,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) => continue,
-                        Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidData) => {
-                            unkept.add(path, "the session's user cannot read it", size, 1);
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    },
-                };
-                entries.insert(path.clone(), Entry { path, kind: EntryKind::File, mode, mtime_ns: mtime, size, hash, target: None });
-            }
-            // sockets, fifos and devices are not persisted
+    let mut dirs = Vec::new();
+    // The top directory here; what lies below it by two threads (a workspace of a few files
+    // starts none).
+    scan_dir(root, "", base, &mut found, &mut unkept, &mut dirs)?;
+    if !dirs.is_empty() {
+        let queue = ScanQueue { state: std::sync::Mutex::new((dirs, 0, None)), more: std::sync::Condvar::new() };
+        let parts: Vec<(Vec<(String, Entry)>, Unkept)> = std::thread::scope(|scope| {
+            // Threads share the calling thread's current directory and filesystem identity (see
+            // [`Written::start`]).
+            let helpers: Vec<_> = (1..SCAN_THREADS).map(|_| scope.spawn(|| queue.work(base))).collect();
+            let mut parts = vec![queue.work(base)];
+            parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+            parts
+        });
+        if let Some(e) = queue.state.into_inner().unwrap_or_else(|e| e.into_inner()).2 {
+            return Err(e);
         }
+        for (f, u) in parts {
+            found.extend(f);
+            unkept.merge(u);
+        }
+        unkept.entries.sort();
     }
+    let mut entries: BTreeMap<String, Entry> = found.into_iter().collect();
     // Links are judged by how they resolve, against the whole tree; refused ones are not kept.
     for (path, why) in bad_links(&entries) {
         entries.remove(&path);
@@ -372,6 +317,156 @@ pub fn scan_report(root: &Path, base: Option<&Manifest>) -> io::Result<(Manifest
     }
     let version = manifest_version(&entries);
     Ok((Manifest { version, scanned_at_ns, entries }, unkept))
+}
+
+/// Threads that scan a workspace's directories (the machines this runs on have two cores; a
+/// warm run's scan of 10,000 files is most of what the executor adds to it).
+const SCAN_THREADS: usize = 2;
+
+/// Directories still to scan, how many threads are scanning one, and the first failure.
+type ScanState = (Vec<(PathBuf, String)>, usize, Option<io::Error>);
+
+struct ScanQueue {
+    state: std::sync::Mutex<ScanState>,
+    more: std::sync::Condvar,
+}
+
+impl ScanQueue {
+    /// Scans directories from the queue until none is left and no thread is scanning one (which
+    /// could add more), or one failed; answers what this thread found.
+    fn work(&self, base: Option<&Manifest>) -> (Vec<(String, Entry)>, Unkept) {
+        let (mut found, mut unkept) = (Vec::new(), Unkept::default());
+        loop {
+            let (dir, rel) = {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if st.2.is_some() {
+                        return (found, unkept);
+                    }
+                    if let Some(job) = st.0.pop() {
+                        st.1 += 1;
+                        break job;
+                    }
+                    if st.1 == 0 {
+                        return (found, unkept);
+                    }
+                    st = self.more.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let mut below = Vec::new();
+            let r = scan_dir(&dir, &rel, base, &mut found, &mut unkept, &mut below);
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.1 -= 1;
+            match r {
+                Ok(()) => st.0.extend(below),
+                Err(e) => {
+                    st.2.get_or_insert(e);
+                }
+            }
+            self.more.notify_all();
+        }
+    }
+}
+
+/// Scans the entries of one directory `dir` (at `rel` in the workspace) into `found`, what is
+/// not kept into `unkept`, and its subdirectories into `below`. Each entry's metadata is read
+/// through the directory's descriptor, not by its whole path.
+fn scan_dir(
+    dir: &Path,
+    rel: &str,
+    base: Option<&Manifest>,
+    found: &mut Vec<(String, Entry)>,
+    unkept: &mut Unkept,
+    below: &mut Vec<(PathBuf, String)>,
+) -> io::Result<()> {
+    let listing = match fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if !rel.is_empty() && e.kind() == io::ErrorKind::PermissionDenied => {
+            unkept.add(rel.to_string(), "its contents cannot be read by the session's user", 0, 0);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let dir_len = dir.as_os_str().len();
+    for item in listing {
+        let item = item?;
+        let raw_name = item.file_name();
+        if dir_len + 1 + raw_name.len() >= PATH_MAX_BYTES {
+            // Too long a path for the system calls that would read it.
+            let shown = format!("{rel}/{}", raw_name.to_string_lossy());
+            let why = format!("its path passes the system's limit of {} bytes", PATH_MAX_BYTES - 1);
+            unkept.add(shown.trim_start_matches('/').chars().take(200).collect(), why, 0, 1);
+            continue;
+        }
+        let md = match item.metadata() {
+            Ok(md) => md,
+            Err(_) => continue, // gone since the listing
+        };
+        let name = match raw_name.into_string() {
+            Ok(n) => n,
+            Err(raw) => {
+                let shown = format!("{rel}/{}", raw.to_string_lossy());
+                let (bytes, count) = if md.is_dir() { crate::confine::usage(&item.path()) } else { (md.len(), 0) };
+                unkept.add(shown.trim_start_matches('/').to_string(), "the name is not UTF-8", bytes, count + 1);
+                continue;
+            }
+        };
+        let backslash = name.contains('\\');
+        let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        if path == DATA_FILE {
+            continue;
+        }
+        if backslash || path.len() > MAX_PATH_BYTES {
+            // Not a path the API can name (the Worker and injects refuse them).
+            let (bytes, count) = if md.is_dir() { crate::confine::usage(&item.path()) } else { (md.len(), 0) };
+            let why = if path.len() > MAX_PATH_BYTES { "the path is longer than 4096 bytes" } else { "the name holds a backslash" };
+            unkept.add(path.chars().take(200).collect(), why, bytes, count + 1);
+            continue;
+        }
+        let ft = md.file_type();
+        let mode = md.permissions().mode() & 0o7777;
+        let mtime = mtime_ns(&md);
+        if ft.is_dir() {
+            below.push((item.path(), path.clone()));
+            found.push((
+                path.clone(),
+                Entry { path, kind: EntryKind::Dir, mode, mtime_ns: mtime, size: 0, hash: String::new(), target: None },
+            ));
+        } else if ft.is_symlink() {
+            let target = fs::read_link(item.path())?;
+            let Some(target) = target.to_str().map(str::to_string) else {
+                unkept.add(path, "the link's target is not UTF-8", 0, 1);
+                continue;
+            };
+            let hash = blake3::hash(target.as_bytes()).to_hex().to_string();
+            found.push((
+                path.clone(),
+                Entry { path, kind: EntryKind::Symlink, mode: 0o777, mtime_ns: mtime, size: 0, hash, target: Some(target) },
+            ));
+        } else if ft.is_file() {
+            let size = md.len();
+            let reuse = base.and_then(|b| {
+                let old = b.entries.get(&path)?;
+                let trusted = mtime < b.scanned_at_ns - MTIME_TRUST_WINDOW_NS;
+                (old.kind == EntryKind::File && old.size == size && old.mtime_ns == mtime && trusted).then(|| old.hash.clone())
+            });
+            let hash = match reuse {
+                Some(h) => h,
+                None => match hash_file(&item.path()) {
+                    Ok(h) => h,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) => continue,
+                    Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidData) => {
+                        unkept.add(path, "the session's user cannot read it", size, 1);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            found.push((path.clone(), Entry { path, kind: EntryKind::File, mode, mtime_ns: mtime, size, hash, target: None }));
+        }
+        // sockets, fifos and devices are not persisted
+    }
+    Ok(())
 }
 
 /// A version id derived from the content of a manifest.
@@ -386,6 +481,44 @@ pub fn manifest_version(entries: &BTreeMap<String, Entry>) -> String {
         h.update(&[0]);
     }
     h.finalize().to_hex()[..32].to_string()
+}
+
+/// The entries of `current` that are new or changed against `base`, and the paths of `base`
+/// that `current` no longer has: one pass over both (they are sorted alike), in path order.
+fn diff<'a>(base: &'a BTreeMap<String, Entry>, current: &'a BTreeMap<String, Entry>) -> (Vec<&'a Entry>, Vec<&'a String>) {
+    let (mut changed, mut deleted) = (Vec::new(), Vec::new());
+    let (mut old, mut new) = (base.iter().peekable(), current.iter().peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some((p, _)), None) => {
+                deleted.push(*p);
+                old.next();
+            }
+            (None, Some((_, e))) => {
+                changed.push(*e);
+                new.next();
+            }
+            (Some((po, eo)), Some((pn, en))) => match po.cmp(pn) {
+                std::cmp::Ordering::Less => {
+                    deleted.push(*po);
+                    old.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    changed.push(*en);
+                    new.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if entry_changed(eo, en) {
+                        changed.push(*en);
+                    }
+                    old.next();
+                    new.next();
+                }
+            },
+        }
+    }
+    (changed, deleted)
 }
 
 fn entry_changed(old: &Entry, new: &Entry) -> bool {
@@ -404,12 +537,9 @@ fn under(path: &str, prefix: &str) -> bool {
 /// entries it holds have their old size or mtime, so it hashes them again). Changes elsewhere are
 /// committed anyway, and the ones under `prefix` go with them.
 pub fn hold_back(current: &mut Manifest, base: &Manifest, prefix: &str) -> bool {
-    let differs = |e: &Entry| base.entries.get(&e.path).is_none_or(|old| entry_changed(old, e));
+    let (changed, deleted) = diff(&base.entries, &current.entries);
     let (mut held, mut other) = (false, false);
-    for e in current.entries.values().filter(|e| differs(e)) {
-        *(if under(&e.path, prefix) { &mut held } else { &mut other }) = true;
-    }
-    for p in base.entries.keys().filter(|p| !current.entries.contains_key(*p)) {
+    for p in changed.iter().map(|e| &e.path).chain(deleted) {
         *(if under(p, prefix) { &mut held } else { &mut other }) = true;
     }
     if other || !held {
@@ -469,9 +599,8 @@ pub fn build_delta_report_to<W: io::Write + io::Seek>(
     let mut left = Vec::new();
     let empty = BTreeMap::new();
     let base_entries = base.map(|b| &b.entries).unwrap_or(&empty);
-    let deleted: Vec<String> = base_entries.keys().filter(|p| !current.entries.contains_key(*p)).cloned().collect();
-    let changed: Vec<&Entry> =
-        current.entries.values().filter(|e| base_entries.get(&e.path).is_none_or(|old| entry_changed(old, e))).collect();
+    let (changed, deleted) = diff(base_entries, &current.entries);
+    let deleted: Vec<String> = deleted.into_iter().cloned().collect();
     let mut builder = tar::Builder::new(out);
     let mut index = Vec::with_capacity(changed.len());
     for e in changed {
