@@ -198,6 +198,7 @@ export async function startStack(opts = {}) {
     url: `http://127.0.0.1:${port}`,
     port,
     executorUrl,
+    executorBin: bin,
     secret,
     base,
     persistTo,
