@@ -982,6 +982,9 @@ pub struct Running {
     over: Arc<AtomicBool>,
     notify: Arc<Notify>,
     cancel: Option<Arc<Notify>>,
+    /// In cgroup mode, the groups to park a child in for the session's next run once this one
+    /// has ended (see [`crate::cgroup::Cgroups::ended`]).
+    park_next: Option<(Arc<crate::cgroup::Cgroups>, Option<u32>)>,
 }
 
 /// Returns when `cancel` is notified; never without one.
@@ -1033,6 +1036,10 @@ pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running>
         umask: spec.umask,
         limits: limits.rlimits(),
     };
+    let park_next = match (&spec.kill_mode, spec.identity) {
+        (KillMode::Cgroup(cg), id) => Some((cg.clone(), id.map(|i| i.uid))),
+        _ => None,
+    };
     let (tree, (mut child, in_flight)) = match (&spec.kill_mode, spec.identity) {
         (KillMode::Cgroup(cg), id) => {
             // No sweep happens in cgroup mode: the run's groups hold all of it.
@@ -1083,6 +1090,7 @@ pub fn spawn(spec: Spawn, sink: Arc<dyn OutputSink>) -> std::io::Result<Running>
         over,
         notify,
         cancel: spec.cancel,
+        park_next,
     })
 }
 
@@ -1130,6 +1138,9 @@ impl Running {
             }
             _ => (waited.map(|u| u.cpu_ms), waited.map(|u| u.max_rss_bytes)),
         };
+        if let Some((cg, session)) = &self.park_next {
+            cg.ended(*session, limits.memory_bytes, limits.max_processes);
+        }
         Ok(Ended { exit_code, signal, killed_by, truncated, duration: self.started.elapsed(), output_complete, cpu_ms, peak_memory_bytes })
     }
 }
