@@ -575,19 +575,13 @@ pub mod reaper {
         }
     }
 
-    /// (pid, parent pid, session id, is a zombie) of every process, from /proc/*/stat.
-    fn processes() -> Vec<(i32, i32, i32, bool)> {
+    /// (pid, its [`super::Stat`]) of every process.
+    fn processes() -> Vec<(i32, super::Stat)> {
         let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
         dir.flatten()
             .filter_map(|e| {
                 let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                // "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
-                let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-                let state = rest.next()?;
-                let ppid = rest.next()?.parse().ok()?;
-                let sid = rest.nth(1)?.parse().ok()?;
-                Some((pid, ppid, sid, state == "Z"))
+                Some((pid, super::stat_of(pid)?))
             })
             .collect()
     }
@@ -612,8 +606,8 @@ pub mod reaper {
             // parent → its children, each with whether it is in a spared process's session and
             // whether it is a zombie
             let mut children: HashMap<i32, Vec<(i32, bool, bool)>> = HashMap::new();
-            for (pid, ppid, sid, zombie) in processes() {
-                children.entry(ppid).or_default().push((pid, sids.contains(&sid), zombie));
+            for (pid, st) in processes() {
+                children.entry(st.ppid).or_default().push((pid, sids.contains(&st.sid), st.zombie));
             }
             let mut stack = vec![me];
             let mut alive = 0;
@@ -732,14 +726,24 @@ fn uid_of(pid: i32) -> Option<u32> {
     status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok())
 }
 
-/// (parent pid, session id) of `pid`: fields 4 and 6 of /proc/<pid>/stat (zombies included).
-fn parent_and_session(pid: i32) -> Option<(i32, i32)> {
+/// What /proc/<pid>/stat says of a process that the kills look at (fields 3, 4 and 6).
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    zombie: bool,
+    ppid: i32,
+    /// Its session id.
+    sid: i32,
+}
+
+/// The [`Stat`] of `pid` (zombies included); `None` once it is gone.
+fn stat_of(pid: i32) -> Option<Stat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
-    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().skip(1);
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let zombie = rest.next()? == "Z";
     let ppid = rest.next()?.parse().ok()?;
     let sid = rest.nth(1)?.parse().ok()?;
-    Some((ppid, sid))
+    Some(Stat { zombie, ppid, sid })
 }
 
 /// The sessions of the spared processes. Each is started with `setsid` (see
@@ -749,7 +753,7 @@ fn parent_and_session(pid: i32) -> Option<(i32, i32)> {
 /// own is still spared while its parent chain reaches the spared process ([`spared_tree`]); one
 /// that does both (`setsid` and a double fork) is not.
 fn spared_sids(spared: &[i32]) -> std::collections::HashSet<i32> {
-    spared.iter().filter_map(|&p| parent_and_session(p)).map(|(_, sid)| sid).collect()
+    spared.iter().filter_map(|&p| stat_of(p)).map(|st| st.sid).collect()
 }
 
 /// Whether a process belongs to a spared one: it is one, lives in the session of one, or one is
@@ -809,7 +813,7 @@ fn unspared_of_uid(uid: u32) -> Vec<(i32, u64)> {
     let sids = spared_sids(&spared);
     // A process whose stat cannot be read is gone: it counts as itself, with no parent.
     let parents: std::collections::HashMap<i32, (i32, i32)> =
-        ours.iter().filter_map(|&(pid, _)| parent_and_session(pid).map(|ids| (pid, ids))).collect();
+        ours.iter().filter_map(|&(pid, _)| stat_of(pid).map(|st| (pid, (st.ppid, st.sid)))).collect();
     ours.retain(|&(pid, _)| !spared_tree(pid, &parents, &spared, &sids));
     ours
 }
@@ -833,10 +837,9 @@ pub fn usage_of_tag(tag: &str) -> (u64, u64) {
     let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let mut rest = stat.get(stat.rfind(')').unwrap_or(0) + 1..).unwrap_or("").split_whitespace();
-        if let (Some("Z"), Some(ppid)) = (rest.next(), rest.next().and_then(|p| p.parse::<i32>().ok())) {
-            count += u64::from(ppid == me);
+        let Some(st) = stat_of(pid) else { continue };
+        if st.zombie {
+            count += u64::from(st.ppid == me);
             continue;
         }
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
