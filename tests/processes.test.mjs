@@ -37,8 +37,9 @@ const kidsAlive = (files) =>
 test("a process takes input, keeps its output, outlives plain and timed-out runs with its children, and ends with DELETE", async () => {
   const id = uid("proc");
   assert.equal((await create({ id, language: "bash" })).status, 201);
-  // Two children: one in the process's session, one in a session of its own (its parent the process).
-  const kids = "sleep 300 & echo $! > kid.pid; setsid sleep 301 & echo $! > kid2.pid; ";
+  // Three children: one in the process's session, one in a session of its own (its parent the
+  // process), one left by a double fork (no longer its child, still in its session).
+  const kids = "sleep 300 & echo $! > kid.pid; setsid sleep 301 & echo $! > kid2.pid; (sleep 302 & echo $! > kid3.pid); ";
   const command = `${kids}echo "ready as $GREETING"; while read -r l; do echo "got $l"; echo "$l" >> seen.txt; done`;
   const s = await start(id, { command, env: { GREETING: "hi" }, max_seconds: 600 });
   assert.equal(s.status, 201, s.text);
@@ -63,8 +64,8 @@ test("a process takes input, keeps its output, outlives plain and timed-out runs
   const t = await run(id, { code: "sleep 30", timeout: 1 });
   assert.equal(t.json.killed_by, "timeout");
   assert.equal((await statusOf(id, p)).status, "running", "the process outlived a run that timed out");
-  const alive = await run(id, { code: kidsAlive(["kid.pid", "kid2.pid"]) });
-  assert.equal(alive.json.stdout, "alive\nalive\n", `its children outlived both runs too: ${alive.text}`);
+  const alive = await run(id, { code: kidsAlive(["kid.pid", "kid2.pid", "kid3.pid"]) });
+  assert.equal(alive.json.stdout, "alive\nalive\nalive\n", `its children outlived both runs too: ${alive.text}`);
   await input(id, p, { data: "two\n" });
   await until(() => logs(id, p), (x) => x.json.stdout.includes("got two"));
 
@@ -75,7 +76,7 @@ test("a process takes input, keeps its output, outlives plain and timed-out runs
   assert.equal((await statusOf(id, p)).status, "killed");
   assertError(assert, await input(id, p, { data: "x\n" }), 409, "conflict");
   assert.equal((await stop(id, p)).json.status, "killed", "a DELETE of an ended process answers it as it is");
-  assert.equal((await run(id, { code: kidsAlive(["kid.pid", "kid2.pid"]) })).json.stdout, "dead\ndead\n", "its children ended with it");
+  assert.equal((await run(id, { code: kidsAlive(["kid.pid", "kid2.pid", "kid3.pid"]) })).json.stdout, "dead\ndead\ndead\n", "its children ended with it");
   // Its logs outlive it.
   assert.equal((await logs(id, p)).json.stdout, "ready as hi\ngot one\ngot two\n");
   const again = await run(id, { code: "cat seen.txt" });

@@ -72,11 +72,12 @@ async fn walk(mode: KillSetting) {
     assert_eq!(out, format!("hi from {}seed\n", run.stdout), "{mode:?}");
 
     // A process with children: one in its session, one in a session of its own (its parent is
-    // the process), and the one it waits for.
+    // the process), one left by a double fork (no longer its child, still in its session), and
+    // the one it waits for.
     let mark = 4000 + std::process::id() % 1000;
     let kids = pid(5);
-    start(&f, sid, &kids, &format!("sleep {mark}5 & setsid sleep {mark}6 & sleep {mark}7"), 600).await;
-    let kid_names = [5, 6, 7].map(|d| format!("sleep {mark}{d}"));
+    start(&f, sid, &kids, &format!("sleep {mark}5 & setsid sleep {mark}6 & (sleep {mark}8 &); sleep {mark}7"), 600).await;
+    let kid_names = [5, 6, 7, 8].map(|d| format!("sleep {mark}{d}"));
     let until = Instant::now() + Duration::from_secs(3);
     while !kid_names.iter().all(|k| ps_has(k)) && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
