@@ -6,6 +6,7 @@
 // API token never reaches the app.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { test } from "node:test";
 import { assertError, call, uid, useStack } from "./helpers.mjs";
@@ -102,15 +103,75 @@ test("a Python server answers GET and POST through the port route; the token sta
   assert.equal((await open.json()).code, "unauthorized");
 });
 
-test("a 50 MB upload streams through to the app whole", async () => {
+/** A /proc/<pid>/status figure in KiB (VmRSS, VmHWM). */
+const statusKib = (pid, field) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))[1]);
+
+/**
+ * The workerd processes of the stack's `wrangler dev` (children of scripts/wrangler-dev.mjs,
+ * whose pid the stack holds): the one whose entry socket is the stack's port is wrangler's proxy,
+ * which hands each request on to the other, the runtime running the Worker and its objects.
+ */
+function workerds(stack) {
+  const found = [];
+  for (const d of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const args = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+      if (ppid !== stack.wrangler.pid || !args[0].endsWith("/workerd")) continue;
+      found.push({ pid: Number(d), role: args.includes(`--socket-addr=entry=127.0.0.1:${stack.port}`) ? "proxy" : "runtime" });
+    } catch {
+      // gone while it was read
+    }
+  }
+  return found;
+}
+
+test("a 50 MB upload streams through to the app whole, workerd's memory growing far less than the body", async (t) => {
   const id = await session();
   await serve(id, 8000);
   const big = randomBytes(50 * 1024 * 1024);
-  const r = await port(id, 8000, "/upload", { method: "POST", body: big, headers: { "content-type": "application/octet-stream" } });
+  // workerd's resident memory, sampled every 20 ms while the body goes through, and its peak
+  // (VmHWM, reset to the current size first through clear_refs where that is allowed).
+  const procs = workerds(h.stack);
+  assert.deepEqual(procs.map((p) => p.role).sort(), ["proxy", "runtime"], "wrangler dev's two workerd processes are found");
+  for (const p of procs) {
+    try {
+      writeFileSync(`/proc/${p.pid}/clear_refs`, "5");
+      p.hwmReset = true;
+    } catch {
+      p.hwmReset = false;
+    }
+    p.before = statusKib(p.pid, "VmRSS");
+    p.peak = p.before;
+  }
+  let samples = 0;
+  const sample = () => {
+    samples++;
+    for (const p of procs) p.peak = Math.max(p.peak, statusKib(p.pid, "VmRSS"));
+  };
+  const timer = setInterval(sample, 20);
+  let r, got;
+  const t0 = Date.now();
+  try {
+    r = await port(id, 8000, "/upload", { method: "POST", body: big, headers: { "content-type": "application/octet-stream" } });
+    got = await r.json();
+  } finally {
+    clearInterval(timer);
+  }
+  const took = Date.now() - t0;
+  sample();
   assert.equal(r.status, 201);
-  const got = await r.json();
   assert.equal(got.length, big.length);
   assert.equal(got.sha256, createHash("sha256").update(big).digest("hex"));
+  const mib = (k) => (k / 1024).toFixed(1);
+  for (const p of procs) {
+    if (p.hwmReset) p.peak = Math.max(p.peak, statusKib(p.pid, "VmHWM"));
+    const how = `${p.hwmReset ? "VmHWM reset before it, and " : ""}${samples} samples of VmRSS in ${took} ms`;
+    t.diagnostic(`workerd ${p.role} (pid ${p.pid}): RSS ${mib(p.before)} MiB before, peak ${mib(p.peak)} MiB during the upload (+${mib(p.peak - p.before)} MiB; ${how})`);
+  }
+  // A Worker (or proxy) that held the body would grow by about its size (50 MiB) or more.
+  for (const p of procs) assert.ok(p.peak - p.before < 25 * 1024, `workerd's ${p.role} grew by ${mib(p.peak - p.before)} MiB during a 50 MiB upload`);
 });
 
 test("a chunked answer streams: its first chunk comes before the app has finished answering", async () => {

@@ -28,10 +28,19 @@ async function until(get, ok, ms = 10_000) {
 
 const statusOf = async (id, p) => (await list(id)).json.processes.find((x) => x.id === p);
 
-test("a process takes input, keeps its output, outlives plain and timed-out runs, and ends with DELETE", async () => {
+// Whether the processes whose pids the files hold are alive, from a run of the session: "alive"
+// or "dead" a line (a zombie, which `kill -0` would still find, is dead: whoever adopted the
+// orphans reaps them when it will).
+const kidsAlive = (files) =>
+  `for f in ${files.join(" ")}; do s=$(cut -d' ' -f3 /proc/$(cat $f)/stat 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] && echo alive || echo dead; done`;
+
+test("a process takes input, keeps its output, outlives plain and timed-out runs with its children, and ends with DELETE", async () => {
   const id = uid("proc");
   assert.equal((await create({ id, language: "bash" })).status, 201);
-  const command = 'echo "ready as $GREETING"; while read -r l; do echo "got $l"; echo "$l" >> seen.txt; done';
+  // Three children: one in the process's session, one in a session of its own (its parent the
+  // process), one left by a double fork (no longer its child, still in its session).
+  const kids = "sleep 300 & echo $! > kid.pid; setsid sleep 301 & echo $! > kid2.pid; (sleep 302 & echo $! > kid3.pid); ";
+  const command = `${kids}echo "ready as $GREETING"; while read -r l; do echo "got $l"; echo "$l" >> seen.txt; done`;
   const s = await start(id, { command, env: { GREETING: "hi" }, max_seconds: 600 });
   assert.equal(s.status, 201, s.text);
   assert.match(s.json.id, /^proc_[0-9a-f]{24}$/);
@@ -55,6 +64,8 @@ test("a process takes input, keeps its output, outlives plain and timed-out runs
   const t = await run(id, { code: "sleep 30", timeout: 1 });
   assert.equal(t.json.killed_by, "timeout");
   assert.equal((await statusOf(id, p)).status, "running", "the process outlived a run that timed out");
+  const alive = await run(id, { code: kidsAlive(["kid.pid", "kid2.pid", "kid3.pid"]) });
+  assert.equal(alive.json.stdout, "alive\nalive\nalive\n", `its children outlived both runs too: ${alive.text}`);
   await input(id, p, { data: "two\n" });
   await until(() => logs(id, p), (x) => x.json.stdout.includes("got two"));
 
@@ -65,6 +76,7 @@ test("a process takes input, keeps its output, outlives plain and timed-out runs
   assert.equal((await statusOf(id, p)).status, "killed");
   assertError(assert, await input(id, p, { data: "x\n" }), 409, "conflict");
   assert.equal((await stop(id, p)).json.status, "killed", "a DELETE of an ended process answers it as it is");
+  assert.equal((await run(id, { code: kidsAlive(["kid.pid", "kid2.pid", "kid3.pid"]) })).json.stdout, "dead\ndead\ndead\n", "its children ended with it");
   // Its logs outlive it.
   assert.equal((await logs(id, p)).json.stdout, "ready as hi\ngot one\ngot two\n");
   const again = await run(id, { code: "cat seen.txt" });

@@ -575,18 +575,13 @@ pub mod reaper {
         }
     }
 
-    /// (pid, parent pid, is a zombie) of every process, from /proc/*/stat.
-    fn processes() -> Vec<(i32, i32, bool)> {
+    /// (pid, its [`super::Stat`]) of every process.
+    fn processes() -> Vec<(i32, super::Stat)> {
         let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
         dir.flatten()
             .filter_map(|e| {
                 let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-                let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-                let state = rest.next()?;
-                let ppid = rest.next()?.parse().ok()?;
-                Some((pid, ppid, state == "Z"))
+                Some((pid, super::stat_of(pid)?))
             })
             .collect()
     }
@@ -606,17 +601,29 @@ pub mod reaper {
         let me = unsafe { libc::getpid() };
         let until = Instant::now() + Duration::from_secs(2);
         loop {
-            // parent → its children, each with whether it is a zombie
-            let mut children: HashMap<i32, Vec<(i32, bool)>> = HashMap::new();
-            for (pid, ppid, zombie) in processes() {
-                children.entry(ppid).or_default().push((pid, zombie));
+            let spared = super::SPARED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let sids = super::spared_sids(&spared);
+            // parent → its children, each with whether it is in a spared process's session and
+            // whether it is a zombie
+            let mut children: HashMap<i32, Vec<(i32, bool, bool)>> = HashMap::new();
+            for (pid, st) in processes() {
+                children.entry(st.ppid).or_default().push((pid, sids.contains(&st.sid), st.zombie));
             }
             let mut stack = vec![me];
             let mut alive = 0;
             while let Some(p) = stack.pop() {
-                for &(c, zombie) in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
-                    if super::is_spared(c) {
-                        // A live context's interpreter, and everything it started, is not a leftover.
+                for &(c, in_spared, zombie) in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+                    if spared.contains(&c) {
+                        // A spared process, and everything it started, is not a leftover.
+                        continue;
+                    }
+                    if in_spared {
+                        // Nor is an orphan of one, adopted by this subreaper but still in its
+                        // session; once it died it is ours to reap.
+                        if zombie && p == me {
+                            // SAFETY: waitpid on a zombie child of ours, without blocking.
+                            unsafe { libc::waitpid(c, std::ptr::null_mut(), libc::WNOHANG) };
+                        }
                         continue;
                     }
                     stack.push(c);
@@ -672,14 +679,15 @@ pub fn kill_tagged(tag: &str) {
 pub fn kill_uid(id: Identity) {
     let until = Instant::now() + Duration::from_secs(2);
     if spared_of_uid(id.uid) {
-        // The session has live contexts: every other process of the uid is killed one by one
-        // (a `kill(-1)` would take the contexts too), until none is left.
+        // The session has live contexts or background processes: every other process of the
+        // uid is killed one by one (a `kill(-1)` would take them and their children too), until
+        // none is left.
         loop {
-            let pids = pids_of_uid(id.uid);
+            let pids = unspared_of_uid(id.uid);
             if pids.is_empty() || Instant::now() > until {
                 return;
             }
-            for pid in pids {
+            for (pid, _) in pids {
                 // SAFETY: kill(2) on a pid just read from /proc; harmless if it is gone.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
@@ -706,20 +714,69 @@ pub fn kill_uid(id: Identity) {
     }
 }
 
-/// Pids of live context interpreters ([`spawn_resident`]): the end-of-run kills of plain runs
-/// spare them (the uid mode's kill and watcher, the tag mode's sweep); cgroup mode needs no
-/// list, each context having groups of its own.
+/// Pids of the spared processes: live contexts' interpreters and the top processes of background
+/// processes ([`spawn_resident`]). The end-of-run kills of plain runs spare them and what they
+/// started (the uid mode's kill and watcher, the tag mode's sweep: see [`spared_sids`]); cgroup
+/// mode needs no list, each of them having groups of its own.
 static SPARED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
-
-/// Whether `pid` is a live context's interpreter.
-fn is_spared(pid: i32) -> bool {
-    SPARED.lock().unwrap_or_else(|e| e.into_inner()).contains(&pid)
-}
 
 /// The uid owning `pid`, from /proc.
 fn uid_of(pid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok())
+}
+
+/// What /proc/<pid>/stat says of a process that the kills look at (fields 3, 4 and 6).
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    zombie: bool,
+    ppid: i32,
+    /// Its session id.
+    sid: i32,
+}
+
+/// The [`Stat`] of `pid` (zombies included); `None` once it is gone.
+fn stat_of(pid: i32) -> Option<Stat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let zombie = rest.next()? == "Z";
+    let ppid = rest.next()?.parse().ok()?;
+    let sid = rest.nth(1)?.parse().ok()?;
+    Some(Stat { zombie, ppid, sid })
+}
+
+/// The sessions of the spared processes. Each is started with `setsid` (see
+/// [`crate::spawn::Steps::enter`]), so its session is its own, and everything it starts stays in
+/// it unless it calls `setsid` itself: no process can join a session it was not born in, so a
+/// plain run cannot forge membership. A child of a spared process that makes a session of its
+/// own is still spared while its parent chain reaches the spared process ([`spared_tree`]); one
+/// that does both (`setsid` and a double fork) is not.
+fn spared_sids(spared: &[i32]) -> std::collections::HashSet<i32> {
+    spared.iter().filter_map(|&p| stat_of(p)).map(|st| st.sid).collect()
+}
+
+/// Whether a process belongs to a spared one: it is one, lives in the session of one, or one is
+/// among its ancestors (`parents`: pid → (parent pid, session id) of the processes looked at).
+fn spared_tree(
+    pid: i32,
+    parents: &std::collections::HashMap<i32, (i32, i32)>,
+    spared: &[i32],
+    sids: &std::collections::HashSet<i32>,
+) -> bool {
+    let mut at = pid;
+    // Bounded by the processes looked at: a pid reused in a cycle while /proc was read ends it.
+    for _ in 0..=parents.len() {
+        if spared.contains(&at) {
+            return true;
+        }
+        match parents.get(&at) {
+            Some(&(ppid, sid)) if !sids.contains(&sid) => at = ppid,
+            Some(_) => return true,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Whether some live context runs as `uid`.
@@ -728,27 +785,14 @@ fn spared_of_uid(uid: u32) -> bool {
     spared.into_iter().any(|p| uid_of(p) == Some(uid))
 }
 
-/// Processes of `uid` that are not live contexts' interpreters.
-fn pids_of_uid(uid: u32) -> Vec<i32> {
+/// Processes of `uid` (zombies included: they hold their slot until reaped) that belong to no
+/// spared process ([`spared_tree`]), each with its resident memory in bytes, read from /proc.
+fn unspared_of_uid(uid: u32) -> Vec<(i32, u64)> {
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|&pid| !is_spared(pid) && uid_of(pid) == Some(uid))
-        .collect()
-}
-
-/// Processes of `uid` (zombies included: they hold their slot until reaped) and their summed
-/// resident memory, read from /proc; live contexts' interpreters are not counted.
-pub fn usage_of_uid(uid: u32) -> (u64, u64) {
-    let (mut count, mut rss) = (0u64, 0u64);
-    let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
+    let mut ours = Vec::new();
     for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|b| b.is_ascii_digit()) || name.parse().is_ok_and(is_spared) {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{name}/status")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
         let mut is_ours = false;
         let mut kib = 0;
         for line in status.lines() {
@@ -759,11 +803,26 @@ pub fn usage_of_uid(uid: u32) -> (u64, u64) {
             }
         }
         if is_ours {
-            count += 1;
-            rss += kib * 1024;
+            ours.push((pid, kib * 1024));
         }
     }
-    (count, rss)
+    let spared = SPARED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if spared.is_empty() {
+        return ours;
+    }
+    let sids = spared_sids(&spared);
+    // A process whose stat cannot be read is gone: it counts as itself, with no parent.
+    let parents: std::collections::HashMap<i32, (i32, i32)> =
+        ours.iter().filter_map(|&(pid, _)| stat_of(pid).map(|st| (pid, (st.ppid, st.sid)))).collect();
+    ours.retain(|&(pid, _)| !spared_tree(pid, &parents, &spared, &sids));
+    ours
+}
+
+/// Processes of `uid` (zombies included) and their summed resident memory, read from /proc; the
+/// spared processes and what they started are not counted ([`unspared_of_uid`]).
+pub fn usage_of_uid(uid: u32) -> (u64, u64) {
+    let ours = unspared_of_uid(uid);
+    (ours.len() as u64, ours.iter().map(|(_, rss)| rss).sum())
 }
 
 /// Processes carrying the run's tag in their environment and their summed resident memory: the
@@ -778,10 +837,9 @@ pub fn usage_of_tag(tag: &str) -> (u64, u64) {
     let Ok(dir) = std::fs::read_dir("/proc") else { return (0, 0) };
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let mut rest = stat.get(stat.rfind(')').unwrap_or(0) + 1..).unwrap_or("").split_whitespace();
-        if let (Some("Z"), Some(ppid)) = (rest.next(), rest.next().and_then(|p| p.parse::<i32>().ok())) {
-            count += u64::from(ppid == me);
+        let Some(st) = stat_of(pid) else { continue };
+        if st.zombie {
+            count += u64::from(st.ppid == me);
             continue;
         }
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };

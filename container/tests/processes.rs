@@ -71,13 +71,35 @@ async fn walk(mode: KillSetting) {
     let run = f.run(sid, Language::Bash, "echo \"$(id -u) in $(readlink /proc/self/ns/net)\"", |q| q.allow_internet = false).await;
     assert_eq!(out, format!("hi from {}seed\n", run.stdout), "{mode:?}");
 
-    // A plain run that leaves a job behind, and a run that times out, leave it alive.
+    // A process with children: one in its session, one in a session of its own (its parent is
+    // the process), one left by a double fork (no longer its child, still in its session), and
+    // the one it waits for.
+    let mark = 4000 + std::process::id() % 1000;
+    let kids = pid(5);
+    start(&f, sid, &kids, &format!("sleep {mark}5 & setsid sleep {mark}6 & (sleep {mark}8 &); sleep {mark}7"), 600).await;
+    let kid_names = [5, 6, 7, 8].map(|d| format!("sleep {mark}{d}"));
+    let until = Instant::now() + Duration::from_secs(3);
+    while !kid_names.iter().all(|k| ps_has(k)) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(kid_names.iter().all(|k| ps_has(k)), "{mode:?}: the children started");
+
+    // A plain run that leaves a job behind, and a run that times out, leave it alive, and its
+    // children too.
     let r = f.run(sid, Language::Bash, "echo plain; sleep 0.2 &", |_| {}).await;
     assert_eq!(r.stdout, "plain\n");
     assert_eq!(state(&f, sid, &echo).status, "running", "{mode:?}: the process outlived a plain run");
     let r = f.run(sid, Language::Bash, "sleep 30", |q| q.timeout_secs = 1).await;
     assert_eq!(r.killed_by, Some(KilledBy::Timeout));
     assert_eq!(state(&f, sid, &echo).status, "running", "{mode:?}: the process outlived a timed-out run");
+    for k in &kid_names {
+        assert!(ps_has(k), "{mode:?}: {k}, a child of a background process, outlived the runs");
+    }
+    assert_eq!(state(&f, sid, &kids).status, "running", "{mode:?}");
+    f.sessions.processes().stop(sid, &kids).await.expect("known");
+    for k in &kid_names {
+        assert!(!ps_has(k), "{mode:?}: {k} outlived its process");
+    }
 
     // Its standard input; what it writes is in the workspace for the next run and its delta.
     let s = f.sessions.processes().write_stdin(sid, &echo, b"one\ntwo\n", false).await.expect("written").expect("known");
@@ -97,7 +119,6 @@ async fn walk(mode: KillSetting) {
 
     // DELETE ends it and everything it started.
     let tree = pid(2);
-    let mark = 4000 + std::process::id() % 1000;
     start(&f, sid, &tree, &format!("sleep {mark}1 & (setsid sleep {mark}2 &); sleep {mark}3"), 600).await;
     let until = Instant::now() + Duration::from_secs(3);
     while !(ps_has(&format!("sleep {mark}2")) && ps_has(&format!("sleep {mark}3"))) && Instant::now() < until {

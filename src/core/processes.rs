@@ -120,6 +120,34 @@ impl ProcessRow {
     }
 }
 
+/// What one tick of the session object's alarm does for its processes (see
+/// [`plan_tick`]): commit the workspace now or not, and when to tick again (`None`: no process
+/// runs, so no tick is owed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessTick {
+    pub commit: bool,
+    pub next_in_ms: Option<i64>,
+}
+
+/// Whether a process was seen ended at or after `last_commit` (the RFC 3339 time the last commit
+/// of processes' files began; `None`: not known, as on a fresh instance of the object), so that
+/// what it wrote up to its end may not be committed yet.
+pub fn ended_since(rows: &[ProcessRow], last_commit: Option<&str>) -> bool {
+    // Both are `Date.toISOString()`'s: the same width, so their order is their text's.
+    rows.iter().filter_map(|r| r.ended_at.as_deref()).any(|e| last_commit.is_none_or(|c| e >= c))
+}
+
+/// One tick, over the rows brought up to date with the executor: the workspace is committed as
+/// soon as a process is seen ended since the last commit (its final commit, within one `poll_ms`
+/// of its end), and every `interval_ms` while one runs (`due_in_ms`: until that commit is due);
+/// while one runs the next tick comes within `poll_ms`.
+pub fn plan_tick(rows: &[ProcessRow], last_commit: Option<&str>, due_in_ms: i64, poll_ms: i64, interval_ms: i64) -> ProcessTick {
+    let running = rows.iter().any(ProcessRow::running);
+    let commit = ended_since(rows, last_commit) || (running && due_in_ms <= 0);
+    let due = if commit { interval_ms } else { due_in_ms };
+    ProcessTick { commit, next_in_ms: running.then(|| poll_ms.min(due).max(0)) }
+}
+
 /// A start, validated: the command, its variables, its lifetime bound.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StartSpec {
@@ -225,6 +253,33 @@ mod tests {
             restarts: 0,
             env: "{}".into(),
         }
+    }
+
+    #[test]
+    fn a_tick_commits_once_a_process_ended_and_at_the_interval_while_one_runs() {
+        let ended = |at: &str| ProcessRow { status: "exited".into(), ended_at: Some(at.into()), ..row("exited") };
+        let (t1, t2) = ("2026-01-01T00:00:01.000Z", "2026-01-01T00:00:02.500Z");
+        // A process runs, the interval is not up: no commit, the next tick within the poll.
+        let live = [row("running")];
+        assert_eq!(plan_tick(&live, Some(t1), 50_000, 2000, 60_000), ProcessTick { commit: false, next_in_ms: Some(2000) });
+        // The commit falls due before the next poll: the tick comes then.
+        assert_eq!(plan_tick(&live, Some(t1), 700, 2000, 60_000).next_in_ms, Some(700));
+        assert_eq!(plan_tick(&live, Some(t1), 0, 2000, 60_000), ProcessTick { commit: true, next_in_ms: Some(2000) });
+        // One ended after the last commit: committed at once, though the interval is far.
+        let both = [row("running"), ended(t2)];
+        assert_eq!(plan_tick(&both, Some(t1), 50_000, 2000, 60_000), ProcessTick { commit: true, next_in_ms: Some(2000) });
+        assert!(
+            !plan_tick(&both, Some("2026-01-01T00:00:02.501Z"), 50_000, 2000, 60_000).commit,
+            "an end seen before a commit began is in it"
+        );
+        assert!(plan_tick(&both, Some(t2), 50_000, 2000, 60_000).commit, "one seen the same millisecond may not be");
+        // The last one ended: its commit, and no tick after it.
+        let done = [ended(t2)];
+        assert_eq!(plan_tick(&done, Some(t1), 50_000, 2000, 60_000), ProcessTick { commit: true, next_in_ms: None });
+        assert_eq!(plan_tick(&done, Some("2026-01-01T00:00:03.000Z"), 0, 2000, 60_000), ProcessTick { commit: false, next_in_ms: None });
+        // A fresh instance knows no last commit: it commits once.
+        assert!(ended_since(&done, None) && !ended_since(&live, None));
+        assert_eq!(plan_tick(&[], None, 0, 2000, 60_000), ProcessTick { commit: false, next_in_ms: None });
     }
 
     #[test]

@@ -62,6 +62,11 @@ pub struct Session {
     /// Nothing this instance knows rules out checkpoints held back before it started (an
     /// evicted instance's): its first flush asks the executor anyway.
     held_unknown: Cell<bool>,
+    /// When the last commit of what background processes wrote began (RFC 3339); `None` on a
+    /// fresh instance, whose first tick commits once if any process ended (`processes::tick`).
+    process_commit_at: RefCell<Option<String>>,
+    /// When the next periodic commit is due while a process runs (ms since the epoch).
+    process_commit_due: Cell<f64>,
 }
 
 /// A handler's answer: JSON with a status (built with [`Answer::json`] from a `core::api` type,
@@ -118,6 +123,8 @@ impl Session {
             setup_events: RefCell::new(None),
             held: RefCell::new(Default::default()),
             held_unknown: Cell::new(true),
+            process_commit_at: RefCell::new(None),
+            process_commit_due: Cell::new(0.0),
         }
     }
 
@@ -209,7 +216,8 @@ impl Session {
                     let _ = self.arm_flush().await;
                 }
             }
-            // What background processes wrote is committed at the interval (the next commit armed).
+            // What background processes wrote is committed at the interval and once one ended
+            // (while one runs, the next tick is armed within `PROCESS_POLL_MS`).
             processes_run = self.tick_processes(&sid).await;
         }
         drop(guard);

@@ -7,7 +7,9 @@ use super::{Answer, Session};
 use crate::core::answer::{sandbox_error, Record, Records};
 use crate::core::api;
 use crate::core::error::{ApiError, ApiResult};
-use crate::core::processes::{lifetime, may_start, new_id, ProcessRow, StartSpec, DEFAULT_MAX_SECONDS, MAX_MAX_SECONDS};
+use crate::core::processes::{
+    ended_since, lifetime, may_start, new_id, plan_tick, ProcessRow, StartSpec, DEFAULT_MAX_SECONDS, MAX_MAX_SECONDS,
+};
 use crate::core::sse::Form;
 use crate::platform::{now_rfc3339, random_hex};
 use edgerun_protocol::{ErrorCode, ProcessStart, ProcessState, ProcessStates};
@@ -16,6 +18,9 @@ use std::rc::Rc;
 
 /// How often the workspace is committed while a process runs, unless `PROCESS_COMMIT_MS` says.
 const DEFAULT_COMMIT_MS: i64 = 60_000;
+/// How often the executor is asked whether a process ended while one runs, unless
+/// `PROCESS_POLL_MS` says: a process's final commit comes within this of its end.
+const DEFAULT_POLL_MS: i64 = 2000;
 
 /// Largest logs answer read from the executor: two 1 MiB rings, escaped as JSON text (six bytes
 /// per byte at worst), with room for a larger configured ring.
@@ -126,45 +131,74 @@ impl Session {
     /// How often the workspace is committed while a process runs (`PROCESS_COMMIT_MS`, default
     /// 60 s, at least 1 s).
     fn commit_interval_ms(&self) -> i64 {
-        let set = self.env.var("PROCESS_COMMIT_MS").ok().and_then(|v| v.to_string().trim().parse::<i64>().ok());
-        set.unwrap_or(DEFAULT_COMMIT_MS).max(1000)
+        self.ms_var("PROCESS_COMMIT_MS", DEFAULT_COMMIT_MS, 1000)
     }
 
-    /// Arms the object's alarm for the next periodic commit, unless it rings sooner already.
-    async fn arm_commit(&self) {
-        let at = js_sys::Date::now() as i64 + self.commit_interval_ms();
+    /// How often the alarm asks the executor whether a process ended while one runs
+    /// (`PROCESS_POLL_MS`, default 2 s, at least 100 ms): one small `GET` of its process list.
+    fn poll_ms(&self) -> i64 {
+        self.ms_var("PROCESS_POLL_MS", DEFAULT_POLL_MS, 100)
+    }
+
+    fn ms_var(&self, name: &str, default: i64, least: i64) -> i64 {
+        let set = self.env.var(name).ok().and_then(|v| v.to_string().trim().parse::<i64>().ok());
+        set.unwrap_or(default).max(least)
+    }
+
+    /// Arms the object's alarm to ring within `ms`, unless it rings sooner already (an alarm
+    /// time already past is the one ringing now, and counts as none).
+    async fn arm_within(&self, ms: i64) {
+        let now = js_sys::Date::now() as i64;
         let storage = self.state.storage();
         match storage.get_alarm().await {
-            Ok(Some(t)) if t <= at => {}
+            Ok(Some(t)) if t > now && t <= now + ms => {}
             _ => {
-                let _ = storage.set_alarm(self.commit_interval_ms()).await;
+                let _ = storage.set_alarm(ms).await;
             }
         }
     }
 
-    /// The alarm's work for processes (the queue is held): when one was running, the workspace
-    /// is committed (a run of nothing, not counted: what the processes wrote since the last
-    /// commit is its delta; nothing changed, nothing is written), and while one still runs the
-    /// next commit is armed. A process that ended since the last tick gets its last commit here.
-    /// Answers whether one still runs.
+    /// The alarm's work for processes (the queue is held), while one runs or one ended since the
+    /// last commit: their states are brought up to date (one `GET` of the executor's list), and
+    /// the workspace is committed (a run of nothing, not counted: what the processes wrote since
+    /// the last commit is its delta; nothing changed, nothing is written) as soon as one is seen
+    /// ended, and at the interval while one runs ([`plan_tick`]); while one runs the next tick
+    /// is armed within the poll interval. Answers whether one still runs.
     pub(super) async fn tick_processes(&self, sid: &str) -> bool {
-        if !self.has_running_process() {
+        let Ok(stored) = self.with_store(|s| s.processes()) else { return false };
+        let last = self.process_commit_at.borrow().clone();
+        if !stored.iter().any(ProcessRow::running) && !ended_since(&stored, last.as_deref()) {
             return false;
         }
-        let still = match self.settle_processes(sid).await {
-            Ok(rows) => rows.iter().any(ProcessRow::running),
+        let rows = match self.settle_processes(sid).await {
+            Ok(rows) => rows,
             Err(e) => {
+                // Taken as they were last seen: a running one keeps the ticks coming.
                 worker::console_error!("the processes of {sid} could not be seen: {e}");
-                true
+                stored
             }
         };
-        if let Err(e) = self.commit_held_changes(sid).await {
-            worker::console_error!("the periodic commit of {sid} failed (the next one retries): {e}");
+        let (now, interval) = (js_sys::Date::now(), self.commit_interval_ms());
+        let due_in = (self.process_commit_due.get() - now) as i64;
+        let tick = plan_tick(&rows, last.as_deref(), due_in, self.poll_ms(), interval);
+        let mut next = tick.next_in_ms;
+        if tick.commit {
+            let began = now_rfc3339();
+            // A failed commit is retried at the interval (and by the next tick while the end
+            // that asked for it is still not committed).
+            self.process_commit_due.set(now + interval as f64);
+            match self.commit_held_changes(sid).await {
+                Ok(()) => *self.process_commit_at.borrow_mut() = Some(began),
+                Err(e) => {
+                    worker::console_error!("the commit of what the processes of {sid} wrote failed (retried): {e}");
+                    next = next.or(Some(interval));
+                }
+            }
         }
-        if still {
-            let _ = self.state.storage().set_alarm(self.commit_interval_ms()).await;
+        if let Some(ms) = next {
+            self.arm_within(ms).await;
         }
-        still
+        tick.next_in_ms.is_some()
     }
 
     /// Whether one of the session's processes runs, as last seen (the idle check keeps the
@@ -224,7 +258,11 @@ impl Session {
             let _ = exec.stop_process(sid, &id).await;
             return Err(e);
         }
-        self.arm_commit().await;
+        if live == 0 {
+            // The first live process: the periodic commits start from its start.
+            self.process_commit_due.set(js_sys::Date::now() + self.commit_interval_ms() as f64);
+        }
+        self.arm_within(self.poll_ms().min(self.commit_interval_ms())).await;
         Ok(Answer::json(201, &row.info()))
     }
 
