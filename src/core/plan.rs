@@ -74,10 +74,13 @@ pub struct CommitPlan {
 }
 
 /// Decides what an (already checked) answer changes against the committed version: nothing when
-/// the executor kept nothing (no version: a non-persistent run, a workspace over its limits),
-/// when it reports the version already committed, or when its delta is empty.
+/// the executor kept nothing (no version: a non-persistent run, a workspace over its limits) or
+/// when it reports the version already committed. An empty delta under another version (a
+/// session whose workspace is still empty: nothing committed, while the executor names the empty
+/// tree's version) commits that version alone, without a pack: else the executor, holding it,
+/// would find the next run's expected version stale and every run would inject first.
 pub fn plan_commit(delta: &Delta, committed: Option<&str>) -> CommitPlan {
-    let changed = !delta.version.is_empty() && Some(delta.version.as_str()) != committed && !delta.is_empty();
+    let changed = !delta.version.is_empty() && Some(delta.version.as_str()) != committed;
     CommitPlan { changed, needs_pack: changed && delta.tar_len > 0 }
 }
 
@@ -181,7 +184,8 @@ mod tests {
         let nothing = CommitPlan { changed: false, needs_pack: false };
         assert_eq!(plan_commit(&delta("", vec![], vec![], 0), Some("v1")), nothing, "nothing kept");
         assert_eq!(plan_commit(&delta("v1", vec![file.clone()], vec![], 1536), Some("v1")), nothing, "the committed version");
-        assert_eq!(plan_commit(&delta("v2", vec![], vec![], 0), Some("v1")), nothing, "an empty delta");
+        let version_only = CommitPlan { changed: true, needs_pack: false };
+        assert_eq!(plan_commit(&delta("v2", vec![], vec![], 0), None), version_only, "an empty tree's version, nothing committed yet");
         assert_eq!(plan_commit(&delta("v2", vec![], vec!["a".into()], 0), Some("v1")), CommitPlan { changed: true, needs_pack: false });
         assert_eq!(plan_commit(&delta("v2", vec![file], vec![], 1536), None), CommitPlan { changed: true, needs_pack: true });
     }
