@@ -213,7 +213,9 @@ async fn runs_see_no_other_process_and_no_secret() {
         f.run("snoop", Language::Python, &code, |_| {}).await
     };
     let (busy, r) = tokio::join!(other, look);
-    holder.kill().unwrap();
+    // In tag mode the holder is a descendant of the executor (this process) that no run has in
+    // flight: the end of the busy run's sweep may have taken it already, after the look.
+    let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(busy.expect("setup runs").0.result.exit_code, 0);
     assert_eq!(r.stdout, "[] True False\n", "only the run's own processes are visible: {r:?}");

@@ -16,6 +16,7 @@ use edgerun_protocol::Language;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 /// The Go plugin: builds the program in the session's module, keyed by its code and module
 /// files, and runs the binary.
@@ -91,7 +92,11 @@ const SEED_PROGRAM: &str = "package main\n\nimport (\n\t\"bufio\"\n\t\"bytes\"\n
 /// Where the seed cache for this Go lives under `root` (`go-<version>-trimpath`: built with
 /// [`BUILD_FLAGS`]), once it is built.
 pub fn seed_dir(root: &Path, go: &Path) -> Option<PathBuf> {
-    let out = std::process::Command::new(go).args(["env", "GOVERSION"]).env("GOTOOLCHAIN", "local").output().ok()?;
+    let mut cmd = std::process::Command::new(go);
+    cmd.args(["env", "GOVERSION"]).env("GOTOOLCHAIN", "local").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    // As a run in flight: the tag mode's end-of-run sweep takes every other descendant of the
+    // executor, and this runs in the background while runs are served.
+    let out = crate::sandbox::reaper::probe_output(&mut cmd).ok()?;
     let version = String::from_utf8(out.stdout).ok()?.trim().to_string();
     let ok = out.status.success() && !version.is_empty() && version.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     ok.then(|| root.join(format!("go-{version}-trimpath")))
@@ -123,7 +128,8 @@ pub fn seed(go: &Path, dir: &Path, env: &[(String, String)]) -> io::Result<()> {
     fs::create_dir(&module)?;
     fs::write(module.join("go.mod"), "module seed\n\ngo 1.21\n")?;
     fs::write(module.join("main.go"), SEED_PROGRAM)?;
-    let built = std::process::Command::new(go)
+    let mut build = std::process::Command::new(go);
+    build
         .arg("build")
         .args(BUILD_FLAGS)
         .args(["-o", "/dev/null", "."])
@@ -135,8 +141,11 @@ pub fn seed(go: &Path, dir: &Path, env: &[(String, String)]) -> io::Result<()> {
         .env("GOMODCACHE", tmp.join("gopath/mod"))
         .env("GOCACHE", &cache)
         .env("GOPROXY", "off")
-        .stdin(std::process::Stdio::null())
-        .output()?;
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // In flight, as `seed_dir`'s probe: a concurrent run's sweep must not take the build.
+    let built = crate::sandbox::reaper::probe_output(&mut build)?;
     if !built.status.success() {
         let _ = fs::remove_dir_all(&tmp);
         return Err(io::Error::other(format!("building the Go seed cache failed: {}", String::from_utf8_lossy(&built.stderr).trim())));
