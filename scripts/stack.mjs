@@ -46,15 +46,17 @@ export function freePort() {
   });
 }
 
-async function waitFor(url, ms, proc, what) {
+/** Waits until `url` answers 200 with a JSON body that `is` takes for `what`'s own. */
+async function waitFor(url, ms, proc, what, is = () => true) {
   const until = Date.now() + ms;
   let last = "";
   while (Date.now() < until) {
     if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode} before it was ready`);
     try {
       const r = await fetch(url);
-      if (r.ok) return;
-      last = `status ${r.status}`;
+      const body = await r.json().catch(() => null);
+      if (r.ok && is(body)) return;
+      last = r.ok ? `another server answers there: ${JSON.stringify(body)}` : `status ${r.status}`;
     } catch (e) {
       last = e.cause?.code ?? e.message;
     }
@@ -166,7 +168,9 @@ export async function startWrangler({ port, persistTo, executorUrl, secret, env 
   });
   proc.detachedGroup = true;
   proc.stdin.end(JSON.stringify({ port, persistTo, vars: plain, secrets, logLevel: quiet ? "error" : "info", watch, containers }));
-  await waitFor(`http://127.0.0.1:${port}/health`, readyMs, proc, "wrangler dev");
+  // The Worker's own health answer, not an executor's (which tells its isolation) that would
+  // hold the port: a stack whose port went to another server must fail, not test that server.
+  await waitFor(`http://127.0.0.1:${port}/health`, readyMs, proc, "wrangler dev", (b) => b?.status === "ok" && !("isolation" in b));
   return proc;
 }
 
@@ -180,7 +184,9 @@ export async function startStack(opts = {}) {
   const bin = external ? null : (opts.executorBin ?? buildExecutor(env));
   const secret = opts.secret ?? randomBytes(24).toString("hex");
   const port = opts.port ?? (await freePort());
-  const executorPort = external ? null : (opts.executorPort ?? (await freePort()));
+  let executorPort = external ? null : (opts.executorPort ?? (await freePort()));
+  // Two probes of free ports may name the same one (it was free again by the second).
+  while (executorPort === port && !opts.executorPort) executorPort = await freePort();
   const base = opts.stateDir ?? join(stateParent(), `stack-${port}`);
   const workRoot = opts.workRoot ?? join(base, "executor");
   const persistTo = opts.persistTo ?? join(base, "wrangler");

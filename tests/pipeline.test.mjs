@@ -25,7 +25,11 @@ before(async () => {
 });
 after(async () => {
   await h.stack?.stop();
-  h.executor?.kill("SIGKILL");
+  if (h.executor && h.executor.exitCode === null && h.executor.signalCode === null) {
+    const gone = new Promise((r) => h.executor.once("exit", r));
+    h.executor.kill("SIGKILL");
+    await gone;
+  }
   await h.proxy?.close();
   rmSync(join(h.workRoot, ".."), { recursive: true, force: true });
 });
