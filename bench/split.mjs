@@ -5,7 +5,8 @@
 // Worker → Durable Object path, and the object's work up to its call), the executor (its HTTP
 // handling, the run, the scan and delta), and after it (the object reading the answer, its
 // SQLite commit, the answer back out). The proxy's own hop (loopback, one copy) counts in
-// "before" and "after". Prints one JSON object of medians, p90 and p99 in ms.
+// "before" and "after". Prints one JSON object of medians, p90 and p99 in ms. `EDGERUN_BIN=path`
+// measures that executor binary instead of building this tree's release one.
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
