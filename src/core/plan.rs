@@ -86,7 +86,7 @@ pub fn plan_commit(delta: &Delta, committed: Option<&str>) -> CommitPlan {
 
 /// The name a limit is recorded under in the run history (`"timeout"`, `"memory"`, …).
 pub fn killed_name(k: KilledBy) -> String {
-    serde_json::to_value(k).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    super::wire_name(&k)
 }
 
 /// The answer's data: what the run left, else what it started from.

@@ -36,45 +36,17 @@ pub struct ProcessRow {
     pub env: String,
 }
 
-fn status_of(s: &str) -> ProcessStatus {
-    match s {
-        "running" => ProcessStatus::Running,
-        "exited" => ProcessStatus::Exited,
-        "killed" => ProcessStatus::Killed,
-        _ => ProcessStatus::Lost,
-    }
-}
-
-fn killed_name(k: edgerun_protocol::ProcessKilledBy) -> &'static str {
-    match k {
-        edgerun_protocol::ProcessKilledBy::Deleted => "deleted",
-        edgerun_protocol::ProcessKilledBy::Timeout => "timeout",
-        edgerun_protocol::ProcessKilledBy::Memory => "memory",
-        edgerun_protocol::ProcessKilledBy::Processes => "processes",
-    }
-}
-
-fn killed_of(s: &str) -> Option<ProcessKilledBy> {
-    match s {
-        "deleted" => Some(ProcessKilledBy::Deleted),
-        "timeout" => Some(ProcessKilledBy::Timeout),
-        "memory" => Some(ProcessKilledBy::Memory),
-        "processes" => Some(ProcessKilledBy::Processes),
-        _ => None,
-    }
-}
-
 impl ProcessRow {
     /// The API's view of it.
     pub fn info(&self) -> ProcessInfo {
         ProcessInfo {
             id: self.id.clone(),
             command: self.command.clone(),
-            status: status_of(&self.status),
+            status: super::from_wire_name(&self.status).unwrap_or(ProcessStatus::Lost),
             started_at: self.started_at.clone(),
             ended_at: self.ended_at.clone(),
             exit_code: self.exit_code,
-            killed_by: self.killed_by.as_deref().and_then(killed_of),
+            killed_by: self.killed_by.as_deref().and_then(super::from_wire_name::<ProcessKilledBy>),
             max_seconds: self.max_seconds.max(0) as u64,
             restart: if self.restart == "on-wake" { ProcessRestart::OnWake } else { ProcessRestart::Never },
             restarts: self.restarts.max(0) as u64,
@@ -110,7 +82,7 @@ impl ProcessRow {
                 "exited" | "killed" => {
                     row.status = s.status.clone();
                     row.exit_code = s.exit_code.map(i64::from);
-                    row.killed_by = s.killed_by.map(|k| killed_name(k).to_string());
+                    row.killed_by = s.killed_by.map(|k| super::wire_name(&k));
                     row.ended_at = Some(now.to_string());
                 }
                 _ => return None,
