@@ -191,7 +191,7 @@ test("typescript: PATCH a setting, setup (waited for, and followed as events), s
   assert.equal(done.setup_status, "completed", done.setup_log);
   assert.equal(s.info, done);
   assert.equal(await s.files.readText("ready.txt"), "prepared\n");
-  await s.setup({ commands: ["echo step one", "sleep 1", "echo step two"] });
+  await s.setup({ commands: ["echo step one", "sleep 2", "echo step two"] });
   const seen = [];
   for await (const ev of s.setupEvents()) seen.push({ ...ev, at: Date.now() });
   const one = seen.find((e) => e.event === "stdout" && e.data.data.includes("step one"));

@@ -159,3 +159,32 @@ test("a setup's progress streams: installers' output, commands' output, then the
   assert.deepEqual(after.events.filter((e) => e.event).map((e) => e.event), ["exit"]);
   assertError(assert, await call(h.stack, "GET", `/api/sessions/${uid("none")}/setup`), 404, "not_found");
 });
+
+test("a setup's follower who comes once it started is given what it sent so far (its latest 64 KiB), then the rest", async () => {
+  const id = uid("setup-late");
+  // About 90 KiB of output, then a pause, then one more line.
+  const lines = 'for i in $(seq 1 2000); do echo "line $i of the setup, padded to some forty bytes"; done';
+  const c = await create({ id, language: "bash", setup: { commands: [lines, "sleep 2", "echo the last line"] } });
+  assert.equal(c.status, 201, c.text);
+  let late;
+  let first = "";
+  const early = stream(h.stack, "GET", `/api/sessions/${id}/setup`, undefined, {}, (ev) => {
+    if (ev.event !== "stdout" || late) return;
+    first += ev.data.data;
+    // The first follower has seen every line of the loop: a second one comes now, mid-setup.
+    if (first.includes("line 2000 ")) late = stream(h.stack, "GET", `/api/sessions/${id}/setup`);
+  });
+  const [a, b] = await Promise.all([early, early.then(() => late)]);
+  assert.ok(late, "the first follower saw the loop's lines as they came");
+  const out = (s) => s.events.filter((e) => e.event === "stdout");
+  const textOf = (s) => out(s).map((e) => e.data.data).join("");
+  assert.match(textOf(a), /^line 1 of the setup/, "a follower from the create sees the setup from its start");
+  const replayed = out(b).filter((e) => !e.data.data.includes("the last line"));
+  const last = out(b).find((e) => e.data.data.includes("the last line"));
+  const given = replayed.map((e) => e.data.data).join("");
+  assert.match(given, /line 2000 of the setup, padded to some forty bytes\n$/, "the late follower is given the latest output at once");
+  assert.doesNotMatch(given, /^line 1 of/, "no more than the latest 64 KiB of events");
+  assert.ok(given.length > 32 * 1024 && given.length <= 64 * 1024, `${given.length} bytes replayed`);
+  assert.ok(last && last.at - replayed.at(-1).at >= 1000, "the replay came when the follower did, the last line two seconds later");
+  assert.equal(b.events.filter((e) => e.event).at(-1).data.setup_status, "completed");
+});

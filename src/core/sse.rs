@@ -123,6 +123,36 @@ impl Utf8Chunks {
     }
 }
 
+/// The latest events of a stream kept for readers that come later, at most `cap` bytes of them:
+/// whole events only, the oldest dropped first.
+#[derive(Debug)]
+pub struct Replay {
+    events: std::collections::VecDeque<String>,
+    bytes: usize,
+    cap: usize,
+}
+
+impl Replay {
+    pub fn new(cap: usize) -> Replay {
+        Replay { events: std::collections::VecDeque::new(), bytes: 0, cap }
+    }
+
+    /// Keeps one whole event (an event over `cap` on its own is not kept, and empties the rest).
+    pub fn keep(&mut self, event: &str) {
+        self.events.push_back(event.to_string());
+        self.bytes += event.len();
+        while self.bytes > self.cap {
+            let Some(old) = self.events.pop_front() else { break };
+            self.bytes -= old.len();
+        }
+    }
+
+    /// What a reader that comes now is given first, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(String::as_str)
+    }
+}
+
 /// Reads Server-Sent Events from text as it arrives: `(event name, data)` of each complete event
 /// (`message` when unnamed); comments are skipped.
 #[derive(Debug, Default)]
@@ -160,6 +190,20 @@ mod tests {
     fn data_of(ev: &str) -> Value {
         let line = ev.lines().find_map(|l| l.strip_prefix("data: ")).expect("a data line");
         serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn replay_keeps_the_latest_whole_events_within_its_cap() {
+        let mut r = Replay::new(10);
+        r.keep("aaaa");
+        r.keep("bbbb");
+        assert_eq!(r.events().collect::<Vec<_>>(), ["aaaa", "bbbb"]);
+        r.keep("cccc");
+        assert_eq!(r.events().collect::<Vec<_>>(), ["bbbb", "cccc"], "the oldest goes first");
+        r.keep("x".repeat(11).as_str());
+        assert_eq!(r.events().count(), 0, "an event over the cap is not kept in part");
+        r.keep("dd");
+        assert_eq!(r.events().collect::<Vec<_>>(), ["dd"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! gone is dropped; the run still ends, is committed, and its answer is there by its run id. A
 //! keep-alive comment goes out every [`KEEP_ALIVE_MS`] while the events are open.
 use crate::core::error::{ApiError, ApiResult};
-use crate::core::sse::{self, Form, Out, Utf8Chunks};
+use crate::core::sse::{self, Form, Out, Replay, Utf8Chunks};
 use edgerun_protocol::ErrorCode;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -23,11 +23,27 @@ struct Reader {
     alive: Cell<bool>,
 }
 
+impl Reader {
+    /// Queues `text` without waiting; a failed write marks the reader gone.
+    fn write(self: &Rc<Self>, text: &str) {
+        let chunk = js_sys::Uint8Array::from(text.as_bytes());
+        let written = JsFuture::from(self.writer.write_with_chunk(&chunk));
+        let reader = self.clone();
+        spawn_local(async move {
+            if written.await.is_err() {
+                reader.alive.set(false);
+            }
+        });
+    }
+}
+
 pub(crate) struct Events {
     form: Form,
     readers: RefCell<Vec<Rc<Reader>>>,
     open: Cell<bool>,
     cutters: RefCell<[Utf8Chunks; 3]>,
+    /// Kept for readers that come later (a setup's followers), when some is.
+    replay: RefCell<Option<Replay>>,
 }
 
 fn slot(out: Out) -> usize {
@@ -41,7 +57,22 @@ fn slot(out: Out) -> usize {
 impl Events {
     /// Events without a reader yet; the keep-alive ticker starts with them.
     pub(crate) fn new(form: Form, keep_alive_ms: u64) -> Rc<Events> {
-        let events = Rc::new(Events { form, readers: RefCell::new(Vec::new()), open: Cell::new(true), cutters: RefCell::default() });
+        Events::with_replay(form, keep_alive_ms, None)
+    }
+
+    /// Events that give a reader who comes later the latest `cap` bytes of what was sent first.
+    pub(crate) fn replaying(form: Form, keep_alive_ms: u64, cap: usize) -> Rc<Events> {
+        Events::with_replay(form, keep_alive_ms, Some(Replay::new(cap)))
+    }
+
+    fn with_replay(form: Form, keep_alive_ms: u64, replay: Option<Replay>) -> Rc<Events> {
+        let events = Rc::new(Events {
+            form,
+            readers: RefCell::new(Vec::new()),
+            open: Cell::new(true),
+            cutters: RefCell::default(),
+            replay: RefCell::new(replay),
+        });
         let ticker = events.clone();
         spawn_local(async move {
             loop {
@@ -49,7 +80,7 @@ impl Events {
                 if !ticker.open.get() {
                     break;
                 }
-                ticker.send(sse::KEEP_ALIVE);
+                ticker.write(sse::KEEP_ALIVE);
             }
         });
         events
@@ -62,12 +93,18 @@ impl Events {
         Ok((events, body))
     }
 
-    /// A new reader, who sees the events from now on.
+    /// A new reader, who sees the events from now on (after the replay's, when they keep one).
     pub(crate) fn attach(&self) -> ApiResult<web_sys::ReadableStream> {
         let js_err = |e: JsValue| ApiError::new(ErrorCode::Internal, format!("event stream: {e:?}"));
         let pipe = web_sys::TransformStream::new().map_err(js_err)?;
         let writer = pipe.writable().get_writer().map_err(js_err)?;
-        self.readers.borrow_mut().push(Rc::new(Reader { writer, alive: Cell::new(true) }));
+        let reader = Rc::new(Reader { writer, alive: Cell::new(true) });
+        if let Some(replay) = self.replay.borrow().as_ref() {
+            for event in replay.events() {
+                reader.write(event);
+            }
+        }
+        self.readers.borrow_mut().push(reader);
         Ok(pipe.readable())
     }
 
@@ -75,21 +112,25 @@ impl Events {
         self.form
     }
 
-    /// Queues `text` for every reader still there.
+    /// Queues the event `text` for every reader still there (and keeps it for the replay).
     pub(crate) fn send(&self, text: &str) {
         if !self.open.get() || text.is_empty() {
             return;
         }
+        if let Some(replay) = self.replay.borrow_mut().as_mut() {
+            replay.keep(text);
+        }
+        self.write(text);
+    }
+
+    /// Queues `text` for every reader still there.
+    fn write(&self, text: &str) {
+        if !self.open.get() {
+            return;
+        }
         self.readers.borrow_mut().retain(|r| r.alive.get());
         for r in self.readers.borrow().iter() {
-            let chunk = js_sys::Uint8Array::from(text.as_bytes());
-            let written = JsFuture::from(r.writer.write_with_chunk(&chunk));
-            let reader = r.clone();
-            spawn_local(async move {
-                if written.await.is_err() {
-                    reader.alive.set(false);
-                }
-            });
+            r.write(text);
         }
     }
 

@@ -26,6 +26,8 @@ use worker::{ByteStream, FixedLengthStream, Response};
 
 /// Largest setup log kept.
 const SETUP_LOG_BYTES: usize = 16 * 1024;
+/// What a setup's follower who comes once it started is given first: its latest events, this many bytes.
+const SETUP_REPLAY_BYTES: usize = 64 * 1024;
 /// Injects up to this size are read whole and sent as one body; larger ones are streamed.
 const BUFFERED_INJECT_MAX: u64 = 32 * 1024 * 1024;
 /// Live packs beyond which the session's content is compacted into one.
@@ -285,9 +287,11 @@ impl Session {
         stored
     }
 
-    /// The events of the session's setup, made when a setup runs or someone asks to follow one.
+    /// The events of the session's setup, made when a setup runs or someone asks to follow one; a
+    /// follower who comes later is first given what the setup sent so far (its latest 64 KiB).
     pub(crate) fn setup_events(&self) -> Rc<Events> {
-        self.setup_events.borrow_mut().get_or_insert_with(|| Events::new(crate::core::sse::Form::Api, self.keep_alive_ms())).clone()
+        let make = || Events::replaying(crate::core::sse::Form::Api, self.keep_alive_ms(), SETUP_REPLAY_BYTES);
+        self.setup_events.borrow_mut().get_or_insert_with(make).clone()
     }
 
     /// Runs once the queue is held. `counted` runs go into `run_count` and the history.

@@ -131,7 +131,7 @@ def test_sync_patch_setup_and_stored_code(client):
     done = s.setup(commands=["echo prepared > ready.txt"], wait=True)
     assert done.setup_status == "completed" and s.info is done, done.setup_log
     assert s.files.read_text("ready.txt") == "prepared\n"
-    s.setup(commands=["echo step one", "sleep 1", "echo step two"])
+    s.setup(commands=["echo step one", "sleep 2", "echo step two"])
     seen = [(ev, time.monotonic()) for ev in s.setup_events()]
     one = next(at for ev, at in seen if ev.event == "stdout" and "step one" in ev.data.data)
     two = next(at for ev, at in seen if ev.event == "stdout" and "step two" in ev.data.data)
