@@ -547,7 +547,11 @@ pub mod reaper {
     pub fn spawn_spared(cmd: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
         let _live = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
         let child = cmd.spawn()?;
-        super::SPARED.lock().unwrap_or_else(|e| e.into_inner()).push(child.id().unwrap_or(0) as i32);
+        // Not reaped before the caller waits for it, so its stat is there (a zombie's too).
+        let pid = child.id().unwrap_or(0) as i32;
+        if let Some(st) = super::stat_of(pid) {
+            super::SPARED.lock().unwrap_or_else(|e| e.into_inner()).push((pid, st.start));
+        }
         Ok(child)
     }
 
@@ -601,8 +605,7 @@ pub mod reaper {
         let me = unsafe { libc::getpid() };
         let until = Instant::now() + Duration::from_secs(2);
         loop {
-            let spared = super::SPARED.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let sids = super::spared_sids(&spared);
+            let (spared, sids) = super::live_spared();
             // parent → its children, each with whether it is in a spared process's session and
             // whether it is a zombie
             let mut children: HashMap<i32, Vec<(i32, bool, bool)>> = HashMap::new();
@@ -714,11 +717,28 @@ pub fn kill_uid(id: Identity) {
     }
 }
 
-/// Pids of the spared processes: live contexts' interpreters and the top processes of background
-/// processes ([`spawn_resident`]). The end-of-run kills of plain runs spare them and what they
-/// started (the uid mode's kill and watcher, the tag mode's sweep: see [`spared_sids`]); cgroup
-/// mode needs no list, each of them having groups of its own.
-static SPARED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+/// The spared processes, each as (pid, start time): live contexts' interpreters and the top
+/// processes of background processes ([`spawn_resident`]). The end-of-run kills of plain runs spare
+/// them and what they started (the uid mode's kill and watcher, the tag mode's sweep: see
+/// [`live_spared`]); cgroup mode needs no list, each of them having groups of its own.
+static SPARED: std::sync::Mutex<Vec<(i32, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// The spared processes still alive, and their sessions (see [`SPARED`]). A pid counts only while
+/// its process is the one recorded (the same start time): once a spared process died and was
+/// reaped, its pid may be another's, a plain run's for instance, and must spare nothing. Entries
+/// whose process is gone are dropped.
+fn live_spared() -> (Vec<i32>, std::collections::HashSet<i32>) {
+    let mut list = SPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sids = std::collections::HashSet::new();
+    list.retain(|&(pid, start)| match stat_of(pid) {
+        Some(st) if st.start == start => {
+            sids.insert(st.sid);
+            true
+        }
+        _ => false,
+    });
+    (list.iter().map(|&(pid, _)| pid).collect(), sids)
+}
 
 /// The uid owning `pid`, from /proc.
 fn uid_of(pid: i32) -> Option<u32> {
@@ -726,13 +746,15 @@ fn uid_of(pid: i32) -> Option<u32> {
     status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok())
 }
 
-/// What /proc/<pid>/stat says of a process that the kills look at (fields 3, 4 and 6).
+/// What /proc/<pid>/stat says of a process that the kills look at (fields 3, 4, 6 and 22).
 #[derive(Debug, Clone, Copy)]
 struct Stat {
     zombie: bool,
     ppid: i32,
     /// Its session id.
     sid: i32,
+    /// When it started, in clock ticks after boot: with the pid, it names one process.
+    start: u64,
 }
 
 /// The [`Stat`] of `pid` (zombies included); `None` once it is gone.
@@ -743,21 +765,20 @@ fn stat_of(pid: i32) -> Option<Stat> {
     let zombie = rest.next()? == "Z";
     let ppid = rest.next()?.parse().ok()?;
     let sid = rest.nth(1)?.parse().ok()?;
-    Some(Stat { zombie, ppid, sid })
-}
-
-/// The sessions of the spared processes. Each is started with `setsid` (see
-/// [`crate::spawn::Steps::enter`]), so its session is its own, and everything it starts stays in
-/// it unless it calls `setsid` itself: no process can join a session it was not born in, so a
-/// plain run cannot forge membership. A child of a spared process that makes a session of its
-/// own is still spared while its parent chain reaches the spared process ([`spared_tree`]); one
-/// that does both (`setsid` and a double fork) is not.
-fn spared_sids(spared: &[i32]) -> std::collections::HashSet<i32> {
-    spared.iter().filter_map(|&p| stat_of(p)).map(|st| st.sid).collect()
+    let start = rest.nth(15)?.parse().ok()?;
+    Some(Stat { zombie, ppid, sid, start })
 }
 
 /// Whether a process belongs to a spared one: it is one, lives in the session of one, or one is
-/// among its ancestors (`parents`: pid → (parent pid, session id) of the processes looked at).
+/// among its ancestors.
+///
+/// Each spared process is started with `setsid` (see [`crate::spawn::Steps::enter`]), so its
+/// session is its own, and everything it starts stays in it unless it calls `setsid` itself: no
+/// process can join a session it was not born in, so a plain run cannot forge membership. A child
+/// of a spared process that makes a session of its own is still spared while its parent chain
+/// reaches the spared process; one that does both (`setsid` and a double fork) is not.
+/// (`parents`: pid → (parent pid, session id) of the processes looked at; `spared` and `sids`
+/// from [`live_spared`].)
 fn spared_tree(
     pid: i32,
     parents: &std::collections::HashMap<i32, (i32, i32)>,
@@ -781,8 +802,7 @@ fn spared_tree(
 
 /// Whether some live context runs as `uid`.
 fn spared_of_uid(uid: u32) -> bool {
-    let spared = SPARED.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    spared.into_iter().any(|p| uid_of(p) == Some(uid))
+    live_spared().0.into_iter().any(|p| uid_of(p) == Some(uid))
 }
 
 /// Processes of `uid` (zombies included: they hold their slot until reaped) that belong to no
@@ -806,11 +826,10 @@ fn unspared_of_uid(uid: u32) -> Vec<(i32, u64)> {
             ours.push((pid, kib * 1024));
         }
     }
-    let spared = SPARED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (spared, sids) = live_spared();
     if spared.is_empty() {
         return ours;
     }
-    let sids = spared_sids(&spared);
     // A process whose stat cannot be read is gone: it counts as itself, with no parent.
     let parents: std::collections::HashMap<i32, (i32, i32)> =
         ours.iter().filter_map(|&(pid, _)| stat_of(pid).map(|st| (pid, (st.ppid, st.sid)))).collect();
@@ -1340,7 +1359,7 @@ impl Resident {
     /// Kills the interpreter and everything it started (its groups, process group and tag);
     /// it is no longer spared.
     pub fn kill(&self) {
-        SPARED.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.pid);
+        SPARED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&(p, _)| p != self.pid);
         // SAFETY: kill(2) on our child's process group.
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         if let Some(g) = &self.group {
@@ -1386,6 +1405,25 @@ mod tests {
             net: None,
             cancel: None,
         }
+    }
+
+    #[test]
+    fn a_spared_pid_counts_only_while_its_process_is_the_one_recorded() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let st = stat_of(pid).unwrap();
+        assert_eq!(stat_of(pid).unwrap().start, st.start, "the start time is the process's own");
+        // The same pid with another start time is another process (the pid reused).
+        SPARED.lock().unwrap().push((pid, st.start + 1));
+        assert!(!live_spared().0.contains(&pid), "a reused pid spares nothing");
+        assert!(!SPARED.lock().unwrap().contains(&(pid, st.start + 1)), "and its entry is dropped");
+        SPARED.lock().unwrap().push((pid, st.start));
+        let (live, sids) = live_spared();
+        assert!(live.contains(&pid) && sids.contains(&st.sid), "the process recorded is spared, with its session");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!live_spared().0.contains(&pid), "once reaped, it is dropped");
+        assert!(!SPARED.lock().unwrap().iter().any(|&(p, _)| p == pid));
     }
 
     #[tokio::test]
