@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, startExecutor, stateParent, toolEnv } from "../scripts/stack.mjs";
+import { percentiles, round2 } from "./stats.mjs";
 
 const args = process.argv.slice(2);
 const bins = [];
@@ -30,10 +31,8 @@ const script = join(scratch, "h.py");
 writeFileSync(script, "print('hello')\n");
 
 function summary(xs) {
-  const v = [...xs].sort((a, b) => a - b);
-  const q = (p) => v[Math.min(v.length - 1, Math.round((v.length - 1) * p))];
-  const r = (x) => +x.toFixed(2);
-  return { n: v.length, median: r(q(0.5)), p90: r(q(0.9)), p99: r(q(0.99)), max: r(v[v.length - 1]) };
+  const s = percentiles(xs);
+  return { n: s.n, median: round2(s.median), p90: round2(s.p90), p99: round2(s.p99), max: round2(s.max) };
 }
 const ms = (t) => Number(process.hrtime.bigint() - t) / 1e6;
 const sleep = (t) => new Promise((r) => setTimeout(r, t));

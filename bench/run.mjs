@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { r2Diff, r2State } from "../scripts/r2.mjs";
 import { freePort, removeDiscarded, root, startContainerStack, startExecutor, startStack, toolEnv } from "../scripts/stack.mjs";
+import { percentiles } from "./stats.mjs";
 
 const quick = process.argv.includes("--quick");
 // `--containers-only`: just the container mode's cold starts (bench/results/containers.json).
@@ -18,11 +19,11 @@ process.env.EDGERUN_PROFILE = "release";
 const log = (m) => console.error(`[bench] ${m}`);
 
 // ---------- statistics ----------
+// Percentiles beyond the median only from 30 samples up.
 function summary(xs) {
-  const v = [...xs].sort((a, b) => a - b);
-  const q = (p) => v[Math.min(v.length - 1, Math.round((v.length - 1) * p))];
-  const s = { n: v.length, min: v[0], median: q(0.5), max: v[v.length - 1] };
-  if (v.length >= 30) Object.assign(s, { p90: q(0.9), p99: q(0.99) });
+  const { n, min, median, max, p90, p99 } = percentiles(xs);
+  const s = { n, min, median, max };
+  if (n >= 30) Object.assign(s, { p90, p99 });
   return s;
 }
 const fmt = (x, unit = "ms") => (x === undefined || Number.isNaN(x) ? "–" : `${x.toFixed(x < 10 ? 2 : 1)} ${unit}`);

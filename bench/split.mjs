@@ -17,6 +17,7 @@ import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startExecutorProxy } from "../scripts/executor-proxy.mjs";
 import { buildExecutor, freePort, startExecutor, startStack, stateParent, toolEnv } from "../scripts/stack.mjs";
+import { percentiles, round2 } from "./stats.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -71,9 +72,8 @@ async function api(method, path, body) {
 }
 
 function summary(xs) {
-  const v = [...xs].sort((a, b) => a - b);
-  const q = (p) => +v[Math.min(v.length - 1, Math.round((v.length - 1) * p))].toFixed(2);
-  return { n: v.length, median: q(0.5), p90: q(0.9), p99: q(0.99) };
+  const s = percentiles(xs);
+  return { n: s.n, median: round2(s.median), p90: round2(s.p90), p99: round2(s.p99) };
 }
 
 try {
@@ -90,9 +90,8 @@ try {
     const r = await api("POST", `/api/sessions/${sid}/run`, { code });
     const end = now();
     if (r.stdout !== "hello\n") throw new Error(`unexpected answer ${JSON.stringify(r)}`);
-    const runs = proxy.seen.filter((s) => s.path.endsWith("/run"));
-    if (proxy.seen.length !== 1) throw new Error(`expected one executor call, saw ${JSON.stringify(proxy.seen)}`);
-    const [x] = runs;
+    const [x] = proxy.seen;
+    if (proxy.seen.length !== 1 || !x.path.endsWith("/run")) throw new Error(`expected one executor run call, saw ${JSON.stringify(proxy.seen)}`);
     parts.total.push(end - start);
     parts.before_executor.push(x.arrived - start);
     parts.executor.push(x.done - x.arrived);

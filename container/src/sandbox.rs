@@ -746,13 +746,16 @@ fn uid_of(pid: i32) -> Option<u32> {
     status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|r| r.split_whitespace().next()).and_then(|u| u.parse().ok())
 }
 
-/// What /proc/<pid>/stat says of a process that the kills look at (fields 3, 4, 6 and 22).
+/// What /proc/<pid>/stat says of a process that the kills and the accounting look at (fields
+/// 3, 4, 6, 14–17 and 22 of stat(5)).
 #[derive(Debug, Clone, Copy)]
 struct Stat {
     zombie: bool,
     ppid: i32,
     /// Its session id.
     sid: i32,
+    /// utime + stime + cutime + cstime, in clock ticks: its CPU and its waited-for children's.
+    cpu_ticks: u64,
     /// When it started, in clock ticks after boot: with the pid, it names one process.
     start: u64,
 }
@@ -765,8 +768,12 @@ fn stat_of(pid: i32) -> Option<Stat> {
     let zombie = rest.next()? == "Z";
     let ppid = rest.next()?.parse().ok()?;
     let sid = rest.nth(1)?.parse().ok()?;
-    let start = rest.nth(15)?.parse().ok()?;
-    Some(Stat { zombie, ppid, sid, start })
+    let mut cpu_ticks = 0u64;
+    for field in [rest.nth(7)?, rest.next()?, rest.next()?, rest.next()?] {
+        cpu_ticks += field.parse::<u64>().ok()?;
+    }
+    let start = rest.nth(4)?.parse().ok()?;
+    Some(Stat { zombie, ppid, sid, cpu_ticks, start })
 }
 
 /// Whether a process belongs to a spared one: it is one, lives in the session of one, or one is
@@ -1304,12 +1311,9 @@ pub struct UsageMark {
     peak_reset: bool,
 }
 
-/// utime + stime + cutime + cstime of `pid`, in clock ticks, from /proc/<pid>/stat.
+/// utime + stime + cutime + cstime of `pid`, in clock ticks ([`Stat::cpu_ticks`]).
 fn cpu_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
-    // Fields 14–17 of stat(5); `rest` starts at field 3.
-    Some(rest.get(11..15)?.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+    stat_of(pid).map(|st| st.cpu_ticks)
 }
 
 /// The resident high-water mark of `pid`, in bytes (VmHWM).
